@@ -1,0 +1,94 @@
+"""The output archive: one file per invocation under <data_dir>/archive, typed by its real content.
+
+Files are written atomically (temporary file, fsync, rename) so a crash never leaves half a
+picture behind, and their type is sniffed from the bytes, never taken on trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+from panic_edge.core.media import Content, MediaType
+from panic_edge.errors import StoreError
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+# (magic test, mime, extension, media type)
+_SIGNATURES: tuple[tuple[object, str, str, MediaType], ...] = (
+    (lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"), "image/png", "png", MediaType.IMAGE),
+    (lambda b: b.startswith(b"\xff\xd8\xff"), "image/jpeg", "jpg", MediaType.IMAGE),
+    (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP", "image/webp", "webp", MediaType.IMAGE),
+    (lambda b: b[:6] in (b"GIF87a", b"GIF89a"), "image/gif", "gif", MediaType.IMAGE),
+    (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WAVE", "audio/wav", "wav", MediaType.AUDIO),
+    (lambda b: b.startswith(b"OggS"), "audio/ogg", "ogg", MediaType.AUDIO),
+    (lambda b: b.startswith(b"fLaC"), "audio/flac", "flac", MediaType.AUDIO),
+    (lambda b: b.startswith(b"ID3") or (len(b) > 1 and b[0] == 0xFF and b[1] & 0xE0 == 0xE0),
+     "audio/mpeg", "mp3", MediaType.AUDIO),
+)
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def sniff(data: bytes) -> tuple[str, str, MediaType] | None:
+    """(mime, extension, media type) of ``data`` from its first bytes, or None if unknown."""
+    for test, mime, ext, kind in _SIGNATURES:
+        if test(data):  # type: ignore[operator]
+            return mime, ext, kind
+    return None
+
+
+class Archive:
+    """Stores output files; hands back Content pointing at them by archive-relative path."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def save(self, network: str, invocation_id: str, data: bytes, expected: MediaType,
+             flags: tuple[str, ...] = ()) -> Content:
+        """Write ``data`` as the output of ``invocation_id``. Raises StoreError if it is not a
+        ``expected`` file of a known format, is too large, or cannot be written."""
+        if len(data) > self.max_bytes:
+            raise StoreError(f"output of {invocation_id} is {len(data)} bytes; the archive limit is "
+                             f"{self.max_bytes}")
+        found = sniff(data)
+        if found is None:
+            raise StoreError(f"output of {invocation_id} is not a file format panic-edge knows "
+                             f"(first bytes {data[:12]!r})")
+        mime, ext, kind = found
+        if kind is not expected:
+            raise StoreError(f"output of {invocation_id} is {mime}, but the model should give {expected}")
+        relative = f"{_SAFE.sub('_', network)}/{_SAFE.sub('_', invocation_id)}.{ext}"
+        target = self.root / relative
+        tmp = target.with_suffix(target.suffix + ".part")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StoreError(f"cannot write {target}: {err.strerror or err}") from err
+        return Content(kind, file=relative, mime=mime, flags=flags)
+
+    def path(self, relative: str) -> Path:
+        """The file behind an archive-relative path; refuses paths that escape the archive."""
+        candidate = (self.root / relative).resolve()
+        if not candidate.is_relative_to(self.root.resolve()):
+            raise StoreError(f"{relative!r} is outside the archive")
+        return candidate
+
+    def read(self, content: Content) -> bytes:
+        if content.file is None:
+            raise StoreError("text content has no file")
+        return self.path(content.file).read_bytes()
+
+    def discard(self, content: Content | None) -> None:
+        if content is not None and content.file is not None:
+            self.path(content.file).unlink(missing_ok=True)

@@ -1,0 +1,217 @@
+"""The ``panic-edge`` command. `panic-edge --help` lists the subcommands; docs/cli.md is generated."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from panic_edge import __version__
+from panic_edge.config import Config, load_config
+from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.errors import PanicEdgeError
+from panic_edge.network_files import load_networks
+
+log = logging.getLogger("panic_edge")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else "%(asctime)s %(message)s"
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+    for noisy in ("waitress", "aiosqlite", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("PANIC_EDGE_CONFIG")
+    return load_config(Path(path) if path else None)
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from panic_edge.daemon.app import Daemon
+
+    config = _config(args)
+    networks = load_networks(config.networks_dir, CATALOGUE)
+    asyncio.run(_run_daemon(config, networks))
+    return 0
+
+
+async def _run_daemon(config: Config, networks, autostart: bool = False) -> None:  # type: ignore[no-untyped-def]
+    from panic_edge.daemon.app import Daemon
+
+    daemon = Daemon(config, networks)
+    if not autostart:
+        await daemon.run()
+        return
+    task = asyncio.create_task(daemon.run())
+    ready = asyncio.create_task(daemon.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if daemon.ready.is_set() and daemon.engine is not None:
+        try:
+            await daemon.engine.press(config.default_network)
+        except PanicEdgeError as err:
+            log.info("not starting a first run: %s", err)
+    else:
+        ready.cancel()
+    await task
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The appliance on embedded defaults, with a private Mosquitto if no broker is running."""
+    from panic_edge.broker import LocalBroker, port_open
+
+    os.environ.setdefault("PANIC_EDGE_LOCAL_MODELS_LATENCY", str(args.latency))
+    config = _config(args)
+    broker = None
+    if not port_open(config.mqtt.host, config.mqtt.port):
+        try:
+            broker = LocalBroker(config.mqtt.port if config.mqtt.host in ("127.0.0.1", "localhost") else None)
+            broker.start()
+        except PanicEdgeError:
+            if broker is None:
+                raise
+            broker = LocalBroker().start()  # the configured port is taken by something else
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"url": broker.url})})
+        log.info("started a private Mosquitto at %s", broker.url)
+    networks = load_networks(config.networks_dir, CATALOGUE)
+    print(_demo_banner(config), file=sys.stderr, flush=True)
+    try:
+        asyncio.run(_run_daemon(config, networks, autostart=not args.no_start))
+    finally:
+        if broker is not None:
+            broker.close()
+    return 0
+
+
+def _demo_banner(config: Config) -> str:
+    env = "" if config.mqtt.url == "mqtt://127.0.0.1:1883" else f"PANIC_EDGE_MQTT_URL={config.mqtt.url} "
+    return (f"\nPANIC! demo: local models only, data in {config.data_dir}\n"
+            f"  Enter            press the panic button (a typed line starts a run with it)\n"
+            f"  {env}panic-edge start demo \"a camel in the desert\"   (from another terminal)\n"
+            f"  {env}panic-edge stop-all                             Ctrl-C quits\n")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from panic_edge.platforms.registry import build_platforms
+
+    platforms = build_platforms(_config(args))
+    models = sorted(CATALOGUE.values(), key=lambda m: (m.io(), m.platform != "local", m.id))
+    if args.json:
+        print(json.dumps([{"id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input),
+                           "output": str(m.output), "warmth": str(m.hints.warmth),
+                           "typical_seconds": m.hints.typical_seconds, "ref": m.ref,
+                           "available": platforms.available(m.platform), "description": m.description}
+                          for m in models], indent=2))
+        return 0
+    print(f"{'id':<22} {'io':<13} {'platform':<10} {'hints':<12} {'name'}")
+    for m in models:
+        mark = "" if platforms.available(m.platform) else "  [unavailable]"
+        hints = f"{m.hints.warmth} ~{m.hints.typical_seconds:g}s"
+        print(f"{m.id:<22} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
+    return 0
+
+
+def cmd_networks(args: argparse.Namespace) -> int:
+    from panic_edge.platforms.registry import build_platforms
+
+    config = _config(args)
+    loaded = load_networks(config.networks_dir, CATALOGUE)
+    platforms = build_platforms(config)
+    for slug, net in sorted(loaded.networks.items()):
+        missing = sorted({CATALOGUE[m].platform for m in net.models if not platforms.available(
+            CATALOGUE[m].platform)})
+        runnable = "runnable" if not missing else f"valid; needs {', '.join(missing)}"
+        print(f"{slug:<24} {net.name}  [{runnable}]\n{'':<24} {' -> '.join(net.models)} -> (again)")
+    for name, problem in sorted(loaded.problems.items()):
+        print(f"{name:<24} INVALID: {problem}")
+    return 1 if (args.action == "validate" and loaded.problems) else 0
+
+
+def _remote(args: argparse.Namespace, name: str, body: dict[str, object]) -> int:
+    from panic_edge.remote import send_command
+
+    reply = send_command(_config(args), name, body, timeout=args.timeout)
+    print(reply.get("message", reply))
+    return 0 if reply.get("ok") else 1
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return _remote(args, "start", {"network": args.network, "prompt": args.prompt})
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _remote(args, "stop", {"network": args.network})
+
+
+def cmd_stop_all(args: argparse.Namespace) -> int:
+    return _remote(args, "stop-all", {})
+
+
+def cmd_press(args: argparse.Namespace) -> int:
+    return _remote(args, "press", {"network": args.network} if args.network else {})
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="panic-edge", description="The PANIC! appliance.")
+    parser.add_argument("--version", action="version", version=f"panic-edge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", metavar="FILE", help="TOML config file (default: $PANIC_EDGE_CONFIG, "
+                       "else built-in defaults)")
+        p.set_defaults(func=func)
+        return p
+
+    add("run", cmd_run, "run the daemon")
+    demo = add("demo", cmd_demo, "run the daemon on embedded defaults with the demo network of local "
+               "models, starting a private Mosquitto if no broker is running")
+    demo.add_argument("--latency", type=float, default=1.0, help="seconds each local model takes")
+    demo.add_argument("--no-start", action="store_true", help="wait for a press instead of starting a run")
+    models = add("models", cmd_models, "list the model catalogue")
+    models.add_argument("--json", action="store_true", help="as JSON")
+    nets = add("networks", cmd_networks, "list the networks, or validate them (exit 1 if any is invalid)")
+    nets.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
+    for name, func, help in (("start", cmd_start, "start a run of NETWORK from PROMPT"),
+                             ("stop", cmd_stop, "stop NETWORK's run"),
+                             ("stop-all", cmd_stop_all, "stop every network"),
+                             ("press", cmd_press, "press the panic button (NETWORK defaults to the "
+                              "configured default_network)")):
+        p = add(name, func, help)
+        if name in ("start", "stop"):
+            p.add_argument("network")
+        if name == "press":
+            p.add_argument("network", nargs="?")
+        if name == "start":
+            p.add_argument("prompt")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except PanicEdgeError as err:
+        print(f"panic-edge: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Configuration: one strict, typed model, from a TOML file and PANIC_EDGE_* environment variables.
+
+Every key can be overridden by an environment variable: a top-level key ``K`` by
+``PANIC_EDGE_K`` (e.g. ``PANIC_EDGE_DATA_DIR``), a key ``K`` of section ``S`` by
+``PANIC_EDGE_S_K`` (e.g. ``PANIC_EDGE_MQTT_URL``, ``PANIC_EDGE_HTTP_PORT``). Unknown keys are
+rejected and every problem is reported at once, naming the key and the file.
+docs/configuration.md is generated from this module.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from panic_edge.errors import ConfigError
+
+ENV_PREFIX = "PANIC_EDGE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttConfig(_Section):
+    url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL, mqtt://host:port.")
+    username: str = Field("", description="Broker user name, if the broker wants one.")
+    password: SecretStr = Field(SecretStr(""), description="Broker password; never logged or published.")
+    keepalive: int = Field(15, ge=5, le=600, description="Seconds between keepalive pings.")
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 1883
+
+
+class HttpConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address the media server (and later the admin page) "
+                      "listens on; 0.0.0.0 to serve display nodes on other machines.")
+    port: int = Field(8750, ge=0, le=65535, description="Port of the media server; 0 picks a free one.")
+    public_url: str = Field("", description="Base URL display nodes use to fetch media, e.g. "
+                            "http://panic.local:8750; defaults to http://<host>:<port>.")
+
+
+class ButtonConfig(_Section):
+    enabled: bool = Field(True, description="Read a GPIO panic button (skipped with a log line when "
+                          "the machine has no GPIO header).")
+    pin: int = Field(17, ge=0, le=53, description="BCM pin of the button.")
+    pull_up: bool = Field(True, description="Button wired pin-to-ground with the internal pull-up.")
+    bounce_time: float = Field(0.05, ge=0, le=1, description="Debounce seconds.")
+    hold_time: float = Field(2.0, gt=0, le=30, description="Seconds held that count as a long hold "
+                             "(stop the network).")
+    network: str = Field("", description="Network the button drives; defaults to default_network.")
+    pin_factory: str = Field("", description="gpiozero pin factory: empty for the default, "
+                             "'mock' for tests and demos.")
+
+
+class LedConfig(_Section):
+    pin: int | None = Field(None, ge=0, le=53, description="BCM pin of a status LED (idle off, "
+                            "running on, offline blinking); unset for none.")
+
+
+class KeyboardConfig(_Section):
+    enabled: bool = Field(True, description="Enter on the controlling terminal is the panic button; "
+                          "a typed line starts a run with that prompt.")
+
+
+class LocalModelsConfig(_Section):
+    latency: float = Field(1.0, ge=0, le=600, description="Simulated seconds each local model takes.")
+
+
+class Config(_Section):
+    appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                              description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
+    data_dir: Path = Field(Path("~/.local/share/panic-edge"), description="Database, archive and "
+                           "backups. Under systemd, $STATE_DIRECTORY is the default.")
+    networks_dir: Path | None = Field(None, description="Folder of network files (one <slug>.toml "
+                                      "each), relative to the config file. The demo is always there.")
+    default_network: str = Field("demo", description="Network the button and `press` drive.")
+    mqtt: MqttConfig = MqttConfig()
+    http: HttpConfig = HttpConfig()
+    button: ButtonConfig = ButtonConfig()
+    led: LedConfig = LedConfig()
+    keyboard: KeyboardConfig = KeyboardConfig()
+    local_models: LocalModelsConfig = LocalModelsConfig()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "panic-edge.sqlite3"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def button_network(self) -> str:
+        return self.button.network or self.default_network
+
+    def media_base(self, bound_port: int | None = None) -> str:
+        if self.http.public_url:
+            return self.http.public_url.rstrip("/")
+        host = "127.0.0.1" if self.http.host in ("0.0.0.0", "::", "") else self.http.host
+        return f"http://{host}:{bound_port if bound_port is not None else self.http.port}"
+
+
+SECTIONS = {name: field.annotation for name, field in Config.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)}
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The config keys set by PANIC_EDGE_* variables, as a nested dict."""
+    out: dict[str, Any] = {}
+    for key in Config.model_fields:
+        if key in SECTIONS:
+            for sub in SECTIONS[key].model_fields:
+                name = f"{ENV_PREFIX}{key}_{sub}".upper()
+                if name in environ:
+                    out.setdefault(key, {})[sub] = environ[name]
+        else:
+            name = f"{ENV_PREFIX}{key}".upper()
+            if name in environ:
+                out[key] = environ[name]
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (if given), apply the environment, validate. Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    source = str(path) if path else "defaults"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    if "data_dir" not in data and "STATE_DIRECTORY" in environ:  # systemd's StateDirectory=
+        data["data_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    overrides = env_overrides(environ)
+    try:
+        config = Config.model_validate(_merge(data, overrides))
+    except ValidationError as err:
+        raise ConfigError(describe_errors(err, source, overrides)) from None
+    data_dir = config.data_dir.expanduser()
+    networks_dir = config.networks_dir
+    if networks_dir is not None:
+        networks_dir = networks_dir.expanduser()
+        if path is not None and not networks_dir.is_absolute():
+            networks_dir = Path(path).parent / networks_dir
+    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir})
+
+
+def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:
+    lines = []
+    for problem in err.errors():
+        loc = [str(part) for part in problem["loc"]]
+        key = ".".join(loc)
+        origin = source
+        if loc and (loc[0] in overrides and (len(loc) == 1 or loc[1] in overrides.get(loc[0], {}))):
+            origin = f"${ENV_PREFIX}{'_'.join(loc).upper()}"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "is not a known key (see docs/configuration.md)"
+        lines.append(f"  {key} ({origin}): {message}")
+    return f"bad configuration in {source}:\n" + "\n".join(lines)

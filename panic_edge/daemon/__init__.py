@@ -1,0 +1,1 @@
+"""The async shell: the daemon that drives the pure core with real I/O."""

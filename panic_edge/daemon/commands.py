@@ -1,0 +1,67 @@
+"""Commands from MQTT (and the keyboard) turned into engine calls, and answers for them.
+
+This is the one place where errors become replies: whatever a command does, the caller gets
+``ok`` and a message, and the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from panic_edge.core.payloads import Command, parse_command
+from panic_edge.daemon.engine import Engine
+from panic_edge.errors import CommandError, LockoutError, PayloadError
+
+log = logging.getLogger("panic_edge.commands")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message: str
+    extra: dict[str, Any]
+
+
+class CommandHandler:
+    def __init__(self, engine: Engine, default_network: str) -> None:
+        self.engine = engine
+        self.default_network = default_network
+
+    async def handle_raw(self, name: str, payload: bytes) -> tuple[Command | None, Outcome]:
+        """Parse and run a command from its MQTT topic name and payload."""
+        try:
+            command = parse_command(name, payload)
+        except PayloadError as err:
+            log.warning("malformed cmd/%s: %s", name, err)
+            return None, Outcome(False, str(err), {})
+        return command, await self.handle(command)
+
+    async def handle(self, command: Command) -> Outcome:
+        try:
+            match command.name:
+                case "start":
+                    assert command.network and command.prompt
+                    run_id = await self.engine.start(command.network, command.prompt)
+                    return Outcome(True, f"started {command.network}", {"run_id": run_id})
+                case "press":
+                    network = command.network or self.default_network
+                    run_id = await self.engine.press(network)
+                    return Outcome(True, f"started {network}", {"run_id": run_id})
+                case "stop":
+                    assert command.network
+                    was = await self.engine.stop(command.network)
+                    return Outcome(True, f"stopped {command.network}" if was
+                                   else f"{command.network} was idle", {})
+                case "stop-all":
+                    stopped = await self.engine.stop_all()
+                    return Outcome(True, f"stopped {', '.join(stopped)}" if stopped else "all idle",
+                                   {"stopped": stopped})
+        except LockoutError as err:
+            log.info("refused %s: %s", command.name, err)
+            return Outcome(False, str(err), {"retry_after": round(err.remaining, 1)})
+        except CommandError as err:
+            log.info("refused %s: %s", command.name, err)
+            return Outcome(False, str(err), {})
+        return Outcome(False, f"unknown command {command.name!r}", {})

@@ -1,0 +1,89 @@
+"""Networks from config/networks/<slug>.toml, plus the built-in ``demo``."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from panic_edge.core.model import Model
+from panic_edge.core.network import Network, chain_errors
+from panic_edge.errors import ConfigError
+
+DEMO = Network(
+    slug="demo",
+    name="Demo (local models)",
+    description="A loop of small local models that needs no internet and no keys: words become a "
+                "verse, the verse a picture, the picture a caption, the caption a voice, and the voice "
+                "words again.",
+    models=("local-poet", "local-painter", "local-captioner", "local-voice", "local-listener"),
+    lockout_seconds=10,
+    prompts=("a camel in the desert", "a lighthouse in a storm", "a red bicycle under cherry blossom"),
+)
+
+
+class NetworkFile(BaseModel):
+    """The keys of a network file."""
+
+    model_config = ConfigDict(extra="forbid")
+    slug: str | None = Field(None, description="Defaults to the file name without .toml.")
+    name: str
+    description: str = ""
+    models: list[str] = Field(min_length=1)
+    lockout_seconds: float = Field(60.0, ge=0)
+    prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1)
+    offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$")
+    about_url: str = ""
+
+
+def read_network(path: Path) -> Network:
+    """Parse one network file. Raises ConfigError naming the file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"network file {path}: cannot read it: {err}") from None
+    try:
+        spec = NetworkFile.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"network file {path}: {problems}") from None
+    slug = spec.slug or path.stem
+    if slug != path.stem:
+        raise ConfigError(f"network file {path}: slug {slug!r} must match the file name {path.stem!r}")
+    return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
+                   lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
+                   offline_policy=spec.offline_policy, about_url=spec.about_url, source=str(path))
+
+
+@dataclass(frozen=True)
+class LoadedNetworks:
+    """What was found: the networks that can run, and the problems with the others."""
+
+    networks: dict[str, Network]
+    problems: dict[str, str]  # slug or file -> message
+
+
+def load_networks(directory: Path | None, catalogue: Mapping[str, Model]) -> LoadedNetworks:
+    """The demo, plus every valid network file in ``directory``. Invalid ones are reported, not fatal."""
+    networks: dict[str, Network] = {DEMO.slug: DEMO}
+    problems: dict[str, str] = {}
+    if directory is None:
+        return LoadedNetworks(networks, problems)
+    if not directory.is_dir():
+        problems[str(directory)] = f"networks folder {directory} does not exist"
+        return LoadedNetworks(networks, problems)
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            network = read_network(path)
+        except ConfigError as err:
+            problems[path.stem] = str(err)
+            continue
+        errors = chain_errors(network, catalogue)
+        if errors:
+            problems[network.slug] = f"network {network.slug!r} ({path}) cannot run: " + "; ".join(errors)
+        else:
+            networks[network.slug] = network
+    return LoadedNetworks(networks, problems)

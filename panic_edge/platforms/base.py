@@ -1,0 +1,67 @@
+"""The interface every platform client implements, and the registry the daemon calls through."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from panic_edge.core.media import MediaType
+from panic_edge.core.model import Model
+from panic_edge.platforms.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a model is given: text, or the bytes of an archived file with its content type."""
+
+    type: MediaType
+    text: str | None = None
+    data: bytes | None = None
+    mime: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a model gave: text, or file bytes the daemon archives. ``meta`` carries platform ids,
+    predict time, tokens and cost estimates; ``flags`` marks e.g. a safety placeholder."""
+
+    text: str | None = None
+    data: bytes | None = None
+    flags: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Platform(Protocol):
+    name: str
+
+    async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
+        """Call ``model`` on ``given``. Raises a PlatformError subclass on failure; must be
+        cancellable (a stopped run cancels the task awaiting it)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Platforms:
+    """Platform name -> client. A model whose platform is missing fails with a clear reason."""
+
+    def __init__(self, clients: Mapping[str, Platform], missing: Mapping[str, str] | None = None) -> None:
+        self._clients = dict(clients)
+        self._missing = dict(missing or {})
+
+    def available(self, platform: str) -> bool:
+        return platform in self._clients
+
+    def why_missing(self, platform: str) -> str:
+        return self._missing.get(platform, f"the {platform} platform is not available in this version")
+
+    async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
+        client = self._clients.get(model.platform)
+        if client is None:
+            raise PermanentError(f"cannot run {model.id}: {self.why_missing(model.platform)}")
+        return await client.invoke(model, given)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()

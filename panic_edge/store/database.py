@@ -1,0 +1,160 @@
+"""The async store over one aiosqlite connection (one writer), WAL mode, synchronous=FULL.
+
+Every method that changes state commits before it returns, so the caller may tell the world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from panic_edge.core.invocation import Invocation, Run
+from panic_edge.core.media import Content
+from panic_edge.store.migrations import migrate
+from panic_edge.store.rows import row_to_invocation as _row_to_invocation
+from panic_edge.store.rows import row_to_run as _row_to_run
+
+INTERRUPTED = "interrupted: the daemon stopped while this was in flight"
+
+
+def _prepare(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        migrate(conn)
+    finally:
+        conn.close()
+
+
+class Store:
+    """Runs and invocations in one SQLite file."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path) -> AsyncIterator["Store"]:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        await asyncio.to_thread(_prepare, path)
+        db = await aiosqlite.connect(path)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            yield cls(db, path)
+        finally:
+            await db.close()
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        cursor = await self._db.execute(sql, params)
+        await self._db.commit()
+        return cursor.rowcount
+
+    # --- runs -------------------------------------------------------------------------------
+
+    async def begin_run(self, run: Run) -> None:
+        await self._write("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
+                          (run.id, run.network, run.prompt, run.started_at))
+
+    async def end_run(self, run_id: str, reason: str, at: float) -> bool:
+        """Record the end of a run; False if it had already ended."""
+        changed = await self._write(
+            "UPDATE runs SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            (at, reason, run_id))
+        return changed > 0
+
+    async def get_run(self, run_id: str) -> Run | None:
+        async with self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_run(row) if row else None
+
+    async def runs(self, network: str | None = None, limit: int = 50) -> list[Run]:
+        where, params = ("WHERE network = ?", (network,)) if network else ("", ())
+        sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?"
+        async with self._db.execute(sql, (*params, limit)) as cur:
+            return [_row_to_run(r) for r in await cur.fetchall()]
+
+    # --- invocations ------------------------------------------------------------------------
+
+    async def add_invocation(self, inv: Invocation) -> None:
+        await self._write(
+            "INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, "
+            "input_text, input_file, input_mime, output_type, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (inv.id, inv.run_id, inv.network, inv.sequence, inv.model, inv.state.value,
+             inv.input.type.value, inv.input.text, inv.input.file, inv.input.mime,
+             inv.output_type.value, inv.created_at))
+
+    async def mark_invoking(self, invocation_id: str, at: float) -> bool:
+        changed = await self._write(
+            "UPDATE invocations SET state = 'invoking', started_at = ? WHERE id = ? AND state = 'ready'",
+            (at, invocation_id))
+        return changed > 0
+
+    async def complete(self, invocation_id: str, output: Content, at: float,
+                       meta: dict[str, Any] | None = None) -> bool:
+        changed = await self._write(
+            "UPDATE invocations SET state = 'completed', output_text = ?, output_file = ?, "
+            "output_mime = ?, output_flags = ?, finished_at = ?, meta = ? "
+            "WHERE id = ? AND state IN ('ready', 'invoking')",
+            (output.text, output.file, output.mime, json.dumps(list(output.flags)), at,
+             json.dumps(meta or {}), invocation_id))
+        return changed > 0
+
+    async def fail(self, invocation_id: str, error: str, at: float) -> bool:
+        """Mark an unfinished invocation failed; False if it had already finished."""
+        changed = await self._write(
+            "UPDATE invocations SET state = 'failed', error = ?, finished_at = ? "
+            "WHERE id = ? AND state IN ('ready', 'invoking')",
+            (error, at, invocation_id))
+        return changed > 0
+
+    async def get_invocation(self, invocation_id: str) -> Invocation | None:
+        async with self._db.execute("SELECT * FROM invocations WHERE id = ?", (invocation_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_invocation(row) if row else None
+
+    async def run_invocations(self, run_id: str) -> list[Invocation]:
+        sql = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence"
+        async with self._db.execute(sql, (run_id,)) as cur:
+            return [_row_to_invocation(r) for r in await cur.fetchall()]
+
+    async def recent_invocations(self, network: str, limit: int = 16) -> list[Invocation]:
+        """The newest ``limit`` invocations of ``network``, newest first."""
+        sql = ("SELECT * FROM invocations WHERE network = ? "
+               "ORDER BY created_at DESC, sequence DESC LIMIT ?")
+        async with self._db.execute(sql, (network, limit)) as cur:
+            return [_row_to_invocation(r) for r in await cur.fetchall()]
+
+    async def count_invocations(self, network: str | None = None) -> int:
+        where, params = ("WHERE network = ?", (network,)) if network else ("", ())
+        async with self._db.execute(f"SELECT count(*) FROM invocations {where}", params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    async def recover(self, now: float) -> tuple[int, int]:
+        """After a crash or restart: fail invocations left in flight, end runs left open.
+
+        Returns (invocations failed, runs ended). Nothing stays ``invoking`` forever.
+        """
+        failed = await self._db.execute(
+            "UPDATE invocations SET state = 'failed', error = ?, finished_at = ? "
+            "WHERE state IN ('ready', 'invoking')", (INTERRUPTED, now))
+        ended = await self._db.execute(
+            "UPDATE runs SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
+            (now, "daemon restarted"))
+        await self._db.commit()
+        return failed.rowcount, ended.rowcount

@@ -1,0 +1,116 @@
+"""Shared fixtures: a real Mosquitto, a real SQLite file, a real daemon on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from panic_edge.broker import LocalBroker  # noqa: E402
+from panic_edge.config import Config, load_config  # noqa: E402
+from panic_edge.core.catalogue import CATALOGUE  # noqa: E402
+from panic_edge.daemon.app import Daemon  # noqa: E402
+from panic_edge.network_files import load_networks  # noqa: E402
+from tests.mqtt_probe import Probe  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[LocalBroker]:
+    """One Mosquitto for the session, on a free loopback port."""
+    with LocalBroker() as running:
+        yield running
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, broker: LocalBroker):
+    """Config for a test appliance: its own data dir and appliance id, the session broker."""
+    counter = iter(range(1000))
+
+    def make(**env: str) -> Config:
+        base = {
+            "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
+            "PANIC_EDGE_MQTT_URL": broker.url,
+            "PANIC_EDGE_APPLIANCE_ID": f"test-{os.getpid()}-{id(tmp_path)}-{next(counter)}",
+            "PANIC_EDGE_HTTP_PORT": "0",
+            "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05",
+            "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
+            "PANIC_EDGE_KEYBOARD_ENABLED": "false",
+        }
+        return load_config(None, {**base, **env})
+
+    return make
+
+
+@pytest.fixture
+def config(make_config) -> Config:
+    return make_config()
+
+
+class RunningDaemon:
+    def __init__(self, daemon: Daemon, task: asyncio.Task[None]) -> None:
+        self.daemon, self.task = daemon, task
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        assert self.daemon.engine is not None
+        return self.daemon.engine
+
+    async def stop(self) -> None:
+        self.daemon.stop()
+        await asyncio.wait_for(self.task, 10)
+
+
+async def start_daemon(config: Config, **kwargs) -> RunningDaemon:  # type: ignore[no-untyped-def]
+    daemon = Daemon(config, load_networks(config.networks_dir, CATALOGUE), stdin=None,
+                    handle_signals=False, **kwargs)
+    task = asyncio.create_task(daemon.run())
+    ready = asyncio.create_task(daemon.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises the daemon's start-up error
+    assert daemon.ready.is_set(), "daemon did not become ready"
+    assert daemon.bus is not None and await daemon.bus.wait_connected(5), "daemon did not reach the broker"
+    return RunningDaemon(daemon, task)
+
+
+@pytest.fixture
+async def daemon(config: Config) -> AsyncIterator[RunningDaemon]:
+    running = await start_daemon(config)
+    try:
+        yield running
+    finally:
+        if not running.task.done():
+            await running.stop()
+
+
+@pytest.fixture
+def probe(broker: LocalBroker, config: Config) -> Iterator[Probe]:
+    """A bare subscriber to everything under this test's appliance."""
+    p = Probe(broker.url, f"panic/{config.appliance_id}/#")
+    yield p
+    p.close()
+
+
+@pytest.fixture(autouse=True)
+def no_logged_errors(caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test when panic-edge logged an error it did not expect: hidden failures are loud."""
+    caplog.set_level(logging.INFO)
+    yield
+    if request.node.get_closest_marker("allow_errors"):
+        return
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR
+              and r.name.startswith("panic_edge")]
+    assert not errors, f"unexpected errors logged: {[r.getMessage() for r in errors]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_errors: the test expects panic-edge to log errors")

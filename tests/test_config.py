@@ -1,0 +1,69 @@
+"""Configuration: TOML file, environment overrides, and errors that name the key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panic_edge.config import load_config
+from panic_edge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_need_no_file():
+    config = load_config(None, {})
+    assert config.mqtt.url == "mqtt://127.0.0.1:1883"
+    assert config.default_network == "demo"
+    assert config.data_dir == Path("~/.local/share/panic-edge").expanduser()
+
+
+def test_the_example_config_loads_and_finds_its_networks():
+    config = load_config(REPO / "config" / "panic-edge.toml", {})
+    assert config.appliance_id == "panic-1"
+    assert config.networks_dir == REPO / "config" / "networks"
+
+
+def test_the_named_environment_variables_override_the_file(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text('appliance_id = "from-file"\n[mqtt]\nurl = "mqtt://10.0.0.1:1883"\n')
+    config = load_config(file, {"PANIC_EDGE_DATA_DIR": str(tmp_path / "d"),
+                                "PANIC_EDGE_MQTT_URL": "mqtt://127.0.0.1:1999",
+                                "PANIC_EDGE_APPLIANCE_ID": "from-env", "PANIC_EDGE_HTTP_PORT": "9000",
+                                "PANIC_EDGE_BUTTON_PIN": "22"})
+    assert (config.appliance_id, config.mqtt.port, config.http.port, config.button.pin) == (
+        "from-env", 1999, 9000, 22)
+    assert config.data_dir == tmp_path / "d"
+
+
+def test_systemd_state_directory_is_the_default_data_dir():
+    assert load_config(None, {"STATE_DIRECTORY": "/var/lib/panic-edge"}).data_dir == Path("/var/lib/panic-edge")
+
+
+def test_an_unknown_key_is_named_with_its_file(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text('[mqtt]\nurll = "mqtt://x:1"\n[button]\npin = "seventeen"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(file, {})
+    message = str(err.value)
+    assert f"mqtt.urll ({file}): is not a known key" in message
+    assert f"button.pin ({file})" in message  # both problems, at once
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(ConfigError, match=r"mqtt.url \(\$PANIC_EDGE_MQTT_URL\): must look like mqtt://"):
+        load_config(None, {"PANIC_EDGE_MQTT_URL": "http://broker"})
+
+
+def test_broken_toml_is_a_config_error(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text("appliance_id = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(file, {})
+
+
+def test_the_mqtt_password_is_never_shown():
+    config = load_config(None, {"PANIC_EDGE_MQTT_PASSWORD": "hunter2"})
+    assert "hunter2" not in repr(config) and "hunter2" not in str(config.model_dump())
+    assert config.mqtt.password.get_secret_value() == "hunter2"

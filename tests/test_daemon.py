@@ -1,0 +1,205 @@
+"""The daemon against a real Mosquitto, a real SQLite file and real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.network_files import DEMO
+from panic_edge.store import Store
+from tests.conftest import start_daemon
+
+
+def topic(config, *parts: str) -> str:
+    return "/".join(["panic", config.appliance_id, *parts])
+
+
+async def wait_for(probe, predicate, timeout=10.0):
+    return await asyncio.to_thread(probe.wait_for, predicate, timeout)
+
+
+async def test_the_daemon_announces_itself_online_and_every_network_idle(daemon, config, probe):
+    await wait_for(probe, lambda t, b: t == topic(config, "availability") and b == "online")
+    state = await wait_for(probe, lambda t, b: t == topic(config, "networks", "demo", "state"))
+    assert state["state"] == "idle" and state["run_id"] is None
+
+
+async def test_a_start_command_streams_every_invocation_state_over_mqtt(daemon, config, probe):
+    probe.publish(topic(config, "cmd", "start"), json.dumps({"network": "demo", "prompt": "a camel",
+                                                             "request_id": "q1"}))
+    reply = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "q1")
+    assert reply["ok"] and reply["run_id"]
+    inv_topic = topic(config, "networks", "demo", "invocations")
+    # wait until the loop has gone round once: sequence 5 is the poet again
+    await wait_for(probe, lambda t, b: t == inv_topic and b["sequence"] == 5 and b["state"] == "completed")
+    messages = [b for b in probe.bodies(inv_topic) if b["run_id"] == reply["run_id"]]
+    genesis = [m["state"] for m in messages if m["sequence"] == 0]
+    assert genesis == ["ready", "invoking", "completed"]
+    first = next(m for m in messages if m["sequence"] == 0 and m["state"] == "completed")
+    assert (first["model"], first["input"], first["input_type"], first["output_type"]) == (
+        "local-poet", "a camel", "text", "text")
+    for seq in range(6):
+        done = next(m for m in messages if m["sequence"] == seq and m["state"] == "completed")
+        assert done["model"] == DEMO.model_at(seq)
+        assert done["output_type"] == CATALOGUE[DEMO.model_at(seq)].output.value
+        if seq:  # each input is the previous output
+            before = next(m for m in messages if m["sequence"] == seq - 1 and m["state"] == "completed")
+            assert done["input"] == before["output"]
+    state = await wait_for(probe, lambda t, b: t.endswith("demo/state") and b["state"] == "running")
+    assert state["run_id"] == reply["run_id"] and state["lockout_until"] > 0
+
+
+async def test_output_files_are_served_by_the_daemon_with_their_real_type(daemon, config, probe):
+    await daemon.engine.start("demo", "a red bicycle")
+    image = await wait_for(probe, lambda t, b: isinstance(b, dict) and b.get("output_type") == "image"
+                           and b.get("state") == "completed")
+    assert image["output"].startswith(f"http://127.0.0.1:{daemon.daemon.http.port}/media/demo/")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(image["output"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content[:4] == b"\x89PNG"
+
+
+async def test_a_start_within_the_lockout_is_refused_with_the_seconds_left(daemon, config, probe):
+    await daemon.engine.start("demo", "first")
+    probe.publish(topic(config, "cmd", "start"), json.dumps({"network": "demo", "prompt": "second",
+                                                             "request_id": "q2"}))
+    reply = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "q2")
+    assert not reply["ok"] and "locked" in reply["message"] and 0 < reply["retry_after"] <= 10
+
+
+async def test_stop_ends_the_run_and_nothing_more_is_invoked(daemon, config, probe):
+    run_id = await daemon.engine.start("demo", "stop me")
+    inv_topic = topic(config, "networks", "demo", "invocations")
+    await wait_for(probe, lambda t, b: t == inv_topic and b["sequence"] == 1)
+    probe.publish(topic(config, "cmd", "stop"), json.dumps({"network": "demo", "request_id": "q3"}))
+    reply = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "q3")
+    assert reply["ok"] and reply["message"] == "stopped demo"
+    await wait_for(probe, lambda t, b: t.endswith("demo/state") and b["state"] == "idle")
+    async with asyncio.timeout(5):
+        while daemon.engine._tasks:
+            await asyncio.sleep(0.01)
+    last = max(b["sequence"] for b in probe.bodies(inv_topic) if b["run_id"] == run_id)
+    invocations = await daemon.engine.store.run_invocations(run_id)
+    assert max(i.sequence for i in invocations) == last
+    assert invocations[-1].state.value == "failed" and invocations[-1].error == "cancelled: stopped"
+    run = await daemon.engine.store.get_run(run_id)
+    assert run.end_reason == "stopped"
+
+
+async def test_stop_all_stops_every_running_network(make_config, tmp_path, broker):
+    nets = tmp_path / "networks"
+    nets.mkdir()
+    (nets / "second.toml").write_text('name = "Second"\nmodels = ["local-painter", "local-captioner"]\n')
+    config = make_config(PANIC_EDGE_NETWORKS_DIR=str(nets))
+    running = await start_daemon(config)
+    try:
+        await running.engine.start("demo", "one")
+        await running.engine.start("second", "two")
+        outcome = await running.daemon.handler.handle_raw("stop-all", b"")
+        assert outcome[1].ok and set(outcome[1].extra["stopped"]) == {"demo", "second"}
+        assert all(s.phase == "idle" for s in running.engine.states.values())
+    finally:
+        await running.stop()
+
+
+@pytest.mark.parametrize("name, payload", [("start", b"\xff\x00garbage"), ("start", b'{"network": "nope", '
+                         b'"prompt": "x"}'), ("stop", b"[]"), ("press", b"{"), ("explode", b"{}")])
+async def test_malformed_commands_are_answered_with_an_error_and_the_daemon_keeps_going(
+        daemon, config, probe, name, payload):
+    probe.publish(topic(config, "cmd", name), payload)
+    reply = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("command") == name)
+    assert reply["ok"] is False and reply["message"]
+    probe.publish(topic(config, "cmd", "press"), json.dumps({"request_id": "after"}))
+    after = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "after")
+    assert after["ok"]
+
+
+async def test_a_retained_command_is_ignored_not_replayed_at_every_start(make_config, broker):
+    from tests.mqtt_probe import Probe
+
+    config = make_config()
+    probe = Probe(broker.url, f"panic/{config.appliance_id}/#")
+    stale = topic(config, "cmd", "start")
+    probe.publish(stale, json.dumps({"network": "demo", "prompt": "stale", "request_id": "stale"}), retain=True)
+    running = await start_daemon(config)
+    try:
+        probe.publish(topic(config, "cmd", "stop-all"), json.dumps({"request_id": "marker"}))
+        await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "marker")
+        replies = [b.get("request_id") for b in probe.bodies(topic(config, "cmd", "reply"))]
+        assert "stale" not in replies
+        assert running.engine.states["demo"].phase == "idle"
+    finally:
+        probe.publish(stale, b"", retain=True)  # clear the retained message
+        probe.close()
+        await running.stop()
+
+
+async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path):
+    nets = tmp_path / "networks"
+    nets.mkdir()
+    # a cloud model with no platform in this version: the call fails permanently
+    (nets / "cloudy.toml").write_text('name = "Cloudy"\nmodels = ["gpt-5-chat"]\n')
+    running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets)))
+    try:
+        run_id = await running.engine.start("cloudy", "hello")
+        async with asyncio.timeout(5):
+            while running.engine.states["cloudy"].run is not None:
+                await asyncio.sleep(0.01)
+        run = await running.engine.store.get_run(run_id)
+        assert run.end_reason.startswith("step 0 (gpt-5-chat) failed: cannot run gpt-5-chat: the openai "
+                                         "platform is not implemented")
+    finally:
+        await running.stop()
+
+
+async def test_invocations_of_earlier_runs_are_kept_across_a_restart(make_config):
+    config = make_config()
+    first = await start_daemon(config)
+    run_id = await first.engine.start("demo", "remember me")
+    async with asyncio.timeout(10):
+        while len(await first.engine.store.run_invocations(run_id)) < 4:
+            await asyncio.sleep(0.02)
+    await first.stop()
+    async with Store.open(config.database_path) as store:
+        kept = await store.run_invocations(run_id)
+        assert len(kept) >= 4
+        assert all(i.state.value in ("completed", "failed") for i in kept)
+        assert (await store.get_run(run_id)).end_reason == "daemon shutting down"
+    second = await start_daemon(config)
+    try:
+        assert len(await second.engine.store.run_invocations(run_id)) == len(kept)
+        await second.engine.start("demo", "and me")
+    finally:
+        await second.stop()
+
+
+async def test_the_daemon_runs_when_the_broker_is_away_and_connects_when_it_comes(make_config):
+    from panic_edge.broker import LocalBroker, free_port
+
+    port = free_port()
+    config = make_config(PANIC_EDGE_MQTT_URL=f"mqtt://127.0.0.1:{port}")
+    from panic_edge.daemon.app import Daemon
+    from panic_edge.network_files import load_networks
+
+    daemon = Daemon(config, load_networks(None, CATALOGUE), stdin=None, handle_signals=False)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.ready.wait(), 10)
+    assert daemon.engine is not None and not daemon.bus.connected
+    run_id = await daemon.engine.start("demo", "no broker yet")
+    with LocalBroker(port=port):
+        assert await daemon.bus.wait_connected(10)
+        from tests.mqtt_probe import Probe
+
+        probe = Probe(f"mqtt://127.0.0.1:{port}", f"panic/{config.appliance_id}/#")
+        try:
+            await wait_for(probe, lambda t, b: t.endswith("invocations") and b["run_id"] == run_id)
+        finally:
+            probe.close()
+        daemon.stop()
+        await asyncio.wait_for(task, 10)

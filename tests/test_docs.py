@@ -1,0 +1,37 @@
+"""The docs cannot drift: generated pages are current, and every topic and field is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from panic_edge import docgen
+from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
+from panic_edge.core.media import Content, MediaType
+from panic_edge.core.topics import COMMANDS, Topics
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_generated_pages_are_up_to_date():
+    assert docgen.main(["--check"]) == 0, "run `python -m panic_edge.docgen`"
+
+
+def test_every_topic_and_invocation_field_is_in_the_mqtt_page():
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    topics = Topics("x")
+    names = [topics.availability, topics.status, topics.network_state("<slug>"),
+             topics.invocations("<slug>"), topics.cmd_reply] + [topics.cmd(c) for c in COMMANDS]
+    for name in names:
+        assert f"`{name.removeprefix('panic/x/')}`" in page, name
+    inv = Invocation("i", "r", "n", 0, "m", InvocationState.READY, Content.of_text("x"), MediaType.TEXT)
+    for field in invocation_message(inv, "M", "http://h"):
+        assert f'"{field}"' in page, field
+
+
+def test_the_readme_starts_with_the_two_quick_start_commands():
+    readme = (REPO / "README.md").read_text()
+    assert readme.split("\n## ")[1].startswith("Quick start")
+    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
+    assert block.strip().splitlines() == ["./scripts/setup && .venv/bin/panic-edge demo", "./scripts/test"]
+    assert "./scripts/test" in (REPO / ".ci" / "run").read_text()

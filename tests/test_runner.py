@@ -1,0 +1,134 @@
+"""The runner's rules, as a pure transition function: no database, broker or clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from panic_edge.core.media import Content, MediaType
+from panic_edge.core.network import Network
+from panic_edge.core.runner import (MAX_PROMPT_CHARS, BeginRun, Cancel, Complete, Completed, Discard,
+                                    EndRun, Fail, Failed, Invoke, Press, Refuse, RunnerState, Start, Stop,
+                                    step)
+from panic_edge.errors import CommandError, LockoutError
+
+NET = Network(slug="loop", name="Loop", models=("poet", "painter", "captioner"), lockout_seconds=30,
+              prompts=("first prompt", "second prompt"))
+IMAGE = Content(MediaType.IMAGE, file="loop/x.png", mime="image/png")
+
+
+def started(now: float = 100.0, run_id: str = "r1") -> RunnerState:
+    state, _ = step(RunnerState(NET), Start(run_id, "a camel", now))
+    return state
+
+
+def test_start_while_idle_begins_a_run_with_the_genesis_invocation():
+    state, actions = step(RunnerState(NET), Start("r1", "  a camel  ", 100.0))
+    assert state.phase == "running"
+    assert actions == [
+        BeginRun("r1", "loop", "a camel", 100.0),
+        Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text("a camel"), 100.0),
+    ]
+
+
+def test_each_completion_invokes_the_next_model_with_the_previous_output():
+    state = started()
+    verse = Content.of_text("a verse")
+    state, actions = step(state, Completed("r1.0", verse, 101.0, {"predict_time": 1}))
+    assert actions == [Complete("r1.0", verse, 101.0, {"predict_time": 1}),
+                       Invoke("r1.1", "r1", "loop", 1, "painter", verse, 101.0)]
+    assert state.run is not None and state.run.sequence == 1
+
+
+def test_the_models_cycle_by_sequence_modulo_the_network_length():
+    state = started()
+    outputs = [Content.of_text("t"), IMAGE, Content.of_text("c"), Content.of_text("t2")]
+    invoked = []
+    for seq, out in enumerate(outputs):
+        state, actions = step(state, Completed(f"r1.{seq}", out, 100.0 + seq))
+        invoked += [(a.sequence, a.model) for a in actions if isinstance(a, Invoke)]
+    assert invoked == [(1, "painter"), (2, "captioner"), (3, "poet"), (4, "painter")]
+
+
+def test_a_start_within_the_lockout_is_refused_with_the_time_remaining():
+    state = started(now=100.0)
+    after, actions = step(state, Start("r2", "another", 110.0))
+    assert after == state
+    [refusal] = actions
+    assert isinstance(refusal, Refuse) and isinstance(refusal.error, LockoutError)
+    assert refusal.error.remaining == pytest.approx(20.0)
+    assert "try again in 20 s" in str(refusal.error)
+
+
+def test_a_start_after_the_lockout_replaces_the_current_run():
+    state = started(now=100.0)
+    state, _ = step(state, Completed("r1.0", Content.of_text("v"), 105.0))
+    state, actions = step(state, Start("r2", "another", 131.0))
+    assert actions == [
+        Cancel("r1.1", "cancelled: replaced by a new run", 131.0),
+        EndRun("r1", "replaced by a new run", 131.0),
+        BeginRun("r2", "loop", "another", 131.0),
+        Invoke("r2.0", "r2", "loop", 0, "poet", Content.of_text("another"), 131.0),
+    ]
+    assert state.run is not None and state.run.run_id == "r2"
+
+
+def test_stop_cancels_the_invocation_in_flight_and_ends_the_run():
+    state, actions = step(started(), Stop(120.0))
+    assert state.phase == "idle"
+    assert actions == [Cancel("r1.0", "cancelled: stopped", 120.0), EndRun("r1", "stopped", 120.0)]
+
+
+def test_stop_while_idle_does_nothing():
+    assert step(RunnerState(NET), Stop(1.0)) == (RunnerState(NET), [])
+
+
+def test_a_result_that_arrives_after_stop_is_discarded_not_attached_to_a_later_run():
+    state, _ = step(started(run_id="r1"), Stop(120.0))
+    state, _ = step(state, Start("r2", "new run", 121.0))
+    late = Content(MediaType.TEXT, text="late verse")
+    after, actions = step(state, Completed("r1.0", late, 122.0))
+    assert actions == [Discard("r1.0", late)]
+    assert after == state
+
+
+def test_a_late_failure_for_an_old_run_is_ignored():
+    state, _ = step(started(), Stop(120.0))
+    after, actions = step(state, Failed("r1.0", "boom", 121.0))
+    assert after == state and actions == [Discard("r1.0", None)]
+
+
+def test_a_failed_invocation_ends_its_run_with_the_reason():
+    state, actions = step(started(), Failed("r1.0", "401 unauthorised", 102.0))
+    assert state.phase == "idle"
+    assert actions == [Fail("r1.0", "401 unauthorised", 102.0),
+                       EndRun("r1", "step 0 (poet) failed: 401 unauthorised", 102.0)]
+
+
+def test_the_button_starts_runs_with_the_network_prompts_in_turn():
+    state, actions = step(RunnerState(NET), Press("r1", 0.0))
+    assert isinstance(actions[0], BeginRun) and actions[0].prompt == "first prompt"
+    state, actions = step(state, Press("r2", 100.0))  # after the lockout: replaces
+    assert [a.prompt for a in actions if isinstance(a, BeginRun)] == ["second prompt"]
+    state, actions = step(state, Press("r3", 200.0))
+    assert [a.prompt for a in actions if isinstance(a, BeginRun)] == ["first prompt"]
+
+
+def test_a_refused_press_does_not_use_up_a_prompt():
+    state, _ = step(RunnerState(NET), Press("r1", 0.0))
+    state, actions = step(state, Press("r2", 1.0))
+    assert isinstance(actions[0], Refuse)
+    state, actions = step(state, Press("r3", 100.0))
+    assert [a.prompt for a in actions if isinstance(a, BeginRun)] == ["second prompt"]
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "x" * (MAX_PROMPT_CHARS + 1)])
+def test_empty_and_oversized_prompts_are_refused(prompt):
+    state, actions = step(RunnerState(NET), Start("r1", prompt, 0.0))
+    assert state.phase == "idle"
+    [refusal] = actions
+    assert isinstance(refusal, Refuse) and isinstance(refusal.error, CommandError)
+
+
+def test_lockout_until_is_the_run_start_plus_the_lockout():
+    assert started(now=100.0).lockout_until == 130.0
+    assert RunnerState(NET).lockout_until is None

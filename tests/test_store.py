@@ -1,0 +1,85 @@
+"""The SQLite store on real files: migrations, WAL, commits that survive a restart, recovery."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from panic_edge.core.invocation import Invocation, InvocationState, Run
+from panic_edge.core.media import Content, MediaType
+from panic_edge.store import Store
+from panic_edge.store.database import INTERRUPTED
+from panic_edge.store.migrations import MIGRATIONS, migrate
+
+
+def invocation(run_id: str, seq: int, state=InvocationState.READY) -> Invocation:
+    return Invocation(id=f"{run_id}.{seq}", run_id=run_id, network="demo", sequence=seq, model="local-poet",
+                      state=state, input=Content.of_text("in"), output_type=MediaType.TEXT,
+                      created_at=100.0 + seq)
+
+
+async def test_a_new_database_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3"):
+        pass
+    conn = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path: Path):
+    conn = sqlite3.connect(tmp_path / "db.sqlite3")
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this panic-edge"):
+        migrate(conn)
+
+
+async def test_runs_and_invocations_survive_a_restart(tmp_path: Path):
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        await store.begin_run(Run("r1", "demo", "a camel", 100.0))
+        await store.add_invocation(invocation("r1", 0))
+        await store.mark_invoking("r1.0", 100.5)
+        await store.complete("r1.0", Content.of_text("a verse"), 101.0, {"predict_time": 0.5})
+        await store.end_run("r1", "stopped", 102.0)
+    async with Store.open(path) as store:
+        [inv] = await store.run_invocations("r1")
+        assert inv.state is InvocationState.COMPLETED
+        assert inv.output == Content.of_text("a verse")
+        assert inv.meta == {"predict_time": 0.5} and inv.seconds == pytest.approx(0.5)
+        run = await store.get_run("r1")
+        assert run is not None and run.end_reason == "stopped"
+
+
+async def test_a_finished_invocation_cannot_be_changed_again(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.add_invocation(invocation("r1", 0))
+        assert await store.fail("r1.0", "cancelled", 2.0)
+        assert not await store.complete("r1.0", Content.of_text("late"), 3.0)
+        assert (await store.get_invocation("r1.0")).error == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_recovery_fails_what_was_in_flight_and_ends_open_runs(tmp_path: Path):
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.add_invocation(invocation("r1", 0))
+        await store.mark_invoking("r1.0", 1.5)
+    async with Store.open(path) as store:
+        assert await store.recover(now=50.0) == (1, 1)
+        inv = await store.get_invocation("r1.0")
+        assert inv is not None and inv.state is InvocationState.FAILED and inv.error == INTERRUPTED
+        assert (await store.get_run("r1")).end_reason == "daemon restarted"  # type: ignore[union-attr]
+        assert await store.recover(now=60.0) == (0, 0)
+
+
+async def test_recent_invocations_are_newest_first(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        for seq in range(5):
+            await store.add_invocation(invocation("r1", seq))
+        recent = await store.recent_invocations("demo", limit=3)
+        assert [i.sequence for i in recent] == [4, 3, 2]
+        assert await store.count_invocations("demo") == 5
