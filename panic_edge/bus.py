@@ -56,6 +56,7 @@ class MqttBus:
         self._connected = threading.Event()
         self._listeners: list[Callable[[bool], None]] = []
         self._closing = False
+        self._awaiting_ack: dict[int, Callable[[], None]] = {}
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              clean_session=clean_session, protocol=mqtt.MQTTv311)
         if config.username:
@@ -67,6 +68,7 @@ class MqttBus:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         self._client = client
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -98,11 +100,19 @@ class MqttBus:
 
     # --- publishing -------------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        """Queue a message; paho delivers it now or after the next reconnect (QoS >= 1)."""
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                on_ack: Callable[[], None] | None = None) -> None:
+        """Queue a message; paho delivers it now or after the next reconnect (QoS >= 1).
+
+        ``on_ack`` runs on the event loop once the broker has acknowledged it (QoS 1). Call this
+        from the event loop thread only when ``on_ack`` is given.
+        """
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+        elif on_ack is not None:
+            # registered before paho's ack can be handled: _acked runs on this same loop, later
+            self._awaiting_ack[info.mid] = on_ack
 
     # --- paho callbacks (paho's thread) -----------------------------------------------------
 
@@ -130,6 +140,16 @@ class MqttBus:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
         self._loop.call_soon_threadsafe(self.messages.put_nowait, message)
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,
+                    properties: object) -> None:
+        # paho may hold its own locks here: hand over to the loop and return
+        self._loop.call_soon_threadsafe(self._acked, mid)
+
+    def _acked(self, mid: int) -> None:
+        callback = self._awaiting_ack.pop(mid, None)
+        if callback is not None:
+            callback()
 
     def _notify(self, connected: bool) -> None:
         for listener in self._listeners:

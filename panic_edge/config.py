@@ -89,6 +89,34 @@ class LocalModelsConfig(_Section):
     latency: float = Field(1.0, ge=0, le=600, description="Simulated seconds each local model takes.")
 
 
+class OfflineConfig(_Section):
+    probe: list[str] = Field(["api.replicate.com:443", "api.openai.com:443", "api.anthropic.com:443",
+                              "generativelanguage.googleapis.com:443"],
+                             description="host:port pairs whose reachability means the model platforms "
+                             "are online (any one is enough). Probed only while some network uses them.")
+    probe_interval: float = Field(5.0, gt=0, le=300, description="Seconds between probes while online.")
+    offline_probe_interval: float = Field(2.0, gt=0, le=300, description="Seconds between probes while "
+                                          "offline: how soon recovery is noticed.")
+    probe_timeout: float = Field(3.0, gt=0, le=60, description="Seconds a probe waits for a connection.")
+    replay_seconds: float | None = Field(None, ge=0, le=600, description="Seconds each replayed step "
+                                         "takes while offline; unset uses the model's typical seconds.")
+    resume_after_restart: bool = Field(True, description="After a crash or restart, take up open runs "
+                                       "where they stopped (else end them, recorded as 'daemon restarted').")
+
+    @field_validator("probe")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{item!r} must be host:port, e.g. api.replicate.com:443")
+        return value
+
+    @property
+    def targets(self) -> list[tuple[str, int]]:
+        return [(item.rpartition(":")[0], int(item.rpartition(":")[2])) for item in self.probe]
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -103,6 +131,7 @@ class Config(_Section):
     led: LedConfig = LedConfig()
     keyboard: KeyboardConfig = KeyboardConfig()
     local_models: LocalModelsConfig = LocalModelsConfig()
+    offline: OfflineConfig = OfflineConfig()
 
     @property
     def database_path(self) -> Path:
@@ -135,12 +164,20 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             for sub in SECTIONS[key].model_fields:
                 name = f"{ENV_PREFIX}{key}_{sub}".upper()
                 if name in environ:
-                    out.setdefault(key, {})[sub] = environ[name]
+                    out.setdefault(key, {})[sub] = _env_value(SECTIONS[key], sub, environ[name])
         else:
             name = f"{ENV_PREFIX}{key}".upper()
             if name in environ:
                 out[key] = environ[name]
     return out
+
+
+def _env_value(model: type[BaseModel], key: str, raw: str) -> Any:
+    """Environment variables are strings; a list-valued key takes a comma-separated list."""
+    annotation = model.model_fields[key].annotation
+    if getattr(annotation, "__origin__", None) is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@
     ├── NetworkError (ValueError)         a network definition cannot run
     │   └── UnknownModelError (KeyError)  a model id is not in the catalogue
     ├── CommandError (ValueError)         a command (CLI, MQTT, button) could not be carried out
-    │   └── LockoutError                  a start came too soon after the current run began
+    │   ├── LockoutError                  a start came too soon after the current run began
+    │   └── OfflineError                  a start while offline, on a network whose policy is stop
     ├── PayloadError (ValueError)         an MQTT payload is malformed
     ├── StoreError                        the database or archive refused a write
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
@@ -49,6 +50,16 @@ class LockoutError(CommandError):
             f"network {network!r} is locked: the current run started less than its lockout ago; "
             f"try again in {remaining:.0f} s"
         )
+
+
+class OfflineError(CommandError):
+    """A start was refused because the platforms are unreachable and the network stops when offline."""
+
+    def __init__(self, network: str) -> None:
+        self.network = network
+        super().__init__(f"network {network!r} cannot start: the appliance is offline (its model platforms "
+                         f"are unreachable) and this network's offline_policy is stop; press again "
+                         f"once the appliance is back online")
 
 
 class PayloadError(PanicEdgeError, ValueError):

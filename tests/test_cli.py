@@ -63,7 +63,7 @@ def daemon_process(config, notify_socket):
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # reaps it and closes its pipe
 
 
 def test_the_daemon_tells_systemd_it_is_ready_and_stops_cleanly_on_sigterm(daemon_process):
@@ -105,7 +105,7 @@ def test_kill_9_leaves_the_last_will_and_a_database_that_recovers(daemon_process
         probe.wait_for(lambda t, b: t.endswith("availability") and b == "offline")
     finally:
         probe.close()
-    proc.wait(10)
+    proc.communicate(timeout=10)
     conn = sqlite3.connect(config.database_path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
@@ -117,11 +117,13 @@ def test_kill_9_leaves_the_last_will_and_a_database_that_recovers(daemon_process
     finally:
         restarted.send_signal(signal.SIGTERM)
         output, _ = restarted.communicate(timeout=10)
-    assert "recovered after an unclean stop" in output
+    assert "resuming run" in output  # the loop takes up where it was killed
     conn = sqlite3.connect(config.database_path)
     assert conn.execute("SELECT count(*) FROM invocations WHERE state IN ('ready', 'invoking')"
                         ).fetchone()[0] == 0
-    assert conn.execute("SELECT end_reason FROM runs").fetchone()[0] == "daemon restarted"
+    assert conn.execute("SELECT end_reason FROM runs").fetchone()[0] == "stopped (stop all)"
+    sequences = [r[0] for r in conn.execute("SELECT sequence FROM invocations ORDER BY sequence")]
+    assert sequences == list(range(len(sequences)))  # no gap, no duplicate: the run went on
 
 
 def test_commands_without_a_daemon_say_so(config):

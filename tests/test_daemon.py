@@ -203,3 +203,54 @@ async def test_the_daemon_runs_when_the_broker_is_away_and_connects_when_it_come
             probe.close()
         daemon.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_updates_the_broker_never_acknowledged_are_sent_after_a_restart(make_config):
+    """The durable outbox: invocations made while the broker was away reach it after a restart."""
+    from panic_edge.broker import LocalBroker, free_port
+    from tests.mqtt_probe import Probe
+
+    port = free_port()
+    config = make_config(PANIC_EDGE_MQTT_URL=f"mqtt://127.0.0.1:{port}")
+    from panic_edge.daemon.app import Daemon
+    from panic_edge.network_files import load_networks
+
+    daemon = Daemon(config, load_networks(None, CATALOGUE), stdin=None, handle_signals=False)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.ready.wait(), 10)
+    run_id = await daemon.engine.start("demo", "while the broker sleeps")
+    async with asyncio.timeout(10):
+        while len(await daemon.engine.store.run_invocations(run_id)) < 4:
+            await asyncio.sleep(0.02)
+    daemon.stop()
+    await asyncio.wait_for(task, 10)  # paho's in-memory queue dies with the process
+    async with Store.open(config.database_path) as store:
+        made = await store.run_invocations(run_id)
+    with LocalBroker(port=port):
+        probe = Probe(f"mqtt://127.0.0.1:{port}", f"panic/{config.appliance_id}/networks/demo/invocations")
+        try:
+            second = await start_daemon(config)
+            for inv in made:
+                await wait_for(probe, lambda t, b, inv=inv: b["id"] == inv.id and b["state"] == inv.state.value)
+            async with asyncio.timeout(5):  # and the broker's acknowledgements are recorded
+                while await second.engine.store.unpublished():
+                    await second.engine.flush_acknowledged()
+                    await asyncio.sleep(0.02)
+            await second.stop()
+        finally:
+            probe.close()
+
+
+def test_replay_chooses_the_past_output_that_follows_on_from_the_input():
+    from panic_edge.core.invocation import Invocation, InvocationState
+    from panic_edge.core.media import Content, MediaType
+    from panic_edge.daemon.engine import choose_replay
+
+    def past(i: int, text: str) -> Invocation:
+        return Invocation(f"r.{i}", "r", "n", i, "m", InvocationState.COMPLETED, Content.of_text(text),
+                          MediaType.TEXT, output=Content.of_text(f"out {i}"))
+
+    candidates = [past(3, "a red bicycle"), past(2, "a camel in the desert"), past(1, "camel desert")]
+    assert choose_replay(Content.of_text("the camel crossed the desert"), candidates).id == "r.2"
+    assert choose_replay(Content.of_text("nothing shared"), candidates).id == "r.3"  # newest on a tie
+    assert choose_replay(Content.of_text("x"), []) is None

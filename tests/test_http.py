@@ -33,9 +33,9 @@ def make_app(tmp_path: Path):
 
 def test_media_is_served_inline_with_its_real_type(tmp_path: Path):
     client, content = make_app(tmp_path)
-    response = client.get(f"/media/{content.file}")
-    assert response.status_code == 200
-    assert response.mimetype == "image/png" and response.headers["Content-Disposition"] == "inline"
+    with client.get(f"/media/{content.file}") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "image/png" and response.headers["Content-Disposition"] == "inline"
 
 
 def test_media_outside_the_archive_is_not_served(tmp_path: Path):

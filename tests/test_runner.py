@@ -132,3 +132,84 @@ def test_empty_and_oversized_prompts_are_refused(prompt):
 def test_lockout_until_is_the_run_start_plus_the_lockout():
     assert started(now=100.0).lockout_until == 130.0
     assert RunnerState(NET).lockout_until is None
+
+
+# --- offline --------------------------------------------------------------------------------
+
+from panic_edge.core.runner import Connectivity, NothingToReplay, Resume, Unreachable  # noqa: E402
+from panic_edge.errors import OfflineError  # noqa: E402
+
+
+def policy(name: str) -> Network:
+    return Network(slug="loop", name="Loop", models=("poet", "painter", "captioner"), lockout_seconds=30,
+                   offline_policy=name)
+
+
+def running_with(net: Network) -> RunnerState:
+    state, _ = step(RunnerState(net), Start("r1", "a camel", 100.0))
+    return state
+
+
+def test_pause_holds_the_unreachable_invocation_and_calls_it_again_when_back_online():
+    state, actions = step(running_with(policy("pause")), Unreachable("r1.0", "connection refused", 101.0))
+    assert state.online is False and state.run is not None and state.run.held
+    assert actions == [Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text("a camel"), 101.0, "hold", True)]
+    state, actions = step(state, Connectivity(True, 150.0))
+    assert actions == [Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text("a camel"), 150.0, "call", True)]
+    assert state.run is not None and not state.run.held and state.online
+
+
+def test_replay_keeps_the_loop_going_from_the_archive_while_offline():
+    state, actions = step(running_with(policy("replay")), Unreachable("r1.0", "dns failure", 101.0))
+    assert [a.mode for a in actions if isinstance(a, Invoke)] == ["replay"]
+    state, actions = step(state, Completed("r1.0", Content(MediaType.TEXT, text="an old verse", flags=("replay",)), 102.0))
+    assert [(a.sequence, a.mode) for a in actions if isinstance(a, Invoke)] == [(1, "replay")]
+    state, actions = step(state, Connectivity(True, 103.0))
+    assert actions == []  # the replay in flight finishes; the next step is called for real
+    state, actions = step(state, Completed("r1.1", IMAGE, 104.0))
+    assert [(a.sequence, a.mode) for a in actions if isinstance(a, Invoke)] == [(2, "call")]
+
+
+def test_replay_with_nothing_in_the_archive_holds_instead():
+    state, _ = step(running_with(policy("replay")), Unreachable("r1.0", "offline", 101.0))
+    state, actions = step(state, NothingToReplay("r1.0", 101.5))
+    assert [a.mode for a in actions if isinstance(a, Invoke)] == ["hold"]
+    assert state.run is not None and state.run.held
+
+
+def test_stop_policy_ends_the_run_and_refuses_starts_until_back_online():
+    state, actions = step(running_with(policy("stop")), Unreachable("r1.0", "connection refused", 101.0))
+    assert state.phase == "idle"
+    assert actions[-1] == EndRun("r1", "stopped: the model platforms are unreachable (connection refused)", 101.0)
+    state, actions = step(state, Press("r2", 200.0))
+    [refusal] = actions
+    assert isinstance(refusal, Refuse) and isinstance(refusal.error, OfflineError)
+    state, _ = step(state, Connectivity(True, 201.0))
+    state, actions = step(state, Press("r3", 202.0))
+    assert isinstance(actions[0], BeginRun)
+
+
+def test_a_press_while_offline_with_pause_starts_a_held_run():
+    state, _ = step(RunnerState(policy("pause")), Connectivity(False, 1.0))
+    state, actions = step(state, Start("r1", "waiting", 2.0))
+    assert actions[-1] == Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text("waiting"), 2.0, "hold")
+    state, actions = step(state, Connectivity(True, 9.0))
+    assert [a.mode for a in actions if isinstance(a, Invoke)] == ["call"]
+
+
+def test_a_stop_while_held_ends_the_run():
+    state, _ = step(running_with(policy("pause")), Unreachable("r1.0", "offline", 101.0))
+    state, actions = step(state, Stop(102.0))
+    assert actions == [Cancel("r1.0", "cancelled: stopped", 102.0), EndRun("r1", "stopped", 102.0)]
+
+
+def test_a_late_result_for_a_held_invocation_is_discarded():
+    state, _ = step(running_with(policy("pause")), Unreachable("r1.0", "offline", 101.0))
+    after, actions = step(state, Completed("r1.0", Content.of_text("late"), 102.0))
+    assert after == state and isinstance(actions[0], Discard)
+
+
+def test_resume_takes_up_a_run_where_it_stopped():
+    state, actions = step(RunnerState(NET), Resume("r1", 50.0, 4, Content.of_text("a verse"), True, 100.0))
+    assert state.run is not None and state.run.started_at == 50.0 and state.run.sequence == 4
+    assert actions == [Invoke("r1.4", "r1", "loop", 4, "painter", Content.of_text("a verse"), 100.0, "call", True)]

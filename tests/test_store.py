@@ -10,7 +10,6 @@ import pytest
 from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content, MediaType
 from panic_edge.store import Store
-from panic_edge.store.database import INTERRUPTED
 from panic_edge.store.migrations import MIGRATIONS, migrate
 
 
@@ -61,18 +60,35 @@ async def test_a_finished_invocation_cannot_be_changed_again(tmp_path: Path):
         assert (await store.get_invocation("r1.0")).error == "cancelled"  # type: ignore[union-attr]
 
 
-async def test_recovery_fails_what_was_in_flight_and_ends_open_runs(tmp_path: Path):
-    path = tmp_path / "db.sqlite3"
-    async with Store.open(path) as store:
+async def test_open_runs_are_listed_with_their_last_invocation(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.add_invocation(invocation("r1", 0))
+        await store.add_invocation(invocation("r1", 1))
+        await store.begin_run(Run("r2", "demo", "q", 2.0))
+        await store.end_run("r2", "stopped", 3.0)
+        [(run, last)] = await store.open_runs()
+        assert run.id == "r1" and last is not None and last.sequence == 1
+
+
+async def test_an_invocation_added_again_is_reset_to_ready(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
         await store.begin_run(Run("r1", "demo", "p", 1.0))
         await store.add_invocation(invocation("r1", 0))
         await store.mark_invoking("r1.0", 1.5)
-    async with Store.open(path) as store:
-        assert await store.recover(now=50.0) == (1, 1)
-        inv = await store.get_invocation("r1.0")
-        assert inv is not None and inv.state is InvocationState.FAILED and inv.error == INTERRUPTED
-        assert (await store.get_run("r1")).end_reason == "daemon restarted"  # type: ignore[union-attr]
-        assert await store.recover(now=60.0) == (0, 0)
+        await store.add_invocation(invocation("r1", 0))
+        again = await store.get_invocation("r1.0")
+        assert again is not None and again.state is InvocationState.READY and again.started_at is None
+
+
+async def test_the_outbox_lists_what_the_broker_has_not_acknowledged(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        for seq in range(3):
+            await store.add_invocation(invocation("r1", seq))
+        await store.mark_published([("r1.0", "ready"), ("r1.1", "ready")])
+        await store.mark_invoking("r1.1", 2.0)
+        assert [i.id for i in await store.unpublished()] == ["r1.1", "r1.2"]
 
 
 async def test_recent_invocations_are_newest_first(tmp_path: Path):

@@ -76,6 +76,8 @@ def reply(command: str, request_id: str | None, ok: bool, message: str, **extra:
 
 
 def network_state(slug: str, phase: str, run_id: str | None, sequence: int | None,
-                  lockout_until: float | None, model: str | None, updated_at: float) -> bytes:
+                  lockout_until: float | None, model: str | None, updated_at: float, *,
+                  online: bool = True, held: bool = False, offline_policy: str = "pause") -> bytes:
     return encode({"network": slug, "state": phase, "run_id": run_id, "sequence": sequence,
-                   "model": model, "lockout_until": lockout_until, "updated_at": updated_at})
+                   "model": model, "lockout_until": lockout_until, "online": online, "held": held,
+                   "offline_policy": offline_policy, "updated_at": updated_at})

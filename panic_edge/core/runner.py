@@ -14,18 +14,25 @@ Rules:
 - A failed invocation ends its run with the reason recorded.
 - Stop ends the run; the invocation in flight is cancelled. A result that arrives for an
   invocation that is no longer current is discarded, never attached to a later run.
+- Offline (the model platforms are unreachable), by the network's ``offline_policy``:
+  ``pause`` holds the current invocation and calls it again when the platforms come back;
+  ``replay`` keeps the loop going with past outputs of the same models, labelled as replay;
+  ``stop`` ends the run, and refuses new starts until the platforms are back.
+- Resume (after a restart) takes up a run where the database says it stopped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from panic_edge.core.media import Content
 from panic_edge.core.network import Network
-from panic_edge.errors import CommandError, LockoutError
+from panic_edge.errors import CommandError, LockoutError, OfflineError
 
 MAX_PROMPT_CHARS = 2000
+
+Mode = Literal["call", "replay", "hold"]
 
 
 def invocation_id(run_id: str, sequence: int) -> str:
@@ -39,8 +46,10 @@ def invocation_id(run_id: str, sequence: int) -> str:
 class ActiveRun:
     run_id: str
     started_at: float
-    sequence: int  # of the invocation in flight
+    sequence: int  # of the invocation in flight (or held)
     model: str
+    input: Content | None = None  # of the invocation in flight, kept to call it again after a hold
+    held: bool = False  # waiting for the platforms to come back
 
     @property
     def invocation_id(self) -> str:
@@ -52,6 +61,7 @@ class RunnerState:
     network: Network
     run: ActiveRun | None = None
     next_prompt: int = 0  # index into network.prompts for the next button press
+    online: bool = True  # whether this network's model platforms are reachable
 
     @property
     def phase(self) -> str:
@@ -60,6 +70,13 @@ class RunnerState:
     @property
     def lockout_until(self) -> float | None:
         return self.run.started_at + self.network.lockout_seconds if self.run else None
+
+    @property
+    def mode(self) -> Mode:
+        """How the next invocation is carried out: called, replayed from the archive, or held."""
+        if self.online:
+            return "call"
+        return "replay" if self.network.offline_policy == "replay" else "hold"
 
 
 # --- events (in) ----------------------------------------------------------------------------
@@ -101,7 +118,47 @@ class Failed:
     now: float
 
 
-Event = Start | Press | Stop | Completed | Failed
+@dataclass(frozen=True)
+class Unreachable:
+    """A call could not reach its platform: the appliance is offline."""
+
+    invocation_id: str
+    error: str
+    now: float
+
+
+@dataclass(frozen=True)
+class NothingToReplay:
+    """Offline with the replay policy, but the archive has no past output of the model to show."""
+
+    invocation_id: str
+    now: float
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    """The model platforms became reachable (``online``) or unreachable."""
+
+    online: bool
+    now: float
+
+
+@dataclass(frozen=True)
+class Resume:
+    """After a restart: take up an open run at ``sequence`` with ``input``.
+
+    ``again`` is True when that invocation already exists (it was in flight) and is called again.
+    """
+
+    run_id: str
+    started_at: float
+    sequence: int
+    input: Content
+    again: bool
+    now: float
+
+
+Event = Start | Press | Stop | Completed | Failed | Unreachable | NothingToReplay | Connectivity | Resume
 
 # --- actions (out) --------------------------------------------------------------------------
 
@@ -123,6 +180,8 @@ class EndRun:
 
 @dataclass(frozen=True)
 class Invoke:
+    """Prepare an invocation and carry it out by ``mode``; ``again`` re-uses an existing one."""
+
     invocation_id: str
     run_id: str
     network: str
@@ -130,6 +189,8 @@ class Invoke:
     model: str
     input: Content
     created_at: float
+    mode: Mode = "call"
+    again: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,22 +253,65 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
             return replace(state, run=None), _end(state.run, reason, now)
         case Completed(inv_id, output, now, meta):
             run = state.run
-            if run is None or run.invocation_id != inv_id:
+            if run is None or run.invocation_id != inv_id or run.held:
                 return state, [Discard(inv_id, output)]
             next_seq = run.sequence + 1
-            model = state.network.model_at(next_seq)
-            nxt = replace(run, sequence=next_seq, model=model)
-            return replace(state, run=nxt), [
-                Complete(inv_id, output, now, meta),
-                Invoke(nxt.invocation_id, run.run_id, state.network.slug, next_seq, model, output, now),
-            ]
+            state, invoke = _invoke(state, run.run_id, next_seq, output, now)
+            return state, [Complete(inv_id, output, now, meta), invoke]
         case Failed(inv_id, error, now):
             run = state.run
             if run is None or run.invocation_id != inv_id:
                 return state, [Discard(inv_id, None)]
             reason = f"step {run.sequence} ({run.model}) failed: {error}"
             return replace(state, run=None), [Fail(inv_id, error, now), EndRun(run.run_id, reason, now)]
+        case Unreachable(inv_id, error, now):
+            run = state.run
+            if run is None or run.invocation_id != inv_id:
+                return state, [Discard(inv_id, None)]
+            offline = replace(state, online=False)
+            if state.network.offline_policy == "stop":
+                reason = f"stopped: the model platforms are unreachable ({error})"
+                return replace(offline, run=None), [Fail(inv_id, error, now), EndRun(run.run_id, reason, now)]
+            return _again(offline, run, "replay" if state.network.offline_policy == "replay" else "hold", now)
+        case NothingToReplay(inv_id, now):
+            run = state.run
+            if run is None or run.invocation_id != inv_id:
+                return state, []
+            return _again(state, run, "hold", now)
+        case Connectivity(online, now):
+            if online == state.online:
+                return state, []
+            state = replace(state, online=online)
+            run = state.run
+            if online and run is not None and run.held:
+                return _again(state, run, "call", now)
+            return state, []
+        case Resume(run_id, started_at, sequence, given, again, now):
+            if state.run is not None:
+                return state, [EndRun(run_id, "replaced by a new run", now)]
+            state = replace(state, run=ActiveRun(run_id, started_at, sequence, "", given))
+            state, invoke = _invoke(state, run_id, sequence, given, now, again=again)
+            return state, [invoke]
     raise TypeError(f"not a runner event: {event!r}")
+
+
+def _invoke(state: RunnerState, run_id: str, sequence: int, given: Content, now: float,
+            again: bool = False) -> tuple[RunnerState, Invoke]:
+    """Prepare invocation ``sequence`` of the current run, carried out by the state's mode."""
+    assert state.run is not None
+    model = state.network.model_at(sequence)
+    mode = state.mode
+    run = replace(state.run, sequence=sequence, model=model, input=given, held=mode == "hold")
+    invoke = Invoke(run.invocation_id, run_id, state.network.slug, sequence, model, given, now, mode, again)
+    return replace(state, run=run), invoke
+
+
+def _again(state: RunnerState, run: ActiveRun, mode: Mode, now: float) -> tuple[RunnerState, list[Action]]:
+    """Carry out the current invocation again, by ``mode``."""
+    assert run.input is not None
+    invoke = Invoke(run.invocation_id, run.run_id, state.network.slug, run.sequence, run.model, run.input,
+                    now, mode, again=True)
+    return replace(state, run=replace(run, held=mode == "hold")), [invoke]
 
 
 def _start(state: RunnerState, run_id: str, prompt: str, now: float) -> tuple[RunnerState, list[Action]]:
@@ -217,6 +321,8 @@ def _start(state: RunnerState, run_id: str, prompt: str, now: float) -> tuple[Ru
     if len(prompt) > MAX_PROMPT_CHARS:
         return state, [Refuse(CommandError(
             f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"))]
+    if not state.online and state.network.offline_policy == "stop":
+        return state, [Refuse(OfflineError(state.network.slug))]
     actions: list[Action] = []
     if state.run is not None:
         until = state.lockout_until
@@ -224,13 +330,11 @@ def _start(state: RunnerState, run_id: str, prompt: str, now: float) -> tuple[Ru
         if now < until:
             return state, [Refuse(LockoutError(state.network.slug, until - now))]
         actions += _end(state.run, "replaced by a new run", now)
-    model = state.network.model_at(0)
-    run = ActiveRun(run_id=run_id, started_at=now, sequence=0, model=model)
-    actions += [
-        BeginRun(run_id, state.network.slug, prompt, now),
-        Invoke(run.invocation_id, run_id, state.network.slug, 0, model, Content.of_text(prompt), now),
-    ]
-    return replace(state, run=run), actions
+    genesis = Content.of_text(prompt)
+    state = replace(state, run=ActiveRun(run_id=run_id, started_at=now, sequence=0, model=""))
+    state, invoke = _invoke(state, run_id, 0, genesis, now)
+    actions += [BeginRun(run_id, state.network.slug, prompt, now), invoke]
+    return state, actions
 
 
 def _end(run: ActiveRun, reason: str, now: float) -> list[Action]:

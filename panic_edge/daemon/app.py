@@ -21,12 +21,14 @@ from panic_edge.core.payloads import Command
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
 from panic_edge.daemon.commands import CommandHandler
+from panic_edge.daemon.connectivity import ConnectivityMonitor
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.network_files import LoadedNetworks
+from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.store import Store
 
@@ -38,11 +40,12 @@ class Daemon:
 
     def __init__(self, config: Config, networks: LoadedNetworks, *, catalogue: Catalogue = CATALOGUE,
                  pin_factory: Any = None, stdin: TextIO | None = sys.stdin,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, platforms: Platforms | None = None) -> None:
         self.config = config
         self.networks = networks
         self.catalogue = catalogue
         self.pin_factory = pin_factory
+        self.platforms = platforms  # None: built from the config
         self.stdin = stdin
         self.handle_signals = handle_signals
         self.topics = Topics(config.appliance_id)
@@ -64,12 +67,8 @@ class Daemon:
             log.error("skipping network %s: %s", name, problem)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(Store.open(config.database_path))
-            failed, ended = await store.recover(time.time())
-            if failed or ended:
-                log.warning("recovered after an unclean stop: %d invocations marked failed, %d runs ended",
-                            failed, ended)
             archive = Archive(config.archive_dir)
-            platforms = build_platforms(config)
+            platforms = self.platforms or build_platforms(config)
             stack.push_async_callback(platforms.aclose)
 
             settings = Settings(config.archive_dir, config.database_path, status=self.status,
@@ -83,20 +82,28 @@ class Daemon:
             self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
                                      will=Will(topics.availability, b"offline"),
                                      subscriptions=((topics.cmd_filter, 1),), on_connect_publish=(online,))
-            bus.on_connection_change(lambda connected: self._publish_status() if connected else None)
+            bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
 
+            self.monitor = monitor = ConnectivityMonitor(config.offline, self._online_changed)
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
-                                          bus, topics, settings.media_base)
+                                          bus, topics, settings.media_base,
+                                          replay_seconds=config.offline.replay_seconds,
+                                          on_unreachable=monitor.report_unreachable)
             stack.push_async_callback(engine.aclose)
             self.handler = handler = CommandHandler(engine, config.default_network)
+            await engine.resume_open_runs(config.offline.resume_after_restart)
+            resent = await engine.republish_unacknowledged()
+            if resent:
+                log.info("publishing %d invocation updates the broker never acknowledged", resent)
             engine.publish_all_states()
+            self._led = None
 
-            led = open_led(config.led, self.pin_factory)
+            self._led = led = open_led(config.led, self.pin_factory)
             if led is not None:
                 stack.callback(led.close)
-            engine.on_state_change(lambda state: self._state_changed(state, led))
+            engine.on_state_change(lambda state: self._state_changed())
             button = open_button(config.button, lambda: self._local(Command("press", config.button_network)),
                                  lambda: self._local(Command("stop", config.button_network)),
                                  self.pin_factory)
@@ -120,12 +127,15 @@ class Daemon:
             self.ready.set()
             async with asyncio.TaskGroup() as group:
                 commands = group.create_task(self._serve_commands(bus, handler), name="commands")
-                watchdog = group.create_task(self._watchdog(notifier), name="watchdog")
+                background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
+                              group.create_task(engine.run_outbox(), name="outbox")]
+                if any(engine.needs_internet(slug) for slug in engine.states):
+                    background.append(group.create_task(monitor.run(), name="connectivity"))
                 await self._stop.wait()
                 log.info("stopping")
                 notifier.stopping()
-                commands.cancel()
-                watchdog.cancel()
+                for task in background:
+                    task.cancel()
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -163,10 +173,22 @@ class Daemon:
 
     # --- status -----------------------------------------------------------------------------
 
-    def _state_changed(self, state: RunnerState, led: Any) -> None:
-        if led is not None and self.engine is not None:
-            led.show(any(s.run for s in self.engine.states.values()))
+    def _state_changed(self) -> None:
+        if self._led is not None and self.engine is not None:
+            states = self.engine.states.values()
+            self._led.show(any(s.run for s in states), offline=any(not s.online for s in states))
         self._publish_status()
+
+    def _connection_changed(self, connected: bool) -> None:
+        if connected and self.engine is not None:
+            # a broker that restarted without persistence has lost the retained picture
+            self.engine.publish_all_states()
+            self._publish_status()
+
+    async def _online_changed(self, online: bool) -> None:
+        assert self.engine is not None
+        await self.engine.set_online(online)
+        self._state_changed()
 
     def status(self) -> dict[str, Any]:
         """The appliance's status, for the status topic and /api/status. No secrets here."""
@@ -175,14 +197,23 @@ class Daemon:
         for slug, net in self.networks.networks.items():
             state = engine.states[slug] if engine else RunnerState(net)
             networks[slug] = {"name": net.name, "state": state.phase, "models": list(net.models),
+                              "online": state.online, "held": bool(state.run and state.run.held),
+                              "offline_policy": net.offline_policy,
                               "run_id": state.run.run_id if state.run else None,
                               "sequence": state.run.sequence if state.run else None,
                               "lockout_until": state.lockout_until}
         return {"appliance_id": self.config.appliance_id, "version": __version__,
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),
                 "broker_connected": bool(self.bus and self.bus.connected),
+                "internet": self._internet(),
                 "default_network": self.config.default_network, "networks": networks,
                 "network_problems": dict(self.networks.problems)}
+
+    def _internet(self) -> str:
+        monitor = getattr(self, "monitor", None)
+        if monitor is None or monitor.online is None:
+            return "unknown"
+        return "online" if monitor.online else "offline"
 
     def _publish_status(self) -> None:
         if self.bus is not None:

@@ -44,11 +44,11 @@ class CommandHandler:
                 case "start":
                     assert command.network and command.prompt
                     run_id = await self.engine.start(command.network, command.prompt)
-                    return Outcome(True, f"started {command.network}", {"run_id": run_id})
+                    return self._started(command.network, run_id)
                 case "press":
                     network = command.network or self.default_network
                     run_id = await self.engine.press(network)
-                    return Outcome(True, f"started {network}", {"run_id": run_id})
+                    return self._started(network, run_id)
                 case "stop":
                     assert command.network
                     was = await self.engine.stop(command.network)
@@ -65,3 +65,10 @@ class CommandHandler:
             log.info("refused %s: %s", command.name, err)
             return Outcome(False, str(err), {})
         return Outcome(False, f"unknown command {command.name!r}", {})
+
+    def _started(self, network: str, run_id: str) -> Outcome:
+        run = self.engine.states[network].run
+        if run is not None and run.held:
+            return Outcome(True, f"started {network}; the appliance is offline, so it waits for the "
+                           f"internet and goes on by itself", {"run_id": run_id, "held": True})
+        return Outcome(True, f"started {network}", {"run_id": run_id})

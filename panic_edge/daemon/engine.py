@@ -19,11 +19,13 @@ from panic_edge.core.invocation import Invocation, InvocationState, Run, invocat
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
-from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Discard, EndRun, Event,
-                                    Fail, Failed, Invoke, Press, Refuse, RunnerState, Start, Stop, step)
+from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
+                                    EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
+                                    Resume, RunnerState, Start, Stop, Unreachable, step)
 from panic_edge.core.topics import Topics
 from panic_edge.errors import CommandError, PanicEdgeError
 from panic_edge.platforms.base import ModelInput, Platforms
+from panic_edge.platforms.errors import UnreachableError
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.engine")
@@ -32,7 +34,8 @@ MAX_TEXT_OUTPUT = 20_000
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                on_ack: Callable[[], None] | None = None) -> None: ...
 
 
 class Engine:
@@ -41,7 +44,9 @@ class Engine:
     def __init__(self, networks: Mapping[str, Network], catalogue: Mapping[str, Model], store: Store,
                  archive: Archive, platforms: Platforms, publisher: Publisher, topics: Topics,
                  media_base: str, clock: Callable[[], float] = time.time,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 replay_seconds: float | None = None,
+                 on_unreachable: Callable[[], None] | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -52,7 +57,10 @@ class Engine:
         self.media_base = media_base
         self.clock = clock
         self.new_id = new_id
+        self.replay_seconds = replay_seconds
+        self.on_unreachable = on_unreachable
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
+        self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._state_listeners: list[Callable[[RunnerState], None]] = []
@@ -91,6 +99,62 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.flush_acknowledged()
+
+    def needs_internet(self, slug: str) -> bool:
+        """Whether any of the network's models runs on a cloud platform."""
+        return any(not self.catalogue[m].is_local for m in self.networks[slug].models)
+
+    async def set_online(self, online: bool) -> None:
+        """The model platforms became reachable or not: tell every network that uses them."""
+        for slug in self.states:
+            if self.needs_internet(slug):
+                await self._dispatch(slug, Connectivity(online, self.clock()))
+
+    async def resume_open_runs(self, enabled: bool = True) -> None:
+        """After a restart, take up the runs left open, or end them with the reason recorded."""
+        now = self.clock()
+        for run, last in await self.store.open_runs():
+            state = self.states.get(run.network)
+            resumable = enabled and state is not None and state.run is None
+            if resumable and last is not None and last.model != state.network.model_at(last.sequence):
+                resumable = False  # the network was edited since: its old sequence no longer fits
+            if not resumable or (last is not None and last.state is InvocationState.FAILED):
+                if last is not None and last.state in (InvocationState.READY, InvocationState.INVOKING):
+                    await self.store.fail(last.id, "interrupted: the daemon stopped while this was in flight",
+                                          now)
+                reason = ("daemon restarted" if last is None or last.state is not InvocationState.FAILED
+                          else f"step {last.sequence} ({last.model}) failed: {last.error}")
+                await self.store.end_run(run.id, reason, now)
+                log.warning("%s: run %s ended on restart: %s", run.network, run.id[:8], reason)
+                continue
+            if last is None:
+                event = Resume(run.id, run.started_at, 0, Content.of_text(run.prompt), False, now)
+            elif last.state is InvocationState.COMPLETED and last.output is not None:
+                event = Resume(run.id, run.started_at, last.sequence + 1, last.output, False, now)
+            else:
+                event = Resume(run.id, run.started_at, last.sequence, last.input, True, now)
+            log.warning("%s: resuming run %s at step %d after a restart", run.network, run.id[:8],
+                        event.sequence)
+            await self._dispatch(run.network, event)
+
+    async def republish_unacknowledged(self) -> int:
+        """Publish again every invocation whose current state the broker never acknowledged."""
+        pending = await self.store.unpublished()
+        for inv in pending:
+            self._publish_invocation(inv)
+        return len(pending)
+
+    async def flush_acknowledged(self) -> None:
+        """Record the broker's acknowledgements (the durable outbox); cheap, batched."""
+        if self._acknowledged:
+            batch, self._acknowledged = self._acknowledged, []
+            await self.store.mark_published(batch)
+
+    async def run_outbox(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.flush_acknowledged()
 
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
         self._state_listeners.append(listener)
@@ -118,7 +182,7 @@ class Engine:
                 else:
                     await self._execute(action)
             self.states[slug] = after  # shown only once every action is committed
-            if (after.run, after.phase) != (before.run, before.phase):
+            if (after.run, after.online) != (before.run, before.online):
                 self._publish_state(after)
                 for listener in self._state_listeners:
                     listener(after)
@@ -140,7 +204,15 @@ class Engine:
                                  input=action.input, output_type=model.output, created_at=action.created_at)
                 await self.store.add_invocation(inv)
                 self._publish_invocation(inv)
-                self._tasks[inv.id] = asyncio.create_task(self._call(action, model), name=f"invoke {inv.id}")
+                if action.mode == "call":
+                    work = self._call(action, model)
+                elif action.mode == "replay":
+                    work = self._replay(action, model)
+                else:
+                    log.info("%s #%d %s: waiting for the internet to come back", action.network,
+                             action.sequence, model.label)
+                    return
+                self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
             case Complete(inv_id, output, finished_at, meta):
                 if await self.store.complete(inv_id, output, finished_at, meta):
                     await self._announce(inv_id)
@@ -172,11 +244,19 @@ class Engine:
         except asyncio.CancelledError:
             self.archive.discard(saved)
             raise
+        except UnreachableError as err:
+            if self.on_unreachable is not None:
+                self.on_unreachable()
+            event = Unreachable(action.invocation_id, str(err), self.clock())
         except PanicEdgeError as err:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
             log.exception("unexpected error in %s", action.invocation_id)
             event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+        await self._report(action, event)
+
+    async def _report(self, action: Invoke, event: Event) -> None:
+        """Hand a call's outcome back to the runner."""
         self._tasks.pop(action.invocation_id, None)
         try:
             await self._dispatch(action.network, event)
@@ -184,6 +264,34 @@ class Engine:
             if isinstance(event, Completed):
                 self.archive.discard(event.output)
             raise
+
+    async def _replay(self, action: Invoke, model: Model) -> None:
+        """Offline with the replay policy: show a past output of the same model, labelled as replay."""
+        saved: Content | None = None
+        try:
+            if await self.store.mark_invoking(action.invocation_id, self.clock()):
+                await self._announce(action.invocation_id)
+            pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
+            await asyncio.sleep(pace)
+            past = choose_replay(action.input, await self.store.replay_candidates(model.id))
+            if past is None or past.output is None:
+                event: Event = NothingToReplay(action.invocation_id, self.clock())
+            else:
+                saved = await asyncio.to_thread(self._copy_for_replay, action, past.output)
+                event = Completed(action.invocation_id, saved, self.clock(), {"replay_of": past.id})
+        except asyncio.CancelledError:
+            self.archive.discard(saved)
+            raise
+        except PanicEdgeError as err:  # e.g. the archived file is gone: wait rather than fail
+            log.warning("cannot replay %s: %s", action.invocation_id, err)
+            event = NothingToReplay(action.invocation_id, self.clock())
+        await self._report(action, event)
+
+    def _copy_for_replay(self, action: Invoke, past: Content) -> Content:
+        flags = tuple(dict.fromkeys((*past.flags, "replay")))
+        if past.text is not None:
+            return Content(past.type, text=past.text, flags=flags)
+        return self.archive.save(action.network, action.invocation_id, self.archive.read(past), past.type, flags)
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
@@ -220,11 +328,32 @@ class Engine:
 
     def _publish_invocation(self, inv: Invocation) -> None:
         body = invocation_message(inv, self._label(inv.model), self.media_base)
-        self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1)
+        ack = (inv.id, inv.state.value)
+        self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
+                               on_ack=lambda: self._acknowledged.append(ack))
 
     def _publish_state(self, state: RunnerState) -> None:
         run = state.run
         body = payloads.network_state(state.network.slug, state.phase, run.run_id if run else None,
                                       run.sequence if run else None, state.lockout_until,
-                                      run.model if run else None, self.clock())
+                                      run.model if run else None, self.clock(), online=state.online,
+                                      held=bool(run and run.held),
+                                      offline_policy=state.network.offline_policy)
         self.publisher.publish(self.topics.network_state(state.network.slug), body, qos=1, retain=True)
+
+
+def choose_replay(given: Content, candidates: list[Invocation]) -> Invocation | None:
+    """The past invocation whose output best follows on from ``given``.
+
+    Text: the most words in common with the past invocation's input (ties: the newest). Files:
+    a choice spread over the candidates by the file's name, so a replayed loop keeps moving.
+    Pure: unit-tested without a database.
+    """
+    usable = [c for c in candidates if c.output is not None]
+    if not usable:
+        return None
+    if given.text is not None:
+        words = set(given.text.lower().split())
+        return max(usable, key=lambda c: len(words & set((c.input.text or "").lower().split())))
+    key = sum(map(ord, given.file or ""))
+    return usable[key % len(usable)]

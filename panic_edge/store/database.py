@@ -21,7 +21,6 @@ from panic_edge.store.migrations import migrate
 from panic_edge.store.rows import row_to_invocation as _row_to_invocation
 from panic_edge.store.rows import row_to_run as _row_to_run
 
-INTERRUPTED = "interrupted: the daemon stopped while this was in flight"
 
 
 def _prepare(path: Path) -> None:
@@ -88,10 +87,14 @@ class Store:
     # --- invocations ------------------------------------------------------------------------
 
     async def add_invocation(self, inv: Invocation) -> None:
+        """Create an invocation, or reset an existing one to ``ready`` to carry it out again."""
         await self._write(
             "INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, "
             "input_text, input_file, input_mime, output_type, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at = NULL, finished_at = NULL, "
+            "error = NULL, output_text = NULL, output_file = NULL, output_mime = NULL, output_flags = '[]', "
+            "meta = '{}'",
             (inv.id, inv.run_id, inv.network, inv.sequence, inv.model, inv.state.value,
              inv.input.type.value, inv.input.text, inv.input.file, inv.input.mime,
              inv.output_type.value, inv.created_at))
@@ -143,18 +146,46 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def replay_candidates(self, model: str, limit: int = 200) -> list[Invocation]:
+        """Completed invocations of ``model`` with an output, newest first: what replay can show."""
+        sql = ("SELECT * FROM invocations WHERE model = ? AND state = 'completed' "
+               "ORDER BY created_at DESC LIMIT ?")
+        async with self._db.execute(sql, (model, limit)) as cur:
+            return [_row_to_invocation(r) for r in await cur.fetchall()]
+
+    async def run_cost(self, run_id: str) -> dict[str, float]:
+        """Seconds and dollars a run's invocations took, summed."""
+        sql = ("SELECT coalesce(sum(finished_at - started_at), 0), "
+               "coalesce(sum(json_extract(meta, '$.cost_usd')), 0) FROM invocations WHERE run_id = ?")
+        async with self._db.execute(sql, (run_id,)) as cur:
+            row = await cur.fetchone()
+        return {"seconds": float(row[0]), "cost_usd": float(row[1])} if row else {}
+
+    # --- the outbox -------------------------------------------------------------------------
+
+    async def mark_published(self, acknowledged: list[tuple[str, str]]) -> None:
+        """Record (invocation id, state) pairs the broker acknowledged, in one transaction."""
+        await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
+                                   [(state, inv_id) for inv_id, state in acknowledged])
+        await self._db.commit()
+
+    async def unpublished(self, limit: int = 10_000) -> list[Invocation]:
+        """Invocations whose current state the broker has not acknowledged, oldest first."""
+        sql = ("SELECT * FROM invocations WHERE published IS NOT state "
+               "ORDER BY created_at, sequence LIMIT ?")
+        async with self._db.execute(sql, (limit,)) as cur:
+            return [_row_to_invocation(r) for r in await cur.fetchall()]
+
     # --- recovery ---------------------------------------------------------------------------
 
-    async def recover(self, now: float) -> tuple[int, int]:
-        """After a crash or restart: fail invocations left in flight, end runs left open.
-
-        Returns (invocations failed, runs ended). Nothing stays ``invoking`` forever.
-        """
-        failed = await self._db.execute(
-            "UPDATE invocations SET state = 'failed', error = ?, finished_at = ? "
-            "WHERE state IN ('ready', 'invoking')", (INTERRUPTED, now))
-        ended = await self._db.execute(
-            "UPDATE runs SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
-            (now, "daemon restarted"))
-        await self._db.commit()
-        return failed.rowcount, ended.rowcount
+    async def open_runs(self) -> list[tuple[Run, Invocation | None]]:
+        """Runs a crash or restart left open, newest first, each with its last invocation."""
+        async with self._db.execute("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY started_at DESC") as cur:
+            runs = [_row_to_run(r) for r in await cur.fetchall()]
+        out: list[tuple[Run, Invocation | None]] = []
+        for run in runs:
+            sql = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence DESC LIMIT 1"
+            async with self._db.execute(sql, (run.id,)) as cur:
+                row = await cur.fetchone()
+            out.append((run, _row_to_invocation(row) if row else None))
+        return out

@@ -45,6 +45,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX invocations_network ON invocations (network, created_at);
     CREATE INDEX invocations_state ON invocations (state) WHERE state IN ('ready', 'invoking');
     """,
+    # 2: the durable outbox: the last state of each invocation the broker acknowledged
+    """
+    ALTER TABLE invocations ADD COLUMN published TEXT;
+    CREATE INDEX invocations_unpublished ON invocations (created_at) WHERE published IS NOT state;
+    CREATE INDEX invocations_model ON invocations (model, state);
+    """,
 )
 
 
