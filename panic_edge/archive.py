@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from panic_edge.core.media import Content, MediaType
-from panic_edge.errors import StoreError
+from panic_edge.errors import StorageFault, StoreError
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -74,7 +74,7 @@ class Archive:
         except OSError as err:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise StoreError(f"cannot write {target}: {err.strerror or err}") from err
+            raise StorageFault(f"cannot write {target}: {err.strerror or err}") from err
         return Content(kind, file=relative, mime=mime, flags=flags)
 
     def path(self, relative: str) -> Path:

@@ -8,7 +8,8 @@
     │   ├── LockoutError                  a start came too soon after the current run began
     │   └── OfflineError                  a start while offline, on a network whose policy is stop
     ├── PayloadError (ValueError)         an MQTT payload is malformed
-    ├── StoreError                        the database or archive refused a write
+    ├── StoreError                        the database or archive refused an output or a write
+    │   └── StorageFault                  the disk refused a write (full, gone): wait it out
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -68,6 +69,10 @@ class PayloadError(PanicEdgeError, ValueError):
 
 class StoreError(PanicEdgeError):
     """The database or the archive refused a write."""
+
+
+class StorageFault(StoreError):
+    """The disk refused a write (full, read-only, folder gone): a fault to wait out, not bad data."""
 
 
 class PlatformError(PanicEdgeError):

@@ -206,6 +206,7 @@ class Daemon:
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),
                 "broker_connected": bool(self.bus and self.bus.connected),
                 "internet": self._internet(),
+                "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
                 "network_problems": dict(self.networks.problems)}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from panic_edge.core.payloads import Command, parse_command
 from panic_edge.daemon.engine import Engine
-from panic_edge.errors import CommandError, LockoutError, PayloadError
+from panic_edge.errors import CommandError, LockoutError, PayloadError, StoreError
 
 log = logging.getLogger("panic_edge.commands")
 
@@ -63,6 +63,9 @@ class CommandHandler:
             return Outcome(False, str(err), {"retry_after": round(err.remaining, 1)})
         except CommandError as err:
             log.info("refused %s: %s", command.name, err)
+            return Outcome(False, str(err), {})
+        except StoreError as err:
+            log.error("could not carry out %s: %s", command.name, err)
             return Outcome(False, str(err), {})
         return Outcome(False, f"unknown command {command.name!r}", {})
 

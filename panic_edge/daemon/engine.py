@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, TypeVar
 
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
@@ -23,7 +24,7 @@ from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Complete
                                     EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
                                     Resume, RunnerState, Start, Stop, Unreachable, step)
 from panic_edge.core.topics import Topics
-from panic_edge.errors import CommandError, PanicEdgeError
+from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
 from panic_edge.platforms.base import ModelInput, Platforms
 from panic_edge.platforms.errors import UnreachableError
 from panic_edge.store import Store
@@ -31,6 +32,7 @@ from panic_edge.store import Store
 log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
+T = TypeVar("T")
 
 
 class Publisher(Protocol):
@@ -61,6 +63,8 @@ class Engine:
         self.on_unreachable = on_unreachable
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
         self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
+        self.storage_problem: str | None = None  # why the disk refuses writes, while it does
+        self.storage_retry_max = 10.0
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._state_listeners: list[Callable[[RunnerState], None]] = []
@@ -159,6 +163,12 @@ class Engine:
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
         self._state_listeners.append(listener)
 
+    def _notify_listeners(self) -> None:
+        for state in self.states.values():
+            for listener in self._state_listeners:
+                listener(state)
+            break
+
     def publish_all_states(self) -> None:
         for state in self.states.values():
             self._publish_state(state)
@@ -176,11 +186,14 @@ class Engine:
             before = self.states[slug]
             after, actions = step(before, event)
             refusal: CommandError | None = None
-            for action in actions:
-                if isinstance(action, Refuse):
-                    refusal = action.error
-                else:
-                    await self._execute(action)
+            try:
+                for action in actions:
+                    if isinstance(action, Refuse):
+                        refusal = action.error
+                    else:
+                        await self._execute(action)
+            except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
+                raise StorageFault(f"the database refused a write ({err}); check the disk") from err
             self.states[slug] = after  # shown only once every action is committed
             if (after.run, after.online) != (before.run, before.online):
                 self._publish_state(after)
@@ -239,7 +252,8 @@ class Engine:
                 await self._announce(action.invocation_id)
             given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            saved = await asyncio.to_thread(self._save_output, action, model, out.text, out.data, out.flags)
+            saved = await self._until_storage_works(lambda: asyncio.to_thread(
+                self._save_output, action, model, out.text, out.data, out.flags))
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -256,14 +270,38 @@ class Engine:
         await self._report(action, event)
 
     async def _report(self, action: Invoke, event: Event) -> None:
-        """Hand a call's outcome back to the runner."""
+        """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
+
+        Every write an action makes is idempotent, so carrying out the same transition again
+        after a partial failure is safe; the runner's state moves only once all of it is committed.
+        """
         self._tasks.pop(action.invocation_id, None)
         try:
-            await self._dispatch(action.network, event)
+            await self._until_storage_works(lambda: self._dispatch(action.network, event))
         except asyncio.CancelledError:
             if isinstance(event, Completed):
                 self.archive.discard(event.output)
             raise
+
+    async def _until_storage_works(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` until the disk lets it through: the loop pauses rather than corrupts."""
+        delay = 0.5
+        while True:
+            try:
+                result = await attempt()
+            except StorageFault as err:
+                if self.storage_problem != str(err):
+                    log.error("storage fault, the loop pauses until it clears: %s", err)
+                    self.storage_problem = str(err)
+                    self._notify_listeners()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.storage_retry_max)
+                continue
+            if self.storage_problem is not None:
+                log.warning("storage works again; the loop goes on")
+                self.storage_problem = None
+                self._notify_listeners()
+            return result
 
     async def _replay(self, action: Invoke, model: Model) -> None:
         """Offline with the replay policy: show a past output of the same model, labelled as replay."""

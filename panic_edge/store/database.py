@@ -63,7 +63,7 @@ class Store:
     # --- runs -------------------------------------------------------------------------------
 
     async def begin_run(self, run: Run) -> None:
-        await self._write("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
+        await self._write("INSERT OR IGNORE INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
                           (run.id, run.network, run.prompt, run.started_at))
 
     async def end_run(self, run_id: str, reason: str, at: float) -> bool:

@@ -1,0 +1,67 @@
+"""A full disk or an unwritable archive: the loop pauses, says why, and goes on when it clears."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+
+from tests.conftest import start_daemon
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.allow_errors
+async def test_an_unwritable_archive_pauses_the_loop_until_it_is_writable(make_config):
+    running = await start_daemon(make_config())
+    engine = running.engine
+    engine.storage_retry_max = 0.2
+    try:
+        run_id = await engine.start("demo", "a lighthouse")
+        await until(lambda: engine.states["demo"].run.sequence >= 2)
+        folder = running.daemon.config.archive_dir / "demo"
+        shutil.move(folder, folder.with_name("demo-aside"))
+        folder.write_text("a file where the folder should be")
+        await until(lambda: engine.storage_problem is not None)
+        assert "cannot write" in running.daemon.status()["storage_problem"]
+        stuck = engine.states["demo"].run.sequence
+        await asyncio.sleep(0.3)  # give a broken loop the chance to move on; it must not
+        assert engine.states["demo"].run.sequence == stuck
+        folder.unlink()
+        shutil.move(folder.with_name("demo-aside"), folder)
+        await until(lambda: engine.states["demo"].run.sequence >= stuck + 2)
+        assert engine.storage_problem is None
+        invocations = await engine.store.run_invocations(run_id)
+        assert [i.sequence for i in invocations] == list(range(len(invocations)))
+        assert all(i.state.value == "completed" for i in invocations[:-1])
+    finally:
+        await running.stop()
+
+
+@pytest.mark.allow_errors
+async def test_a_full_database_pauses_the_loop_and_loses_nothing(make_config):
+    running = await start_daemon(make_config())
+    engine = running.engine
+    engine.storage_retry_max = 0.2
+    db = engine.store._db  # a real SQLite limit on the daemon's own connection: the disk is "full"
+    try:
+        run_id = await engine.start("demo", "a red bicycle")
+        await until(lambda: engine.states["demo"].run.sequence >= 2)
+        pages = (await (await db.execute("PRAGMA page_count")).fetchone())[0]
+        await db.execute(f"PRAGMA max_page_count = {pages}")
+        await until(lambda: engine.storage_problem is not None)
+        assert "database or disk is full" in engine.storage_problem
+        await db.execute("PRAGMA max_page_count = 1073741823")
+        await until(lambda: engine.storage_problem is None)
+        before = engine.states["demo"].run.sequence
+        await until(lambda: engine.states["demo"].run.sequence >= before + 2)
+        invocations = await engine.store.run_invocations(run_id)
+        assert [i.sequence for i in invocations] == list(range(len(invocations)))
+        assert all(i.state.value == "completed" for i in invocations[:-1])
+    finally:
+        await running.stop()
