@@ -156,6 +156,8 @@ class ReplicatePlatform:
         self._files = httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
                                         follow_redirects=True)
         self.wait = wait
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
         self.poll_interval = poll_interval
         self.max_download_bytes = max_download_bytes
         self._versions: dict[str, str] = {}
@@ -193,16 +195,21 @@ class ReplicatePlatform:
 
     # --- talking to the API -------------------------------------------------------------------
 
-    async def _api(self, call: Any, model: Model) -> Any:
+    async def _api(self, call: Any, model: Model, deadline: float | None = None) -> Any:
+        # the package sends a create without `Prefer: wait` with no timeout at all: bound it here
         try:
-            return await call
+            async with asyncio.timeout(deadline or self.read_timeout):
+                return await call
+        except TimeoutError:
+            raise TransientError("replicate did not answer in time (no response)") from None
         except (ReplicateError, httpx.HTTPError, ValueError, PlatformError) as err:
             raise _api_error(err, model.ref) from err
 
     async def _create(self, model: Model, body: dict[str, Any]) -> Prediction:
         """Create the prediction. If cancelled meanwhile, let the request finish in the background
         and cancel the prediction it made: Replicate would otherwise run (and bill) it."""
-        task = asyncio.create_task(self._api(self._post(model, body), model))
+        task = asyncio.create_task(self._api(self._post(model, body), model,
+                                             self.wait + self.read_timeout + self.connect_timeout))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
