@@ -117,6 +117,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         mark = "" if platforms.available(m.platform) else "  [unavailable]"
         hints = f"{m.hints.warmth} ~{m.hints.typical_seconds:g}s"
         print(f"{m.id:<22} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
+    for name in sorted({m.platform for m in models if not platforms.available(m.platform)}):
+        print(f"[unavailable] {name}: {platforms.why_missing(name)}")
     return 0
 
 

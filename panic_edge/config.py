@@ -90,10 +90,9 @@ class LocalModelsConfig(_Section):
 
 
 class OfflineConfig(_Section):
-    probe: list[str] = Field(["api.replicate.com:443", "api.openai.com:443", "api.anthropic.com:443",
-                              "generativelanguage.googleapis.com:443"],
-                             description="host:port pairs whose reachability means the model platforms "
-                             "are online (any one is enough). Probed only while some network uses them.")
+    probe: list[str] = Field([], description="host:port pairs whose reachability means the model "
+                             "platforms are online (any one is enough); empty: the hosts of the [platforms] "
+                             "URLs. Probed only while some network uses a cloud model.")
     probe_interval: float = Field(5.0, gt=0, le=300, description="Seconds between probes while online.")
     offline_probe_interval: float = Field(2.0, gt=0, le=300, description="Seconds between probes while "
                                           "offline: how soon recovery is noticed.")
@@ -117,6 +116,29 @@ class OfflineConfig(_Section):
         return [(item.rpartition(":")[0], int(item.rpartition(":")[2])) for item in self.probe]
 
 
+class PlatformsConfig(_Section):
+    credentials_file: Path | None = Field(None, description="TOML file of API keys, one per platform "
+                                          "(`replicate = \"r8_...\"`); keep it chmod 600. Environment "
+                                          "variables and $CREDENTIALS_DIRECTORY/<platform> also work.")
+    replicate_url: str = Field("https://api.replicate.com", description="Replicate API base URL.")
+    openai_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible base URL; point "
+                            "it at Ollama, llama.cpp or inference.net to use them instead (no key needed "
+                            "when it is not api.openai.com).")
+    anthropic_url: str = Field("https://api.anthropic.com", description="Anthropic API base URL.")
+    gemini_url: str = Field("https://generativelanguage.googleapis.com", description="Gemini API base URL.")
+    connect_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to connect to a platform.")
+    read_timeout: float = Field(120.0, gt=0, le=900, description="Seconds to wait for a response.")
+    replicate_wait: int = Field(60, ge=0, le=60, description="Seconds Replicate may hold a prediction "
+                                "request open (`Prefer: wait`); 0 polls instead.")
+    poll_interval: float = Field(1.0, gt=0, le=60, description="Seconds between polls of a prediction.")
+    attempts: int = Field(4, ge=1, le=10, description="Tries per model call for transient errors "
+                          "(timeouts, resets, 5xx, 429).")
+    max_backoff: float = Field(30.0, ge=0, le=600, description="Longest wait between tries, in seconds; "
+                               "a longer Retry-After gives up instead.")
+    max_download_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest output file "
+                                    "downloaded from a platform.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -132,6 +154,22 @@ class Config(_Section):
     keyboard: KeyboardConfig = KeyboardConfig()
     local_models: LocalModelsConfig = LocalModelsConfig()
     offline: OfflineConfig = OfflineConfig()
+    platforms: PlatformsConfig = PlatformsConfig()
+
+    @property
+    def probe_targets(self) -> list[tuple[str, int]]:
+        """What the connectivity probe dials: [offline] probe, else the platforms' hosts."""
+        if self.offline.probe:
+            return self.offline.targets
+        targets: list[tuple[str, int]] = []
+        for url in (self.platforms.replicate_url, self.platforms.openai_url, self.platforms.anthropic_url,
+                    self.platforms.gemini_url):
+            parts = urlsplit(url)
+            if parts.hostname:
+                target = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+                if target not in targets:
+                    targets.append(target)
+        return targets
 
     @property
     def database_path(self) -> Path:
@@ -211,6 +249,13 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         raise ConfigError(describe_errors(err, source, overrides)) from None
     data_dir = config.data_dir.expanduser()
     networks_dir = config.networks_dir
+    creds = config.platforms.credentials_file
+    if creds is not None:
+        creds = creds.expanduser()
+        if path is not None and not creds.is_absolute():
+            creds = Path(path).parent / creds
+        config = config.model_copy(update={"platforms": config.platforms.model_copy(
+            update={"credentials_file": creds})})
     if networks_dir is not None:
         networks_dir = networks_dir.expanduser()
         if path is not None and not networks_dir.is_absolute():

@@ -54,8 +54,10 @@ def catalogue() -> str:
              "Every model panic-edge knows, from `panic_edge/core/catalogue.py`. `panic-edge models` "
              "shows the same list and marks the models whose platform is not available here.\n",
              "To add a model: append an entry to `MODELS` there (id, name, platform, input -> output, "
-             "a description for visitors, the platform's reference, and the hints: warm or cold and "
-             "typical seconds), then run `python -m panic_edge.docgen`.\n",
+             "a description for visitors, the platform's reference, the hints: warm or cold and "
+             "typical seconds, its price if published, and its request params), then run "
+             "`python -m panic_edge.docgen`. [platforms.md](platforms.md) explains the params and "
+             "how API keys are given.\n",
              "| id | name | platform | io | hints | reference | description |",
              "|---|---|---|---|---|---|---|"]
     for m in sorted(CATALOGUE.values(), key=lambda m: (m.io(), m.platform != "local", m.id)):

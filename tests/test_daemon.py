@@ -140,10 +140,11 @@ async def test_a_retained_command_is_ignored_not_replayed_at_every_start(make_co
         await running.stop()
 
 
-async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path):
+async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     nets = tmp_path / "networks"
     nets.mkdir()
-    # a cloud model with no platform in this version: the call fails permanently
+    # a cloud model whose platform has no key: the call fails permanently
     (nets / "cloudy.toml").write_text('name = "Cloudy"\nmodels = ["gpt-5-chat"]\n')
     running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets)))
     try:
@@ -152,8 +153,8 @@ async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_pat
             while running.engine.states["cloudy"].run is not None:
                 await asyncio.sleep(0.01)
         run = await running.engine.store.get_run(run_id)
-        assert run.end_reason.startswith("step 0 (gpt-5-chat) failed: cannot run gpt-5-chat: the openai "
-                                         "platform is not implemented")
+        assert run.end_reason.startswith("step 0 (gpt-5-chat) failed: cannot run gpt-5-chat: no openai "
+                                         "API key: set $OPENAI_API_KEY")
     finally:
         await running.stop()
 

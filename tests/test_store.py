@@ -99,3 +99,22 @@ async def test_recent_invocations_are_newest_first(tmp_path: Path):
         recent = await store.recent_invocations("demo", limit=3)
         assert [i.sequence for i in recent] == [4, 3, 2]
         assert await store.count_invocations("demo") == 5
+
+
+async def test_run_totals_sum_cost_and_timing_over_completed_invocations(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.begin_run(Run("r2", "demo", "p", 1.0))
+        metas = [{"predict_time": 1.5, "cost_usd": 0.003},
+                 {"predict_time": 0.5, "input_tokens": 20, "output_tokens": 8, "cost_usd": 0.0001},
+                 {"predict_time": 2.0}]  # no price known: counts for time, not dollars
+        for seq, meta in enumerate(metas):
+            await store.add_invocation(invocation("r1", seq))
+            await store.complete(f"r1.{seq}", Content.of_text("x"), 5.0, meta)
+        await store.add_invocation(invocation("r1", 3))
+        await store.fail("r1.3", "boom", 6.0)
+        await store.add_invocation(invocation("r2", 0))
+        await store.complete("r2.0", Content.of_text("x"), 5.0, {"predict_time": 9.0, "cost_usd": 1.0})
+        assert await store.run_totals("r1") == {"invocations": 3, "predict_time": 4.0, "input_tokens": 20,
+                                                "output_tokens": 8, "cost_usd": 0.0031}
+        assert (await store.run_totals("nope"))["invocations"] == 0

@@ -35,13 +35,32 @@ class Hints:
 
 
 @dataclass(frozen=True)
+class Price:
+    """What one call costs in US dollars, where the platform publishes a price: per call (e.g. per
+    output image), per second of predict time (the hardware price), per million tokens in and out."""
+
+    per_call: float = 0.0
+    per_second: float = 0.0
+    per_million_input: float = 0.0
+    per_million_output: float = 0.0
+
+    def estimate(self, predict_time: float | None = None, input_tokens: int | None = None,
+                 output_tokens: int | None = None) -> float:
+        """The dollar estimate of one call from its metered amounts (missing amounts count as 0)."""
+        return round(self.per_call + self.per_second * (predict_time or 0.0)
+                     + self.per_million_input * (input_tokens or 0) / 1e6
+                     + self.per_million_output * (output_tokens or 0) / 1e6, 6)
+
+
+@dataclass(frozen=True)
 class Model:
     """A catalogue entry.
 
     ``platform`` names the client that calls it (``local``, ``replicate``, ``openai``,
     ``anthropic``, ``gemini``); ``ref`` is that platform's name for it (a Replicate
     ``owner/name`` or ``owner/name:version``, an OpenAI model id, ...); ``params`` are the fixed
-    request parameters the platform client merges into every call.
+    request parameters the platform client merges into every call (docs/platforms.md lists the
+    keys each client reads); ``price`` is set where the platform publishes one.
     """
 
     id: str
@@ -53,6 +72,7 @@ class Model:
     ref: str = ""
     hints: Hints = field(default_factory=Hints)
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    price: Price | None = field(default=None, compare=False)
 
     @property
     def is_local(self) -> bool:

@@ -86,7 +86,7 @@ class Daemon:
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
 
-            self.monitor = monitor = ConnectivityMonitor(config.offline, self._online_changed)
+            self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets, self._online_changed)
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,

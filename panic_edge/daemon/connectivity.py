@@ -31,8 +31,10 @@ async def reachable(host: str, port: int, timeout: float) -> bool:
 
 
 class ConnectivityMonitor:
-    def __init__(self, config: OfflineConfig, on_change: Callable[[bool], Awaitable[None]]) -> None:
+    def __init__(self, config: OfflineConfig, targets: list[tuple[str, int]],
+                 on_change: Callable[[bool], Awaitable[None]]) -> None:
         self.config = config
+        self.targets = targets
         self.on_change = on_change
         self.online: bool | None = None  # unknown until the first probe
         self.changed_at: float | None = None
@@ -43,7 +45,7 @@ class ConnectivityMonitor:
         self._wake.set()
 
     async def probe(self) -> bool:
-        targets = self.config.targets
+        targets = self.targets
         if not targets:
             return True
         results = await asyncio.gather(*(reachable(h, p, self.config.probe_timeout) for h, p in targets))

@@ -1,15 +1,59 @@
-"""Which platform clients this appliance has, built from the config."""
+"""Which platform clients this appliance has, built from the config and the credentials.
+
+Every cloud client is wrapped twice: ``Retrying`` retries its transient failures, and
+``SafetyNet`` turns a safety-filter refusal into a placeholder output. A platform without a key
+stays missing, with the reason `panic-edge models` and a failing invocation show.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from panic_edge.config import Config
-from panic_edge.platforms.base import Platforms
+from panic_edge.platforms.base import Platform, Platforms
+from panic_edge.platforms.credentials import ENV_NAMES, Credentials, load_credentials
 from panic_edge.platforms.local import LocalPlatform
+from panic_edge.platforms.retry import Retrying, RetryPolicy
+from panic_edge.platforms.safety import SafetyNet
 
 CLOUD = ("replicate", "openai", "anthropic", "gemini")
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
-def build_platforms(config: Config) -> Platforms:
-    missing = {name: f"the {name} platform is not implemented in this version of panic-edge"
-               for name in CLOUD}
-    return Platforms({"local": LocalPlatform(config.local_models.latency)}, missing)
+def _no_key(platform: str) -> str:
+    return (f"no {platform} API key: set ${ENV_NAMES[platform]}, a `{platform} = \"...\"` line in "
+            f"the credentials file, or a systemd credential named {platform}")
+
+
+def build_platforms(config: Config, environ: Mapping[str, str] | None = None,
+                    credentials: Credentials | None = None) -> Platforms:
+    """The clients for every platform with credentials; the others missing with the reason."""
+    from panic_edge.platforms.anthropic import AnthropicPlatform
+    from panic_edge.platforms.gemini import GeminiPlatform
+    from panic_edge.platforms.openai import OpenAIPlatform
+    from panic_edge.platforms.replicate import ReplicatePlatform
+
+    p = config.platforms
+    creds = credentials if credentials is not None else load_credentials(p.credentials_file, environ)
+    timeouts = {"connect_timeout": p.connect_timeout, "read_timeout": p.read_timeout}
+    clients: dict[str, Platform] = {"local": LocalPlatform(config.local_models.latency)}
+    missing: dict[str, str] = {}
+    cloud: dict[str, Platform] = {}
+    if (key := creds.get("replicate")) is not None:
+        cloud["replicate"] = ReplicatePlatform(p.replicate_url, key, wait=p.replicate_wait,
+                                               poll_interval=p.poll_interval,
+                                               max_download_bytes=p.max_download_bytes, **timeouts)
+    openai_key = creds.get("openai")
+    if openai_key is not None or p.openai_url.rstrip("/") != DEFAULT_OPENAI_URL:
+        cloud["openai"] = OpenAIPlatform(p.openai_url, openai_key, **timeouts)
+    if (key := creds.get("anthropic")) is not None:
+        cloud["anthropic"] = AnthropicPlatform(p.anthropic_url, key, **timeouts)
+    if (key := creds.get("gemini")) is not None:
+        cloud["gemini"] = GeminiPlatform(p.gemini_url, key, **timeouts)
+    policy = RetryPolicy(attempts=p.attempts, cap=p.max_backoff)
+    for name in CLOUD:
+        if name in cloud:
+            clients[name] = SafetyNet(Retrying(cloud[name], policy))
+        else:
+            missing[name] = _no_key(name)
+    return Platforms(clients, missing)

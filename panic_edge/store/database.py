@@ -140,6 +140,20 @@ class Store:
         async with self._db.execute(sql, (network, limit)) as cur:
             return [_row_to_invocation(r) for r in await cur.fetchall()]
 
+    async def run_totals(self, run_id: str) -> dict[str, float | int]:
+        """Cost and timing summed over a run's completed invocations: ``invocations``,
+        ``predict_time`` (seconds), ``input_tokens``, ``output_tokens``, ``cost_usd`` (only the
+        invocations whose price is known count towards it)."""
+        sql = ("SELECT count(*), total(json_extract(meta, '$.predict_time')), "
+               "total(json_extract(meta, '$.input_tokens')), total(json_extract(meta, '$.output_tokens')), "
+               "total(json_extract(meta, '$.cost_usd')) "
+               "FROM invocations WHERE run_id = ? AND state = 'completed'")
+        async with self._db.execute(sql, (run_id,)) as cur:
+            row = await cur.fetchone()
+        count, predict, tokens_in, tokens_out, cost = row if row else (0, 0.0, 0.0, 0.0, 0.0)
+        return {"invocations": int(count), "predict_time": round(predict, 3), "input_tokens": int(tokens_in),
+                "output_tokens": int(tokens_out), "cost_usd": round(cost, 6)}
+
     async def count_invocations(self, network: str | None = None) -> int:
         where, params = ("WHERE network = ?", (network,)) if network else ("", ())
         async with self._db.execute(f"SELECT count(*) FROM invocations {where}", params) as cur:
