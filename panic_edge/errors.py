@@ -8,6 +8,7 @@
     │   └── LockoutError                  a start came too soon after the current run began
     ├── PayloadError (ValueError)         an MQTT payload is malformed
     ├── StoreError                        the database or archive refused a write
+    ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -61,3 +62,7 @@ class StoreError(PanicEdgeError):
 
 class PlatformError(PanicEdgeError):
     """A model call failed. Subclasses in panic_edge.platforms.errors say how to treat it."""
+
+
+class BackupError(PanicEdgeError, ValueError):
+    """A database backup could not be made, or a file offered for restore is not a good one."""

@@ -21,8 +21,10 @@ from panic_edge.core.payloads import Command
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
 from panic_edge.daemon.commands import CommandHandler
+from panic_edge.daemon.control import Control
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.http import HttpServer
+from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
@@ -53,6 +55,7 @@ class Daemon:
         self.bus: MqttBus | None = None
         self.http: HttpServer | None = None
         self.handler: CommandHandler | None = None
+        self.settings: Settings | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -73,7 +76,11 @@ class Daemon:
             stack.push_async_callback(platforms.aclose)
 
             settings = Settings(config.archive_dir, config.database_path, status=self.status,
-                                model_names={m.id: m.label for m in self.catalogue.values()})
+                                model_names={m.id: m.label for m in self.catalogue.values()},
+                                admin=config.admin, catalogue=self.catalogue, platforms=platforms,
+                                networks_dir=config.networks_dir, hub=Hub(),
+                                secret_key_path=config.data_dir / "admin-session-key")
+            self.settings = settings
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
             stack.callback(http.stop)
@@ -90,6 +97,9 @@ class Daemon:
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base)
             stack.push_async_callback(engine.aclose)
+            settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
+                                       config.networks_dir, config.database_path, config.data_dir / "backups")
+            engine.on_invocation(lambda body: self._hub_publish("invocation", body))
             self.handler = handler = CommandHandler(engine, config.default_network)
             engine.publish_all_states()
 
@@ -167,12 +177,21 @@ class Daemon:
         if led is not None and self.engine is not None:
             led.show(any(s.run for s in self.engine.states.values()))
         self._publish_status()
+        run = state.run
+        self._hub_publish("state", {"network": state.network.slug, "state": state.phase,
+                                    "run_id": run.run_id if run else None,
+                                    "sequence": run.sequence if run else None,
+                                    "lockout_until": state.lockout_until})
+
+    def _hub_publish(self, kind: str, body: dict[str, Any]) -> None:
+        if self.settings is not None and self.settings.hub is not None:
+            self.settings.hub.publish(kind, body)
 
     def status(self) -> dict[str, Any]:
         """The appliance's status, for the status topic and /api/status. No secrets here."""
         engine = self.engine
         networks = {}
-        for slug, net in self.networks.networks.items():
+        for slug, net in (engine.networks if engine else self.networks.networks).items():
             state = engine.states[slug] if engine else RunnerState(net)
             networks[slug] = {"name": net.name, "state": state.phase, "models": list(net.models),
                               "run_id": state.run.run_id if state.run else None,

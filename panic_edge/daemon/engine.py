@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
@@ -56,6 +56,7 @@ class Engine:
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._state_listeners: list[Callable[[RunnerState], None]] = []
+        self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -92,8 +93,45 @@ class Engine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def put_network(self, network: Network) -> bool:
+        """Add ``network``, or replace the definition of an idle one; True if it was new.
+
+        The caller has validated it. A running network is not changed under its run: raises
+        CommandError (stop it first).
+        """
+        async with self._lock:
+            state = self.states.get(network.slug)
+            if state is not None and state.run is not None:
+                raise CommandError(f"network {network.slug!r} is running; stop it before changing it")
+            self.networks[network.slug] = network
+            after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
+            self.states[network.slug] = after
+            self._publish_state(after)
+            for listener in self._state_listeners:
+                listener(after)
+        log.info("network %s %s", network.slug, "added" if state is None else "updated")
+        return state is None
+
+    async def remove_network(self, slug: str) -> None:
+        """Forget an idle network. A running one is not deleted out from under its run: raises
+        CommandError (stop it first); an unknown one raises CommandError too."""
+        async with self._lock:
+            state = self.states[self._network(slug)]
+            if state.run is not None:
+                raise CommandError(f"network {slug!r} is running; stop it before deleting it")
+            del self.states[slug], self.networks[slug]
+            # clear the retained state so display nodes stop showing it
+            self.publisher.publish(self.topics.network_state(slug), b"", qos=1, retain=True)
+            for listener in self._state_listeners:
+                listener(state)
+        log.info("network %s removed", slug)
+
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
         self._state_listeners.append(listener)
+
+    def on_invocation(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` (on the loop) with every invocation message as it is published."""
+        self._invocation_listeners.append(listener)
 
     def publish_all_states(self) -> None:
         for state in self.states.values():
@@ -221,6 +259,8 @@ class Engine:
     def _publish_invocation(self, inv: Invocation) -> None:
         body = invocation_message(inv, self._label(inv.model), self.media_base)
         self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1)
+        for listener in self._invocation_listeners:
+            listener(body)
 
     def _publish_state(self, state: RunnerState) -> None:
         run = state.run
