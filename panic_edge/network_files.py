@@ -96,7 +96,8 @@ def network_toml(network: Network) -> str:
     """``network`` as the text of its file. Strings are written as JSON strings, which are valid
     TOML basic strings, so any text round-trips through read_network."""
     def s(value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
+        # JSON escapes every control character TOML forbids but DEL
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
     lines = [f"name = {s(network.name)}"]
     if network.description:
