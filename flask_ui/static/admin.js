@@ -54,9 +54,9 @@
     if (msg.flags && msg.flags.length) out.append(el("span", { class: "flags" }, msg.flags.join(", ")));
     return out;
   }
-  function card(msg) {
+  function card(msg, isNew) {
     const model = catalogue[msg.model];
-    const art = el("article", { class: `inv state-${msg.state} fresh`, "data-id": msg.id, "data-state": msg.state,
+    const art = el("article", { class: `inv state-${msg.state}` + (isNew ? " fresh" : ""), "data-id": msg.id, "data-state": msg.state,
       "data-run": msg.run_id, "data-network": msg.network, "data-created": msg.created_at,
       "data-started": msg.started_at || "", "data-typical": model ? model.typical : "" });
     const head = el("header");
@@ -66,10 +66,14 @@
     art.append(head, renderOutput(msg));
     return art;
   }
+  const RANK = { ready: 0, invoking: 1, completed: 2, failed: 2 };
+  const relative = (u) => (typeof u === "string" && /^https?:/.test(u) && u.includes("/media/") ? u.slice(u.indexOf("/media/")) : u);
   function upsert(msg) {
     const feed = $("#feed");
-    const fresh = card(msg);
+    msg = { ...msg, input: relative(msg.input), output: relative(msg.output) };
     const old = $$(".inv", feed).find((c) => c.dataset.id === msg.id);
+    if (old && RANK[old.dataset.state] > RANK[msg.state]) return;  // never go back to an older state
+    const fresh = card(msg, !old);
     if (old) old.replaceWith(fresh);
     else feed.prepend(fresh);
     const cards = $$(".inv", feed);
@@ -83,13 +87,28 @@
       const badge = $('[data-field="state"]', net);
       badge.textContent = data.state;
       badge.className = `badge ${data.state}`;
+      const seq = $('[data-field="sequence"]', net);
+      if (seq) seq.textContent = data.sequence == null ? "–" : data.sequence;
     }
     if (data.run_id) {  // a new run: the feed shows the current run's invocations only
       $$("#feed .inv").filter((c) => c.dataset.network === data.network && c.dataset.run && c.dataset.run !== data.run_id)
         .forEach((c) => c.remove());
     }
   }
+  // Events between the page's render and the stream's start are not lost: at every (re)connect
+  // the first status names the runs in progress, and their invocations are fetched once.
+  let resync = true;
+  async function catchUp(networks) {
+    for (const net of Object.values(networks || {})) {
+      if (!net.run_id) continue;
+      try {
+        const r = await fetch(`/api/runs/${encodeURIComponent(net.run_id)}`, { headers: { Accept: "application/json" } });
+        if (r.ok) (await r.json()).invocations.slice(-12).forEach(upsert);
+      } catch (err) { /* the stream keeps going; the next reconnect tries again */ }
+    }
+  }
   function status(data) {
+    if (resync) { resync = false; catchUp(data.networks); }
     const broker = $('[data-status="broker"]');
     if (broker) {
       broker.textContent = data.broker_connected ? "connected" : "disconnected";
@@ -102,7 +121,7 @@
       if (!card) continue;
       const nodes = $('[data-field="display_nodes"]', card);
       if (nodes && net.display_nodes != null) nodes.textContent = net.display_nodes;
-      networkState({ network: slug, state: net.state, run_id: null });
+      networkState({ network: slug, state: net.state, sequence: net.sequence, run_id: null });
     }
   }
   const feed = $("#feed[data-live]");
@@ -110,7 +129,7 @@
     const live = $('[data-status="live"]');
     const source = new EventSource("/events");
     source.onopen = () => { live.textContent = "live"; live.className = "value ok"; };
-    source.onerror = () => { live.textContent = "reconnecting…"; live.className = "value bad"; };
+    source.onerror = () => { live.textContent = "reconnecting…"; live.className = "value bad"; resync = true; };
     source.addEventListener("invocation", (e) => upsert(JSON.parse(e.data)));
     source.addEventListener("state", (e) => networkState(JSON.parse(e.data)));
     source.addEventListener("status", (e) => status(JSON.parse(e.data)));
