@@ -1,13 +1,46 @@
-"""The JSON API: status and recent invocations (a display node that starts late fetches these)."""
+"""The JSON API. Reading status and recent invocations is open (display nodes fetch these);
+everything else needs a login or ``Authorization: Bearer <admin.api_token>``, with the same
+checks as the pages (CSRF for a browser session, the failed-attempt rate limit for tokens)."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.invocation import invocation_message
+from panic_edge.core.network import Network, chain_errors
+from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.errorhandler(PanicEdgeError)
+def _refused(err: PanicEdgeError) -> ResponseReturnValue:
+    """The one place API errors become answers: what was wrong, and a status to match."""
+    code = 409 if isinstance(err, CommandError) else 400
+    body: dict[str, Any] = {"error": str(err)}
+    if isinstance(err, LockoutError):
+        body["retry_after"] = round(err.remaining, 1)
+    return jsonify(body), code
+
+
+def _json() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ConfigError("send a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _message(inv: Any) -> dict[str, Any]:
+    settings = current_app.config["PANIC"]
+    return invocation_message(inv, settings.model_names.get(inv.model, inv.model), settings.media_base)
+
+
+# --- open: the display-node contract -------------------------------------------------------------
 
 
 @bp.get("/status")
@@ -17,17 +50,147 @@ def status() -> ResponseReturnValue:
 
 @bp.get("/networks/<slug>/invocations")
 def recent(slug: str) -> ResponseReturnValue:
-    settings = current_app.config["PANIC"]
     try:
         limit = max(1, min(int(request.args.get("limit", 16)), 500))
     except ValueError:
         return jsonify(error="limit must be a whole number"), 400
     invocations = current_app.config["READER"].recent_invocations(slug, limit)
-    return jsonify(invocations=[
-        invocation_message(inv, settings.model_names.get(inv.model, inv.model), settings.media_base)
-        for inv in invocations])
+    return jsonify(invocations=[_message(inv) for inv in invocations])
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     return jsonify(ok=True)
+
+
+# --- read -----------------------------------------------------------------------------------------
+
+
+def _network_json(view: Any) -> dict[str, Any]:
+    net: Network | None = view.network
+    return {"slug": view.slug, "saved": view.saved, "runnable": view.runnable, "loaded": view.loaded,
+            "running": view.running, "problems": view.problems,
+            "network": None if net is None else {
+                "name": net.name, "description": net.description, "models": list(net.models),
+                "lockout_seconds": net.lockout_seconds, "prompts": list(net.prompts),
+                "offline_policy": net.offline_policy, "about_url": net.about_url}}
+
+
+@bp.get("/networks")
+@read_required
+def networks() -> ResponseReturnValue:
+    from flask_ui.networks import views
+
+    return jsonify(networks=[_network_json(v) for v in views(current_app.config["PANIC"].catalogue).values()])
+
+
+@bp.get("/networks/check")
+@read_required
+def check() -> ResponseReturnValue:
+    """The picker's live check: ?models=a,b,c gives the type chain and every reason it cannot run."""
+    catalogue = current_app.config["PANIC"].catalogue
+    models = tuple(m for m in request.args.get("models", "").split(",") if m)
+    slug = request.args.get("slug") or "draft"
+    problems = chain_errors(Network(slug, slug, models), catalogue)
+    chain = [{"id": m, "name": catalogue[m].label, "input": str(catalogue[m].input),
+              "output": str(catalogue[m].output)} if m in catalogue else {"id": m, "unknown": True}
+             for m in models]
+    return jsonify(runnable=not problems, problems=problems, chain=chain)
+
+
+@bp.get("/models")
+@read_required
+def models() -> ResponseReturnValue:
+    settings = current_app.config["PANIC"]
+    platforms = settings.platforms
+    return jsonify(models=[{
+        "id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input), "output": str(m.output),
+        "description": m.description, "warmth": str(m.hints.warmth), "typical_seconds": m.hints.typical_seconds,
+        "ready": platforms.available(m.platform) if platforms else m.is_local}
+        for m in settings.catalogue.values()])
+
+
+@bp.get("/runs")
+@read_required
+def runs() -> ResponseReturnValue:
+    limit = max(1, min(request.args.get("limit", 50, type=int), 500))
+    offset = max(0, request.args.get("offset", 0, type=int))
+    summaries = current_app.config["READER"].run_summaries(limit, offset)
+    return jsonify(runs=[{**asdict(s.run), "invocations": s.invocations, "failed": s.failed,
+                          "cost_usd": s.cost_usd, "predict_time": s.predict_time, "seconds": s.seconds}
+                         for s in summaries])
+
+
+@bp.get("/runs/<run_id>")
+@read_required
+def run(run_id: str) -> ResponseReturnValue:
+    reader = current_app.config["READER"]
+    found = reader.run(run_id)
+    if found is None:
+        return jsonify(error=f"there is no run {run_id!r}"), 404
+    return jsonify(run=asdict(found), invocations=[_message(i) for i in reader.run_invocations(run_id)])
+
+
+# --- actions --------------------------------------------------------------------------------------
+
+
+@bp.post("/networks/<slug>/start")
+@admin_required
+def start(slug: str) -> ResponseReturnValue:
+    run_id = control_or_503().start(slug, str(_json().get("prompt", "")))
+    return jsonify(ok=True, network=slug, run_id=run_id)
+
+
+@bp.post("/networks/<slug>/stop")
+@admin_required
+def stop(slug: str) -> ResponseReturnValue:
+    return jsonify(ok=True, network=slug, stopped=control_or_503().stop(slug))
+
+
+@bp.post("/stop-all")
+@admin_required
+def stop_all() -> ResponseReturnValue:
+    return jsonify(ok=True, stopped=control_or_503().stop_all())
+
+
+@bp.post("/invocations/<invocation_id>/restart")
+@admin_required
+def restart(invocation_id: str) -> ResponseReturnValue:
+    body = request.get_json(silent=True) or {}
+    network, run_id, prompt = control_or_503().restart_from(invocation_id, body.get("network") or None)
+    return jsonify(ok=True, network=network, run_id=run_id, prompt=prompt)
+
+
+@bp.put("/networks/<slug>")
+@admin_required
+def put_network(slug: str) -> ResponseReturnValue:
+    from flask_ui.networks import network_from_fields
+
+    network = network_from_fields(slug, _json())
+    problems = control_or_503().save_network(network)
+    return jsonify(ok=True, slug=slug, saved=True, runnable=not problems, problems=problems)
+
+
+@bp.delete("/networks/<slug>")
+@admin_required
+def delete_network(slug: str) -> ResponseReturnValue:
+    control_or_503().delete_network(slug)
+    return jsonify(ok=True, slug=slug, deleted=True)
+
+
+@bp.get("/backup")
+@admin_required
+def backup_download() -> ResponseReturnValue:
+    from flask_ui.backups import snapshot_response
+
+    return snapshot_response()
+
+
+@bp.post("/restore")
+@admin_required
+def restore() -> ResponseReturnValue:
+    from flask_ui.backups import restore_upload
+
+    info, kept = restore_upload(request.files.get("backup"))
+    return jsonify(ok=True, runs=info.runs, invocations=info.invocations, schema_version=info.schema_version,
+                   previous=kept.name if kept else None)

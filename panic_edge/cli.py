@@ -162,6 +162,28 @@ def cmd_press(args: argparse.Namespace) -> int:
     return _remote(args, "press", {"network": args.network} if args.network else {})
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Print a hash of the admin password for the config's [admin] password_hash."""
+    import getpass
+
+    from werkzeug.security import generate_password_hash
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("admin password: ")
+        if getpass.getpass("again: ") != password:
+            print("panic-edge: the two passwords differ; nothing printed", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("panic-edge: use at least 8 characters", file=sys.stderr)
+        return 1
+    print(generate_password_hash(password))  # scrypt, salted
+    print("put it in the config as:  [admin]  password_hash = \"<the line above>\"  "
+          "(or $PANIC_EDGE_ADMIN_PASSWORD_HASH)", file=sys.stderr)
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -200,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "start":
             p.add_argument("prompt")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
+    add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
+        "on the terminal, or one line on stdin) for [admin] password_hash")
     return parser
 
 

@@ -139,6 +139,20 @@ class PlatformsConfig(_Section):
                                     "downloaded from a platform.")
 
 
+class AdminConfig(_Section):
+    password_hash: SecretStr = Field(SecretStr(""), description="Hash of the admin page's password, "
+                                     "made by `panic-edge hash-password`; empty turns logging in off.")
+    api_token: SecretStr = Field(SecretStr(""), description="Token for scripts using the JSON API "
+                                 "(`Authorization: Bearer <token>`); empty turns token access off.")
+    public_readonly: bool = Field(False, description="Let anyone who can reach the page see the "
+                                  "dashboard, networks, history and models without logging in.")
+    secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only: set it "
+                                "when the page is served behind a TLS proxy.")
+    session_hours: float = Field(168, gt=0, le=8760, description="Hours a login lasts.")
+    login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins allowed per client "
+                                "address in 5 minutes before it must wait.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -170,6 +184,7 @@ class Config(_Section):
                 if target not in targets:
                     targets.append(target)
         return targets
+    admin: AdminConfig = AdminConfig()
 
     @property
     def database_path(self) -> Path:

@@ -10,6 +10,7 @@
     ├── PayloadError (ValueError)         an MQTT payload is malformed
     ├── StoreError                        the database or archive refused an output or a write
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
+    ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -77,3 +78,7 @@ class StorageFault(StoreError):
 
 class PlatformError(PanicEdgeError):
     """A model call failed. Subclasses in panic_edge.platforms.errors say how to treat it."""
+
+
+class BackupError(PanicEdgeError, ValueError):
+    """A database backup could not be made, or a file offered for restore is not a good one."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panic_edge.core.model import Model
-from panic_edge.core.network import Network, chain_errors
+from panic_edge.core.network import SLUG, Network, chain_errors
 from panic_edge.errors import ConfigError
 
 DEMO = Network(
@@ -87,3 +90,52 @@ def load_networks(directory: Path | None, catalogue: Mapping[str, Model]) -> Loa
         else:
             networks[network.slug] = network
     return LoadedNetworks(networks, problems)
+
+
+def network_toml(network: Network) -> str:
+    """``network`` as the text of its file. Strings are written as JSON strings, which are valid
+    TOML basic strings, so any text round-trips through read_network."""
+    def s(value: str) -> str:
+        # JSON escapes every control character TOML forbids but DEL
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+    lines = [f"name = {s(network.name)}"]
+    if network.description:
+        lines.append(f"description = {s(network.description)}")
+    lines += [f"models = [{', '.join(s(m) for m in network.models)}]",
+              f"lockout_seconds = {network.lockout_seconds!r}",
+              f"prompts = [{', '.join(s(p) for p in network.prompts)}]",
+              f"offline_policy = {s(network.offline_policy)}"]
+    if network.about_url:
+        lines.append(f"about_url = {s(network.about_url)}")
+    return "# written by the panic-edge admin page\n" + "\n".join(lines) + "\n"
+
+
+def write_network(directory: Path, network: Network) -> Path:
+    """Write ``network`` to ``directory/<slug>.toml`` atomically (a reader never sees half a file)."""
+    if not SLUG.match(network.slug):
+        raise ConfigError(f"slug {network.slug!r} must be lowercase letters, digits and dashes")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{network.slug}.toml"
+    fd, tmp = tempfile.mkstemp(prefix=f".{network.slug}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(network_toml(network))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def network_files(directory: Path | None) -> dict[str, Network | ConfigError]:
+    """Every ``*.toml`` in ``directory`` by slug: the network, or why it cannot be read."""
+    found: dict[str, Network | ConfigError] = {}
+    if directory is None or not directory.is_dir():
+        return found
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            found[path.stem] = read_network(path)
+        except ConfigError as err:
+            found[path.stem] = err
+    return found

@@ -22,8 +22,10 @@ from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
 from panic_edge.daemon.commands import CommandHandler
 from panic_edge.daemon.connectivity import ConnectivityMonitor
+from panic_edge.daemon.control import Control
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.http import HttpServer
+from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
@@ -56,6 +58,8 @@ class Daemon:
         self.bus: MqttBus | None = None
         self.http: HttpServer | None = None
         self.handler: CommandHandler | None = None
+        self.settings: Settings | None = None
+        self._led: Any = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -72,7 +76,11 @@ class Daemon:
             stack.push_async_callback(platforms.aclose)
 
             settings = Settings(config.archive_dir, config.database_path, status=self.status,
-                                model_names={m.id: m.label for m in self.catalogue.values()})
+                                model_names={m.id: m.label for m in self.catalogue.values()},
+                                admin=config.admin, catalogue=self.catalogue, platforms=platforms,
+                                networks_dir=config.networks_dir, hub=Hub(),
+                                secret_key_path=config.data_dir / "admin-session-key")
+            self.settings = settings
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
             stack.callback(http.stop)
@@ -86,24 +94,27 @@ class Daemon:
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
 
-            self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets, self._online_changed)
+            self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets,
+                                                         self._online_changed)
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,
                                           on_unreachable=monitor.report_unreachable)
             stack.push_async_callback(engine.aclose)
+            settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
+                                       config.networks_dir, config.database_path, config.data_dir / "backups")
+            engine.on_invocation(lambda body: self._hub_publish("invocation", body))
             self.handler = handler = CommandHandler(engine, config.default_network)
             await engine.resume_open_runs(config.offline.resume_after_restart)
             resent = await engine.republish_unacknowledged()
             if resent:
                 log.info("publishing %d invocation updates the broker never acknowledged", resent)
             engine.publish_all_states()
-            self._led = None
 
             self._led = led = open_led(config.led, self.pin_factory)
             if led is not None:
                 stack.callback(led.close)
-            engine.on_state_change(lambda state: self._state_changed())
+            engine.on_state_change(self._state_changed)
             button = open_button(config.button, lambda: self._local(Command("press", config.button_network)),
                                  lambda: self._local(Command("stop", config.button_network)),
                                  self.pin_factory)
@@ -173,11 +184,23 @@ class Daemon:
 
     # --- status -----------------------------------------------------------------------------
 
-    def _state_changed(self) -> None:
+    def _state_changed(self, state: RunnerState | None = None) -> None:
         if self._led is not None and self.engine is not None:
             states = self.engine.states.values()
             self._led.show(any(s.run for s in states), offline=any(not s.online for s in states))
         self._publish_status()
+        if state is None:
+            return
+        run = state.run
+        self._hub_publish("state", {"network": state.network.slug, "state": state.phase,
+                                    "run_id": run.run_id if run else None,
+                                    "sequence": run.sequence if run else None,
+                                    "lockout_until": state.lockout_until, "online": state.online,
+                                    "held": bool(run and run.held)})
+
+    def _hub_publish(self, kind: str, body: dict[str, Any]) -> None:
+        if self.settings is not None and self.settings.hub is not None:
+            self.settings.hub.publish(kind, body)
 
     def _connection_changed(self, connected: bool) -> None:
         if connected and self.engine is not None:
@@ -194,7 +217,7 @@ class Daemon:
         """The appliance's status, for the status topic and /api/status. No secrets here."""
         engine = self.engine
         networks = {}
-        for slug, net in self.networks.networks.items():
+        for slug, net in (engine.networks if engine else self.networks.networks).items():
             state = engine.states[slug] if engine else RunnerState(net)
             networks[slug] = {"name": net.name, "state": state.phase, "models": list(net.models),
                               "online": state.online, "held": bool(state.run and state.run.held),

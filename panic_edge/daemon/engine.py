@@ -12,7 +12,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
@@ -68,6 +68,7 @@ class Engine:
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._state_listeners: list[Callable[[RunnerState], None]] = []
+        self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -160,6 +161,39 @@ class Engine:
             await asyncio.sleep(interval)
             await self.flush_acknowledged()
 
+    async def put_network(self, network: Network) -> bool:
+        """Add ``network``, or replace the definition of an idle one; True if it was new.
+
+        The caller has validated it. A running network is not changed under its run: raises
+        CommandError (stop it first).
+        """
+        async with self._lock:
+            state = self.states.get(network.slug)
+            if state is not None and state.run is not None:
+                raise CommandError(f"network {network.slug!r} is running; stop it before changing it")
+            self.networks[network.slug] = network
+            after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
+            self.states[network.slug] = after
+            self._publish_state(after)
+            for listener in self._state_listeners:
+                listener(after)
+        log.info("network %s %s", network.slug, "added" if state is None else "updated")
+        return state is None
+
+    async def remove_network(self, slug: str) -> None:
+        """Forget an idle network. A running one is not deleted out from under its run: raises
+        CommandError (stop it first); an unknown one raises CommandError too."""
+        async with self._lock:
+            state = self.states[self._network(slug)]
+            if state.run is not None:
+                raise CommandError(f"network {slug!r} is running; stop it before deleting it")
+            del self.states[slug], self.networks[slug]
+            # clear the retained state so display nodes stop showing it
+            self.publisher.publish(self.topics.network_state(slug), b"", qos=1, retain=True)
+            for listener in self._state_listeners:
+                listener(state)
+        log.info("network %s removed", slug)
+
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
         self._state_listeners.append(listener)
 
@@ -167,7 +201,10 @@ class Engine:
         for state in self.states.values():
             for listener in self._state_listeners:
                 listener(state)
-            break
+
+    def on_invocation(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` (on the loop) with every invocation message as it is published."""
+        self._invocation_listeners.append(listener)
 
     def publish_all_states(self) -> None:
         for state in self.states.values():
@@ -369,6 +406,8 @@ class Engine:
         ack = (inv.id, inv.state.value)
         self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
                                on_ack=lambda: self._acknowledged.append(ack))
+        for listener in self._invocation_listeners:
+            listener(body)
 
     def _publish_state(self, state: RunnerState) -> None:
         run = state.run

@@ -1,0 +1,71 @@
+"""The read-only pages: dashboard, history, one run, the model catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+
+from flask_ui.auth import read_required
+
+bp = Blueprint("pages", __name__)
+
+
+def _settings() -> Any:
+    return current_app.config["PANIC"]
+
+
+def current_invocations(status: dict[str, Any], per_run: int = 12) -> list[Any]:
+    """The newest invocations of every run in progress, newest first."""
+    reader = current_app.config["READER"]
+    found = []
+    for net in status.get("networks", {}).values():
+        if net.get("run_id"):
+            found += reader.run_invocations(net["run_id"])[-per_run:]
+    return sorted(found, key=lambda inv: inv.created_at, reverse=True)
+
+
+@bp.get("/")
+@read_required
+def dashboard() -> ResponseReturnValue:
+    settings = _settings()
+    status = settings.status()
+    return render_template("dashboard.html", status=status, invocations=current_invocations(status),
+                           catalogue=settings.catalogue)
+
+
+@bp.get("/history")
+@read_required
+def history() -> ResponseReturnValue:
+    page = max(0, request.args.get("page", 0, type=int))
+    size = 25
+    summaries = current_app.config["READER"].run_summaries(size + 1, page * size)
+    return render_template("history.html", summaries=summaries[:size], page=page,
+                           more=len(summaries) > size)
+
+
+@bp.get("/runs/<run_id>")
+@read_required
+def run(run_id: str) -> ResponseReturnValue:
+    reader = current_app.config["READER"]
+    found = reader.run(run_id)
+    if found is None:
+        abort(404)
+    invocations = reader.run_invocations(run_id)
+    costs = [inv.meta.get("cost_usd") for inv in invocations if isinstance(inv.meta.get("cost_usd"), (int, float))]
+    return render_template("run.html", run=found, invocations=invocations,
+                           cost=sum(costs) if costs else None, catalogue=_settings().catalogue)
+
+
+@bp.get("/models")
+@read_required
+def models() -> ResponseReturnValue:
+    settings = _settings()
+    platforms = settings.platforms
+    rows = []
+    for model in sorted(settings.catalogue.values(), key=lambda m: (m.io(), not m.is_local, m.id)):
+        ready = platforms.available(model.platform) if platforms else model.is_local
+        why = "" if ready else (platforms.why_missing(model.platform) if platforms else "unknown")
+        rows.append((model, ready, why))
+    return render_template("models.html", rows=rows)

@@ -1,0 +1,67 @@
+"""Template helpers: text outputs as safe markdown, media links relative to the page, times."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from panic_edge.core.media import Content
+from panic_edge.core.model import Model
+
+# CommonMark with raw HTML off: a model's output can never inject markup or script, and
+# markdown-it refuses javascript:/vbscript:/data: links by itself.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+
+
+def markdown(text: str | None) -> Markup:
+    return Markup(_md.render(text or ""))
+
+
+def media_path(content: Content | None) -> str | None:
+    """The archived file's URL on this server, relative, so it works from a phone on the LAN."""
+    return f"/media/{content.file}" if content is not None and content.file else None
+
+
+def clock(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def cost(usd: float | None) -> str:
+    return "–" if usd is None else f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def catalogue_json(catalogue: Mapping[str, Model]) -> str:
+    """The catalogue for the page's scripts, safe inside a <script> element."""
+    data = {m.id: {"name": m.label, "input": str(m.input), "output": str(m.output),
+                   "typical": m.hints.typical_seconds, "platform": m.platform} for m in catalogue.values()}
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_global(catalogue_json, "catalogue_json")
+    app.add_template_filter(markdown, "markdown")
+    app.add_template_filter(media_path, "media_path")
+    app.add_template_filter(clock, "clock")
+    app.add_template_filter(duration, "duration")
+    app.add_template_filter(cost, "cost")
+
+    @app.context_processor
+    def _now() -> dict[str, Any]:
+        return {"server_now": time.time()}

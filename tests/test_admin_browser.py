@@ -1,0 +1,137 @@
+"""End to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; never
+`playwright install`) against a real daemon on loopback: log in, build a network with the picker,
+start a run, watch an invocation appear live, stop all. Saves the screenshots in docs/.
+
+Set PANIC_EDGE_SCREENSHOTS=0 to skip rewriting docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.admin_fixtures import PASSWORD, admin_env, live, networks_dir  # noqa: F401
+from tests.live import ThreadedDaemon
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
+                                "(scripts/setup installs it)")
+
+
+@pytest.fixture
+def chromium():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def shoot(page, name: str, full_page: bool = True) -> None:
+    if os.environ.get("PANIC_EDGE_SCREENSHOTS", "1") != "0":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.wait_for_timeout(1300)  # let the highlight on new cards fade
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+def test_log_in_build_a_network_start_it_watch_it_live_and_stop_all(chromium, live: ThreadedDaemon,
+                                                                     networks_dir: Path):
+    expect = playwright_api.expect
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+
+    # asked for the new-network page: the login lands there
+    page.goto(f"{live.url}/networks/new")
+    expect(page).to_have_url(f"{live.url}/login?next=/networks/new")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    expect(page).to_have_url(f"{live.url}/networks/new")
+
+    # the picker: type, Enter; the input is cleared and keeps the focus, the chain is checked
+    page.fill("input[name=slug]", "night-shift")
+    page.fill("input[name=name]", "Night shift")
+    picker = page.locator("#model-input")
+    picker.fill("local-painter")
+    picker.press("Enter")
+    expect(page.locator("#chain li")).to_have_count(1)
+    assert picker.input_value() == "" and picker.evaluate("el => el === document.activeElement")
+    expect(page.locator("#chain-problems")).to_contain_text("local-painter outputs image but local-painter takes text")
+    expect(page.locator("[data-badge=runnable]")).to_have_text("not runnable")
+    picker.fill("Colour Captioner")  # by name works too
+    picker.press("Enter")
+    picker.fill("local-poet")
+    picker.press("Enter")
+    expect(page.locator("#chain li")).to_have_count(3)
+    expect(page.locator("[data-badge=runnable]")).to_have_text("runnable")
+    expect(page.locator("#chain-problems li")).to_have_count(0)
+    expect(page.locator("[data-badge=saved]")).to_have_text("unsaved changes")
+    shoot(page, "network-editor-desktop")
+    page.set_viewport_size(PHONE)
+    shoot(page, "network-editor-phone")
+    page.set_viewport_size(DESKTOP)
+
+    page.click("#save")
+    expect(page).to_have_url(f"{live.url}/networks/night-shift")
+    expect(page.locator("[data-badge=saved]")).to_have_text("saved")
+    expect(page.locator("[data-badge=runnable]")).to_have_text("runnable")
+    assert (networks_dir / "night-shift.toml").is_file()
+    assert live.engine.networks["night-shift"].models == ("local-painter", "local-captioner", "local-poet")
+
+    # the dashboard: start a run, see invocations arrive live (no reload), stop all
+    page.goto(f"{live.url}/")
+    expect(page.locator('[data-status="live"]')).to_have_text("live")
+    card = page.locator('.network[data-network="night-shift"]')
+    card.locator("input[name=prompt]").fill("an owl over the harbour")
+    # the reloaded page fetches the run once when its event stream opens; after that, only the
+    # stream can bring new invocations
+    with page.expect_response(lambda r: "/api/runs/" in r.url):
+        card.locator("button:has-text('Start')").click()
+    expect(card.locator('[data-field="state"]')).to_have_text("running")
+    run = live.engine.states["night-shift"].run
+    run_id = run.run_id
+    expect(page.locator(f'#feed .inv[data-id="{run_id}.{run.sequence + 2}"]')).to_be_visible()
+    expect(page.locator(f'#feed .inv[data-id="{run_id}.0"] img')).to_be_visible()
+    live.wait_until(lambda: live.engine.states["night-shift"].run is None
+                    or live.engine.states["night-shift"].run.sequence >= 4)
+    page.locator(f'#feed .inv[data-id="{run_id}.3"]').wait_for()
+    shoot(page, "dashboard-desktop", full_page=False)
+    page.set_viewport_size(PHONE)
+    shoot(page, "dashboard-phone", full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing spills sideways
+    page.click("#stop-all")
+    expect(page.locator(".flash")).to_contain_text("stopped night-shift")
+    assert live.engine.states["night-shift"].phase == "idle"
+    expect(card.locator('[data-field="state"]')).to_have_text("idle")
+    assert errors == []
+    context.close()
+
+
+def test_a_waiting_timer_counts_on_a_pending_invocation(chromium, make_config, admin_env):
+    slow = ThreadedDaemon(make_config(**admin_env, PANIC_EDGE_LOCAL_MODELS_LATENCY="30")).start()
+    try:
+        page = chromium.new_page(viewport=PHONE)
+        page.goto(f"{slow.url}/login?next=/")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Log in')")
+        page.locator('[data-status="live"]:has-text("live")').wait_for()
+        run_id = slow.call(lambda: slow.engine.start("demo", "take your time"))
+        timer = page.locator(f'.inv[data-id="{run_id}.0"] .timer')
+        playwright_api.expect(timer).to_contain_text("waiting 1 s", timeout=5000)
+        playwright_api.expect(timer).to_contain_text("usually ~0.5 s")
+        slow.call(lambda: slow.engine.stop_all())
+        page.close()
+    finally:
+        slow.stop()
