@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from uuid import uuid4
 
 import pytest
 
@@ -43,8 +44,9 @@ async def until(condition: Callable[[], bool], timeout: float = 15.0, what: str 
 
 
 async def open_node(stack: AsyncExitStack, config, selection, node_id: str, network: str = "demo") -> Follower:
+    # a fresh id per test: appliance ids of tests can repeat, and a persistent session would too
     link = await stack.enter_async_context(NodeLink.open(
-        config, kind="display", network=network, mode=selection.describe(), node_id=node_id,
+        config, kind="display", network=network, mode=selection.describe(), node_id=f"{node_id}-{uuid4().hex[:8]}",
         backfill=selection.backfill))
     follower = Follower(link, NodeState(network, selection))
     stack.callback(follower.task.cancel)
@@ -183,7 +185,7 @@ async def test_the_daemon_counts_the_nodes_watching_each_network(config, probe):
                 await asyncio.to_thread(probe.wait_for, counted(2))
                 assert daemon.daemon.status()["nodes_online"] == 3
             await asyncio.to_thread(probe.wait_for, counted(1))
-            node_status = json.loads(next(p for t, p, _ in probe.messages if t.endswith("nodes/one/status")))
+            node_status = json.loads(next(p for t, p, _ in probe.messages if "/nodes/one-" in t and t.endswith("/status")))
             assert (node_status["kind"], node_status["network"], node_status["mode"]) == (
                 "display", "demo", "grid 1x1")
     finally:

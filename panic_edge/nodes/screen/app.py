@@ -112,6 +112,9 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        from panic_edge.nodes.screen.text import font
+
+        font.cache_clear()  # fonts die with pygame.font: a cached one would crash the next start
         pygame.quit()
 
 
