@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-VALID_CODES = set(range(0, 43)) | {44, 46, 47, 48, 49, 50, 52, 53, 54, 55, 56, 59, 60, 62} | set(range(63, 72))
+VALID_CODES = set(range(43)) | {44, 46, 47, 48, 49, 50, 52, 53, 54, 55, 56, 59, 60, 62} | set(range(63, 72))
 
 
 class FakeVestaboard:

@@ -6,8 +6,14 @@ import pytest
 
 from panic_edge.errors import PayloadError
 from panic_edge.nodes.feed import Feed, Grid, Single, parse_grid
-from panic_edge.nodes.messages import (Appliance, Connection, Reply, parse_invocation, parse_network_state,
-                                       parse_status)
+from panic_edge.nodes.messages import (
+    Appliance,
+    Connection,
+    Reply,
+    parse_invocation,
+    parse_network_state,
+    parse_status,
+)
 from panic_edge.nodes.view import NodeState
 from tests.nodes_helpers import encoded, shown
 

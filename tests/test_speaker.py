@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import time
 
 import httpx
 
 from panic_edge.nodes.speaker import MixerPlayer, Playlist, Speaker
-import array
-
 from panic_edge.platforms.local.sounds import _wav
 from tests.fake_http import FileServer
 from tests.nodes_helpers import shown

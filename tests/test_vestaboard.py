@@ -11,9 +11,9 @@ import pytest
 from panic_edge.core.catalogue import Catalogue
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Hints, Model
-from panic_edge.nodes.board import FLAGSHIP, NOTE, Pacer, compose, fold
-from panic_edge.nodes.vestaboard import BoardOptions, Bridge, VestaboardClient, read_key, run_vestaboard
 from panic_edge.errors import ConfigError
+from panic_edge.nodes.board import NOTE, Pacer, compose, fold
+from panic_edge.nodes.vestaboard import BoardOptions, Bridge, VestaboardClient, read_key, run_vestaboard
 from tests.fake_http import FakeVestaboard
 from tests.nodes_helpers import encoded, shown
 

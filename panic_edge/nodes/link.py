@@ -73,7 +73,7 @@ class NodeLink:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, config: Config, **kwargs: Any) -> AsyncIterator["NodeLink"]:
+    async def open(cls, config: Config, **kwargs: Any) -> AsyncIterator[NodeLink]:
         link = cls(config, **kwargs)
         link.bus.start()
         async with asyncio.TaskGroup() as group:

@@ -125,7 +125,7 @@ def parse_invocation(payload: bytes | dict[str, Any]) -> Shown:
         finished_at=_opt_float(_field(body, "finished_at", num, what, optional=True)))
 
 
-def _opt_float(value: float | int | None) -> float | None:
+def _opt_float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 

@@ -9,8 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from panic_edge.nodes.feed import Feed, Grid, Selection
-from panic_edge.nodes.messages import (Appliance, ApplianceStatus, Connection, Event, NetworkState, Reply,
-                                      Shown)
+from panic_edge.nodes.messages import (
+    Appliance,
+    ApplianceStatus,
+    Connection,
+    Event,
+    NetworkState,
+    Reply,
+    Shown,
+)
 
 MAX_PROMPT = 500
 
