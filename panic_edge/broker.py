@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -49,6 +50,8 @@ class LocalBroker:
     def start(self, timeout: float = 10.0) -> "LocalBroker":
         conf = Path(self._tmp.name) / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000"]
+        if os.name == "posix" and os.geteuid() == 0:
+            lines.append("user root")  # else mosquitto drops to `mosquitto`, who cannot write our dirs
         if self.persistence_dir is not None:
             self.persistence_dir.mkdir(parents=True, exist_ok=True)
             lines += ["persistence true", f"persistence_location {self.persistence_dir}/",

@@ -13,7 +13,7 @@ from pathlib import Path
 from panic_edge import __version__
 from panic_edge.config import Config, load_config
 from panic_edge.core.catalogue import CATALOGUE
-from panic_edge.errors import PanicEdgeError
+from panic_edge.errors import ConfigError, PanicEdgeError
 from panic_edge.network_files import load_networks
 
 log = logging.getLogger("panic_edge")
@@ -184,6 +184,49 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_display(args: argparse.Namespace) -> int:
+    from panic_edge.nodes.feed import Single, parse_grid
+    from panic_edge.nodes.screen.app import DisplayOptions, run_display
+
+    try:
+        selection = parse_grid(args.grid) if args.grid else Single(args.offset, args.stride, args.show_invoking
+                                                                   or args.terminal)
+        size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    options = DisplayOptions(args.network or _config(args).default_network, selection, args.terminal,
+                             bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
+                             args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
+                             args.button_key, args.node_id)
+    asyncio.run(run_display(_config(args), options))
+    return 0
+
+
+def cmd_speaker(args: argparse.Namespace) -> int:
+    from panic_edge.nodes.speaker import run_speaker
+
+    config = _config(args)
+    asyncio.run(run_speaker(config, args.network or config.default_network, speak_text=args.speak_text,
+                            max_behind=args.max_behind, stale_after=args.stale_after, node_id=args.node_id))
+    return 0
+
+
+def cmd_vestaboard(args: argparse.Namespace) -> int:
+    from panic_edge.nodes.vestaboard import BoardOptions, read_key, run_vestaboard
+
+    config = _config(args)
+    options = BoardOptions(args.network or config.default_network, args.api, args.url, args.board,
+                           args.min_interval, args.node_id)
+    asyncio.run(run_vestaboard(config, options, read_key()))
+    return 0
+
+
+def _node_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", help="the network to follow (default: the configured default_network)")
+    p.add_argument("--node-id", help="this node's stable id in MQTT (default: <host>-<kind>-<network>...); "
+                   "give two identical nodes on one machine different ids")
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -224,6 +267,45 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
     add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
         "on the terminal, or one line on stdin) for [admin] password_hash")
+    display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "
+                  "on KMS/DRM on a Pi console)")
+    _node_args(display)
+    display.add_argument("--grid", metavar="ROWSxCOLS", help="show the ROWS*COLS most recent invocations, "
+                         "newest first")
+    display.add_argument("--single", action="store_true", help="show one invocation (the default)")
+    display.add_argument("--offset", type=int, default=0, help="single: show sequence %% stride == offset")
+    display.add_argument("--stride", type=int, default=1, help="single: how many screens share the loop")
+    display.add_argument("--show-invoking", action="store_true", help="single: show a running invocation's "
+                         "model and waiting timer instead of keeping the last finished one")
+    display.add_argument("--terminal", action="store_true", help="visitor console: type a prompt, Enter "
+                         "starts a run (an empty line presses the button)")
+    display.add_argument("--button-key", default="return", help="the key that presses the panic button "
+                         "(a pygame key name; USB big red buttons send Enter)")
+    display.add_argument("--qr", nargs="?", const="about", default="", metavar="URL",
+                         help="show a QR code to the network's about page (or to URL)")
+    display.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    display.add_argument("--size", metavar="WxH", help="window or screenshot size, e.g. 1280x720")
+    display.add_argument("--fps", type=float, default=20.0, help="frames per second")
+    display.add_argument("--screenshot", metavar="PATH", help="write what it draws to this PNG (at most once "
+                         "a second, and on exit)")
+    display.add_argument("--exit-after", type=float, metavar="SECONDS", help="quit after this long")
+    speaker = add("speaker", cmd_speaker, "a speaker node: play a network's audio outputs in order")
+    _node_args(speaker)
+    speaker.add_argument("--speak-text", action="store_true", help="also speak text outputs (espeak-ng)")
+    speaker.add_argument("--max-behind", type=int, default=2, help="clips kept waiting when behind; older "
+                         "ones are skipped")
+    speaker.add_argument("--stale-after", type=float, default=120.0, help="skip clips older than this many "
+                         "seconds")
+    board = add("vestaboard", cmd_vestaboard, "a Vestaboard bridge: show a network's text outputs "
+                "(key in $PANIC_EDGE_VESTABOARD_KEY)")
+    _node_args(board)
+    board.add_argument("--api", choices=("local", "rw"), default="local", help="the board's Local API, or "
+                       "the Read/Write cloud API")
+    board.add_argument("--url", help="the API's base URL (default: http://vestaboard.local:7000 for local, "
+                       "https://rw.vestaboard.com for rw)")
+    board.add_argument("--board", choices=("flagship", "note"), default="flagship", help="6x22 flagship or "
+                       "3x15 Note")
+    board.add_argument("--min-interval", type=float, help="seconds between messages (default: 10 local, 15 rw)")
     return parser
 
 

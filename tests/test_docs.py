@@ -21,7 +21,8 @@ def test_every_topic_and_invocation_field_is_in_the_mqtt_page():
     page = (REPO / "docs" / "mqtt.md").read_text()
     topics = Topics("x")
     names = [topics.availability, topics.status, topics.network_state("<slug>"),
-             topics.invocations("<slug>"), topics.cmd_reply] + [topics.cmd(c) for c in COMMANDS]
+             topics.invocations("<slug>"), topics.cmd_reply, topics.node_availability("<node_id>"),
+             topics.node_status("<node_id>")] + [topics.cmd(c) for c in COMMANDS]
     for name in names:
         assert f"`{name.removeprefix('panic/x/')}`" in page, name
     inv = Invocation("i", "r", "n", 0, "m", InvocationState.READY, Content.of_text("x"), MediaType.TEXT)

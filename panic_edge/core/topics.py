@@ -51,5 +51,25 @@ class Topics:
         prefix = f"{self.base}/cmd/"
         return topic[len(prefix):] if topic.startswith(prefix) else None
 
+    def node_availability(self, node_id: str) -> str:
+        """Retained ``online`` / ``offline`` of one display node; ``offline`` is its last will."""
+        return f"{self.base}/nodes/{node_id}/availability"
+
+    def node_status(self, node_id: str) -> str:
+        """Retained JSON: what one display node shows (``kind``, ``network``, ``mode``)."""
+        return f"{self.base}/nodes/{node_id}/status"
+
+    @property
+    def nodes_filter(self) -> str:
+        return f"{self.base}/nodes/+/+"
+
+    def node_topic(self, topic: str) -> tuple[str, str] | None:
+        """``(node_id, "availability" | "status")`` for a node topic; None for any other topic."""
+        prefix = f"{self.base}/nodes/"
+        if not topic.startswith(prefix):
+            return None
+        node_id, _, leaf = topic[len(prefix):].partition("/")
+        return (node_id, leaf) if node_id and leaf in ("availability", "status") else None
+
 
 COMMANDS = ("start", "stop", "stop-all", "press")

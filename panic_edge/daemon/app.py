@@ -26,6 +26,7 @@ from panic_edge.daemon.control import Control
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
+from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
@@ -60,6 +61,8 @@ class Daemon:
         self.handler: CommandHandler | None = None
         self.settings: Settings | None = None
         self._led: Any = None
+        self.presence = Presence()
+        self.media_base = ""
 
     def stop(self) -> None:
         self._stop.set()
@@ -84,12 +87,13 @@ class Daemon:
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
             stack.callback(http.stop)
-            settings.media_base = config.media_base(http.port)
+            settings.media_base = self.media_base = config.media_base(http.port)
 
             online = (topics.availability, b"online", True)
             self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
                                      will=Will(topics.availability, b"offline"),
-                                     subscriptions=((topics.cmd_filter, 1),), on_connect_publish=(online,))
+                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1)),
+                                     on_connect_publish=(online,))
             bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
@@ -153,6 +157,11 @@ class Daemon:
     async def _serve_commands(self, bus: MqttBus, handler: CommandHandler) -> None:
         while True:
             message = await bus.messages.get()
+            node = self.topics.node_topic(message.topic)
+            if node is not None:
+                if self.presence.apply(*node, message.payload):
+                    self._publish_status()
+                continue
             name = self.topics.command_name(message.topic)
             if name is None or name == "reply":
                 continue
@@ -224,14 +233,16 @@ class Daemon:
                               "offline_policy": net.offline_policy,
                               "run_id": state.run.run_id if state.run else None,
                               "sequence": state.run.sequence if state.run else None,
-                              "lockout_until": state.lockout_until}
+                              "lockout_until": state.lockout_until, "about_url": net.about_url,
+                              "nodes": self.presence.counts().get(slug, 0)}
         return {"appliance_id": self.config.appliance_id, "version": __version__,
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),
                 "broker_connected": bool(self.bus and self.bus.connected),
                 "internet": self._internet(),
                 "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
-                "network_problems": dict(self.networks.problems)}
+                "network_problems": dict(self.networks.problems), "media_base": self.media_base,
+                "nodes_online": self.presence.online()}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)

@@ -1,0 +1,56 @@
+"""Which display nodes are watching which network, from their retained presence topics.
+
+Each node publishes ``nodes/<node_id>/availability`` (``online``, last will ``offline``) and a
+retained ``nodes/<node_id>/status`` JSON naming its ``kind``, ``network`` and ``mode``. A node
+counts for a network while it is online and its status names that network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger("panic_edge.daemon")
+
+
+@dataclass
+class _Node:
+    online: bool = False
+    network: str | None = None
+    kind: str | None = None
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._nodes: dict[str, _Node] = {}
+
+    def apply(self, node_id: str, leaf: str, payload: bytes) -> bool:
+        """Take one node message; True if the counts may have changed. Bad payloads are ignored."""
+        node = self._nodes.setdefault(node_id, _Node())
+        before = (node.online, node.network)
+        if leaf == "availability":
+            node.online = payload.strip() == b"online"
+        elif leaf == "status":
+            if not payload:  # a cleared retained status: the node was retired
+                node.network = node.kind = None
+            else:
+                try:
+                    body = json.loads(payload)
+                    node.network = str(body["network"])
+                    node.kind = str(body.get("kind") or "node")
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignored a malformed status from display node %s", node_id)
+                    return False
+        return (node.online, node.network) != before
+
+    def counts(self) -> dict[str, int]:
+        """Online nodes per network."""
+        out: dict[str, int] = {}
+        for node in self._nodes.values():
+            if node.online and node.network:
+                out[node.network] = out.get(node.network, 0) + 1
+        return out
+
+    def online(self) -> int:
+        return sum(1 for n in self._nodes.values() if n.online)

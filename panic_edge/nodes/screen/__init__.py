@@ -1,0 +1,1 @@
+"""The screen node: pygame renderer of a View, and its app loop."""

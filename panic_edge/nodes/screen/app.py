@@ -1,0 +1,155 @@
+"""``panic-edge display``: the pygame loop. Drain node events and keys, render the view, tick.
+
+Fullscreen uses KMS/DRM on a Raspberry Pi console (no X or Wayland needed) and the normal
+video driver elsewhere; ``--windowed`` is for development; SDL's dummy driver runs it headless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from panic_edge.config import Config
+from panic_edge.nodes.feed import Selection
+from panic_edge.nodes.link import NodeLink, default_node_id
+from panic_edge.nodes.view import NodeState
+
+log = logging.getLogger("panic_edge.nodes.screen")
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    network: str
+    selection: Selection
+    terminal: bool = False
+    qr: bool = False
+    qr_url: str | None = None
+    fullscreen: bool = True
+    size: tuple[int, int] | None = None
+    fps: float = 20.0
+    screenshot: Path | None = None
+    exit_after: float | None = None
+    button_key: str = "return"
+    node_id: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.selection.describe() + (", terminal" if self.terminal else "")
+
+
+def _choose_driver(fullscreen: bool) -> None:
+    if "SDL_VIDEODRIVER" in os.environ or sys.platform != "linux":
+        return
+    if fullscreen and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["SDL_VIDEODRIVER"] = "kmsdrm"  # a Pi console: straight to the screen
+
+
+async def run_display(config: Config, options: DisplayOptions, clock: Callable[[], float] = time.time) -> None:
+    _choose_driver(options.fullscreen)
+    import pygame
+
+    from panic_edge.nodes.screen.media import MediaCache
+    from panic_edge.nodes.screen.render import render
+
+    pygame.display.init()
+    pygame.font.init()
+    flags = pygame.FULLSCREEN if options.fullscreen else 0
+    screen = pygame.display.set_mode(options.size or ((0, 0) if options.fullscreen else (1280, 720)), flags)
+    pygame.display.set_caption(f"PANIC! {options.network}")
+    pygame.mouse.set_visible(not options.fullscreen)
+    button_key = pygame.key.key_code(options.button_key)
+    if options.terminal:
+        pygame.key.start_text_input()
+    state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
+                      qr_url=options.qr_url)
+    media = MediaCache()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    node_id = options.node_id or default_node_id("display", options.network, options.mode.split(",")[0])
+    started = clock()
+    last_shot = 0.0
+    dirty = True
+    fetching: asyncio.Task[bool] | None = None
+    try:
+        async with NodeLink.open(config, kind="display", network=options.network, mode=options.mode,
+                                 node_id=node_id, backfill=options.selection.backfill,
+                                 replies=options.terminal) as link, httpx.AsyncClient(timeout=15) as http:
+            log.info("display %s: %s of %s", node_id, options.mode, options.network)
+            while not stop.is_set():
+                now = clock()
+                while not link.events.empty():
+                    dirty = state.apply(link.events.get_nowait(), now) or dirty
+                for event in pygame.event.get():
+                    dirty = _key(event, state, link, options, button_key, stop) or dirty
+                render(screen, state.view(now), media)
+                pygame.display.flip()
+                if fetching is None or fetching.done():
+                    if fetching is not None and fetching.result():
+                        dirty = True
+                    fetching = asyncio.create_task(media.fetch_wanted(http))
+                if options.screenshot and (dirty and now - last_shot >= 1.0):
+                    _save(pygame, screen, options.screenshot)
+                    last_shot, dirty = now, False
+                if options.exit_after is not None and now - started >= options.exit_after:
+                    break
+                await asyncio.sleep(1.0 / options.fps)
+            if options.screenshot:
+                _save(pygame, screen, options.screenshot)
+            if fetching is not None:
+                fetching.cancel()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        from panic_edge.nodes.screen.text import font
+
+        font.cache_clear()  # fonts die with pygame.font: a cached one would crash the next start
+        pygame.quit()
+
+
+def _key(event: object, state: NodeState, link: NodeLink, options: DisplayOptions, button_key: int,
+         stop: asyncio.Event) -> bool:
+    import pygame
+
+    kind = getattr(event, "type", None)
+    if kind == pygame.QUIT:
+        stop.set()
+    elif kind == pygame.KEYDOWN:
+        key = getattr(event, "key")
+        if key == pygame.K_ESCAPE or (key == pygame.K_q and getattr(event, "mod") & pygame.KMOD_CTRL):
+            stop.set()
+        elif options.terminal and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+            request_id = uuid.uuid4().hex
+            prompt = state.submit(request_id)
+            if prompt:
+                link.command("start", {"network": options.network, "prompt": prompt, "request_id": request_id})
+            else:
+                link.command("press", {"network": options.network, "request_id": request_id})
+            return True
+        elif options.terminal and key == pygame.K_BACKSPACE:
+            state.backspace()
+            return True
+        elif key == button_key and not options.terminal:
+            link.command("press", {"network": options.network, "request_id": uuid.uuid4().hex})
+    elif kind == pygame.TEXTINPUT and options.terminal:
+        state.typed(getattr(event, "text"))
+        return True
+    return False
+
+
+def _save(pygame: object, screen: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    pygame.image.save(screen, str(tmp))  # type: ignore[attr-defined]
+    tmp.replace(path)
