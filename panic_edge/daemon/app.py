@@ -27,6 +27,7 @@ from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.network_files import LoadedNetworks
+from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.store import Store
 
@@ -38,13 +39,14 @@ class Daemon:
 
     def __init__(self, config: Config, networks: LoadedNetworks, *, catalogue: Catalogue = CATALOGUE,
                  pin_factory: Any = None, stdin: TextIO | None = sys.stdin,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, platforms: Platforms | None = None) -> None:
         self.config = config
         self.networks = networks
         self.catalogue = catalogue
         self.pin_factory = pin_factory
         self.stdin = stdin
         self.handle_signals = handle_signals
+        self.platforms = platforms  # None: built from the config (benchmarks bring their own)
         self.topics = Topics(config.appliance_id)
         self.ready = asyncio.Event()
         self.started_at = time.time()
@@ -69,7 +71,7 @@ class Daemon:
                 log.warning("recovered after an unclean stop: %d invocations marked failed, %d runs ended",
                             failed, ended)
             archive = Archive(config.archive_dir)
-            platforms = build_platforms(config)
+            platforms = self.platforms if self.platforms is not None else build_platforms(config)
             stack.push_async_callback(platforms.aclose)
 
             settings = Settings(config.archive_dir, config.database_path, status=self.status,
