@@ -142,17 +142,14 @@ class Engine:
                 self._publish_invocation(inv)
                 self._tasks[inv.id] = asyncio.create_task(self._call(action, model), name=f"invoke {inv.id}")
             case Complete(inv_id, output, finished_at, meta):
-                if await self.store.complete(inv_id, output, finished_at, meta):
-                    await self._announce(inv_id)
+                self._announce(await self.store.complete(inv_id, output, finished_at, meta))
             case Fail(inv_id, error, finished_at):
-                if await self.store.fail(inv_id, error, finished_at):
-                    await self._announce(inv_id)
+                self._announce(await self.store.fail(inv_id, error, finished_at))
             case Cancel(inv_id, reason, finished_at):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
-                if await self.store.fail(inv_id, reason, finished_at):
-                    await self._announce(inv_id)
+                self._announce(await self.store.fail(inv_id, reason, finished_at))
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
@@ -163,11 +160,18 @@ class Engine:
         """Run one invocation's model call; the outcome comes back as a runner event."""
         saved: Content | None = None
         try:
-            if await self.store.mark_invoking(action.invocation_id, self.clock()):
-                await self._announce(action.invocation_id)
-            given = await asyncio.to_thread(self._model_input, action.input)
+            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
+            # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
+            if action.input.text is not None:
+                given = self._model_input(action.input)
+            else:
+                given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            saved = await asyncio.to_thread(self._save_output, action, model, out.text, out.data, out.flags)
+            if model.output is MediaType.TEXT:
+                saved = self._save_output(action, model, out.text, out.data, out.flags)
+            else:
+                saved = await asyncio.to_thread(self._save_output, action, model, out.text, out.data,
+                                                out.flags)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -202,8 +206,8 @@ class Engine:
 
     # --- telling the world ------------------------------------------------------------------
 
-    async def _announce(self, invocation_id: str) -> None:
-        inv = await self.store.get_invocation(invocation_id)
+    def _announce(self, inv: Invocation | None) -> None:
+        """Publish (and log) an invocation as committed; None (nothing changed) says nothing."""
         if inv is None:
             return
         self._publish_invocation(inv)
