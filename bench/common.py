@@ -144,7 +144,7 @@ def _cpu_model() -> str:
 def _mosquitto_version() -> str | None:
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     try:
-        out = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=5).stdout
+        out = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=5, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     first = out.splitlines()[0] if out else ""

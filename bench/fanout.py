@@ -21,8 +21,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import BENCH_CATALOGUE, BENCH_NETWORKS, BenchPlatform, bench_config, bench_platforms
-from bench.common import goal, latency_stats
+from bench.common import (
+    BENCH_CATALOGUE,
+    BENCH_NETWORKS,
+    BenchPlatform,
+    bench_config,
+    bench_platforms,
+    goal,
+    latency_stats,
+)
 from bench.minimal import invocation_body
 from bench.subscribers import SubscriberProcess
 from panic_edge.archive import Archive

@@ -59,7 +59,8 @@ def minimal_rate(broker: LocalBroker, work: Path, n: int, publishes: int) -> dic
         [sys.executable, "-m", "bench.minimal", "--db", str(work / "minimal.sqlite3"), "--files",
          str(work / "minimal-files"), "--url", broker.url, "--topic", "panic/bench-minimal/invocations",
          "--n", str(n), "--publishes", str(publishes)],
-        capture_output=True, text=True, timeout=120 + n / 20, cwd=Path(__file__).resolve().parent.parent)
+        capture_output=True, text=True, timeout=120 + n / 20, cwd=Path(__file__).resolve().parent.parent,
+        check=False)
     if out.returncode != 0:
         raise RuntimeError(f"bench.minimal failed: {out.stderr[-800:]}")
     return dict(json.loads(out.stdout.splitlines()[-1]))

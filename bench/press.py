@@ -17,8 +17,15 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-from bench.common import BENCH_CATALOGUE, BENCH_NETWORKS, BenchPlatform, bench_config, bench_platforms
-from bench.common import goal, latency_stats
+from bench.common import (
+    BENCH_CATALOGUE,
+    BENCH_NETWORKS,
+    BenchPlatform,
+    bench_config,
+    bench_platforms,
+    goal,
+    latency_stats,
+)
 from panic_edge.broker import LocalBroker
 from panic_edge.daemon.app import Daemon
 
