@@ -118,3 +118,26 @@ async def test_run_totals_sum_cost_and_timing_over_completed_invocations(tmp_pat
         assert await store.run_totals("r1") == {"invocations": 3, "predict_time": 4.0, "input_tokens": 20,
                                                 "output_tokens": 8, "cost_usd": 0.0031}
         assert (await store.run_totals("nope"))["invocations"] == 0
+
+
+async def test_every_write_is_committed_when_it_returns(tmp_path: Path):
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.add_invocation(invocation("r1", 0))
+        await store.mark_invoking("r1.0", 1.5)
+        other = sqlite3.connect(path)  # a second connection sees only what is committed
+        assert other.execute("SELECT state FROM invocations WHERE id = 'r1.0'").fetchone() == ("invoking",)
+        other.close()
+
+
+async def test_an_update_returns_the_invocation_as_it_now_stands(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        await store.begin_run(Run("r1", "demo", "p", 1.0))
+        await store.add_invocation(invocation("r1", 0))
+        invoking = await store.mark_invoking("r1.0", 1.5)
+        assert invoking is not None and invoking.state is InvocationState.INVOKING
+        done = await store.complete("r1.0", Content.of_text("a verse"), 2.0, {"cost_usd": 0.0})
+        assert done == await store.get_invocation("r1.0")
+        assert done is not None and done.output == Content.of_text("a verse")
+        assert await store.mark_invoking("r1.0", 3.0) is None

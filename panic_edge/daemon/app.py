@@ -51,6 +51,7 @@ class Daemon:
         self.platforms = platforms  # None: built from the config
         self.stdin = stdin
         self.handle_signals = handle_signals
+        self.platforms = platforms  # None: built from the config (benchmarks bring their own)
         self.topics = Topics(config.appliance_id)
         self.ready = asyncio.Event()
         self.started_at = time.time()
@@ -75,7 +76,7 @@ class Daemon:
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(Store.open(config.database_path))
             archive = Archive(config.archive_dir)
-            platforms = self.platforms or build_platforms(config)
+            platforms = self.platforms if self.platforms is not None else build_platforms(config)
             stack.push_async_callback(platforms.aclose)
 
             settings = Settings(config.archive_dir, config.database_path, status=self.status,

@@ -108,7 +108,7 @@ class Engine:
 
     def needs_internet(self, slug: str) -> bool:
         """Whether any of the network's models runs on a cloud platform."""
-        return any(not self.catalogue[m].is_local for m in self.networks[slug].models)
+        return any(self.platforms.needs_internet(self.catalogue[m].platform) for m in self.networks[slug].models)
 
     async def set_online(self, online: bool) -> None:
         """The model platforms became reachable or not: tell every network that uses them."""
@@ -264,17 +264,14 @@ class Engine:
                     return
                 self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
             case Complete(inv_id, output, finished_at, meta):
-                if await self.store.complete(inv_id, output, finished_at, meta):
-                    await self._announce(inv_id)
+                self._announce(await self.store.complete(inv_id, output, finished_at, meta))
             case Fail(inv_id, error, finished_at):
-                if await self.store.fail(inv_id, error, finished_at):
-                    await self._announce(inv_id)
+                self._announce(await self.store.fail(inv_id, error, finished_at))
             case Cancel(inv_id, reason, finished_at):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
-                if await self.store.fail(inv_id, reason, finished_at):
-                    await self._announce(inv_id)
+                self._announce(await self.store.fail(inv_id, reason, finished_at))
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
@@ -285,12 +282,18 @@ class Engine:
         """Run one invocation's model call; the outcome comes back as a runner event."""
         saved: Content | None = None
         try:
-            if await self.store.mark_invoking(action.invocation_id, self.clock()):
-                await self._announce(action.invocation_id)
-            given = await asyncio.to_thread(self._model_input, action.input)
+            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
+            # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
+            if action.input.text is not None:
+                given = self._model_input(action.input)
+            else:
+                given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                self._save_output, action, model, out.text, out.data, out.flags))
+            if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
+                saved = self._save_output(action, model, out.text, out.data, out.flags)
+            else:
+                saved = await self._until_storage_works(lambda: asyncio.to_thread(
+                    self._save_output, action, model, out.text, out.data, out.flags))
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -344,8 +347,7 @@ class Engine:
         """Offline with the replay policy: show a past output of the same model, labelled as replay."""
         saved: Content | None = None
         try:
-            if await self.store.mark_invoking(action.invocation_id, self.clock()):
-                await self._announce(action.invocation_id)
+            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
             past = choose_replay(action.input, await self.store.replay_candidates(model.id))
@@ -360,6 +362,9 @@ class Engine:
         except PanicEdgeError as err:  # e.g. the archived file is gone: wait rather than fail
             log.warning("cannot replay %s: %s", action.invocation_id, err)
             event = NothingToReplay(action.invocation_id, self.clock())
+        except Exception as err:  # a bug: record it, keep the daemon up
+            log.exception("unexpected error replaying %s", action.invocation_id)
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
         await self._report(action, event)
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> Content:
@@ -385,8 +390,8 @@ class Engine:
 
     # --- telling the world ------------------------------------------------------------------
 
-    async def _announce(self, invocation_id: str) -> None:
-        inv = await self.store.get_invocation(invocation_id)
+    def _announce(self, inv: Invocation | None) -> None:
+        """Publish (and log) an invocation as committed; None (nothing changed) says nothing."""
         if inv is None:
             return
         self._publish_invocation(inv)

@@ -33,6 +33,9 @@ class ModelOutput:
 
 
 class Platform(Protocol):
+    """A model platform client. A client may set ``needs_internet = False`` (local models do):
+    offline mode then leaves its networks alone; without it, a client counts as remote."""
+
     name: str
 
     async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
@@ -52,6 +55,11 @@ class Platforms:
 
     def available(self, platform: str) -> bool:
         return platform in self._clients
+
+    def needs_internet(self, platform: str) -> bool:
+        """Whether calls to ``platform`` go over the internet (missing platforms are cloud ones)."""
+        client = self._clients.get(platform)
+        return True if client is None else bool(getattr(client, "needs_internet", True))
 
     def why_missing(self, platform: str) -> str:
         return self._missing.get(platform, f"the {platform} platform is not available in this version")

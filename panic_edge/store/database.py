@@ -1,6 +1,11 @@
 """The async store over one aiosqlite connection (one writer), WAL mode, synchronous=FULL.
 
 Every method that changes state commits before it returns, so the caller may tell the world.
+The connection is in autocommit mode: each single-statement write is its own durable
+transaction, one trip to aiosqlite's thread instead of two (execute, then commit); a write of
+several statements (``recover``) opens its own transaction. Every aiosqlite call is a hop
+between threads, and on the daemon's hot path (three writes and two reads per invocation) the
+hops, not SQLite, were the cost (bench/loop.py).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class Store:
     async def open(cls, path: Path) -> AsyncIterator["Store"]:
         """Open (creating and migrating if needed) the database at ``path``."""
         await asyncio.to_thread(_prepare, path)
-        db = await aiosqlite.connect(path)
+        db = await aiosqlite.connect(path, isolation_level=None)
         try:
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA synchronous=FULL")
@@ -56,8 +61,8 @@ class Store:
             await db.close()
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement, committed (autocommit) by the time it returns; the rows it changed."""
         cursor = await self._db.execute(sql, params)
-        await self._db.commit()
         return cursor.rowcount
 
     # --- runs -------------------------------------------------------------------------------
@@ -99,34 +104,39 @@ class Store:
              inv.input.type.value, inv.input.text, inv.input.file, inv.input.mime,
              inv.output_type.value, inv.created_at))
 
-    async def mark_invoking(self, invocation_id: str, at: float) -> bool:
-        changed = await self._write(
+    async def _update_invocation(self, sql: str, params: tuple[Any, ...]) -> Invocation | None:
+        """Run an UPDATE of one invocation, committed; the invocation as it now stands, or None if
+        the statement changed nothing. RETURNING reads it back in the same trip to the thread."""
+        rows = await self._db.execute_fetchall(f"{sql} RETURNING *", params)
+        return _row_to_invocation(next(iter(rows))) if rows else None
+
+    async def mark_invoking(self, invocation_id: str, at: float) -> Invocation | None:
+        """The invocation, now ``invoking``; None if it was no longer ``ready``."""
+        return await self._update_invocation(
             "UPDATE invocations SET state = 'invoking', started_at = ? WHERE id = ? AND state = 'ready'",
             (at, invocation_id))
-        return changed > 0
 
     async def complete(self, invocation_id: str, output: Content, at: float,
-                       meta: dict[str, Any] | None = None) -> bool:
-        changed = await self._write(
+                       meta: dict[str, Any] | None = None) -> Invocation | None:
+        """The invocation, now ``completed``; None if it had already finished."""
+        return await self._update_invocation(
             "UPDATE invocations SET state = 'completed', output_text = ?, output_file = ?, "
             "output_mime = ?, output_flags = ?, finished_at = ?, meta = ? "
             "WHERE id = ? AND state IN ('ready', 'invoking')",
             (output.text, output.file, output.mime, json.dumps(list(output.flags)), at,
              json.dumps(meta or {}), invocation_id))
-        return changed > 0
 
-    async def fail(self, invocation_id: str, error: str, at: float) -> bool:
-        """Mark an unfinished invocation failed; False if it had already finished."""
-        changed = await self._write(
+    async def fail(self, invocation_id: str, error: str, at: float) -> Invocation | None:
+        """Mark an unfinished invocation failed: the invocation, now ``failed``; None if it had
+        already finished."""
+        return await self._update_invocation(
             "UPDATE invocations SET state = 'failed', error = ?, finished_at = ? "
             "WHERE id = ? AND state IN ('ready', 'invoking')",
             (error, at, invocation_id))
-        return changed > 0
 
     async def get_invocation(self, invocation_id: str) -> Invocation | None:
-        async with self._db.execute("SELECT * FROM invocations WHERE id = ?", (invocation_id,)) as cur:
-            row = await cur.fetchone()
-        return _row_to_invocation(row) if row else None
+        rows = await self._db.execute_fetchall("SELECT * FROM invocations WHERE id = ?", (invocation_id,))
+        return _row_to_invocation(next(iter(rows))) if rows else None
 
     async def run_invocations(self, run_id: str) -> list[Invocation]:
         sql = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence"
@@ -179,8 +189,13 @@ class Store:
 
     async def mark_published(self, acknowledged: list[tuple[str, str]]) -> None:
         """Record (invocation id, state) pairs the broker acknowledged, in one transaction."""
-        await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
-                                   [(state, inv_id) for inv_id, state in acknowledged])
+        await self._db.execute("BEGIN")
+        try:
+            await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
+                                       [(state, inv_id) for inv_id, state in acknowledged])
+        except BaseException:
+            await self._db.rollback()
+            raise
         await self._db.commit()
 
     async def unpublished(self, limit: int = 10_000) -> list[Invocation]:

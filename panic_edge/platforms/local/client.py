@@ -35,6 +35,7 @@ MODELS: dict[str, Callable[[ModelInput], ModelOutput]] = {
 
 class LocalPlatform:
     name = "local"
+    needs_internet = False
 
     def __init__(self, latency: float = 1.0) -> None:
         self.latency = latency

@@ -1,0 +1,159 @@
+"""Fan-out latency: an invocation's commit in the daemon to its arrival at 1, 10 and 50 subscribers.
+
+The daemon side is the daemon's own parts wired as ``Daemon.run`` wires them (the SQLite store,
+the archive, the MQTT bus, the engine, a status message on every state change), built through
+their public constructors so that the store can note the moment each commit returns: that is
+where the clock starts. The models pause ``PACE`` seconds, so this measures latency, not a queue.
+The bare side is one paho client publishing messages of the same size, count and rhythm, its
+clock starting just before ``publish``. Subscribers run in another process (bench.subscribers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.common import (
+    BENCH_CATALOGUE,
+    BENCH_NETWORKS,
+    BenchPlatform,
+    bench_config,
+    bench_platforms,
+    goal,
+    latency_stats,
+)
+from bench.minimal import invocation_body
+from bench.subscribers import SubscriberProcess
+from panic_edge.archive import Archive
+from panic_edge.broker import LocalBroker
+from panic_edge.bus import MqttBus, Will
+from panic_edge.core.invocation import Invocation
+from panic_edge.core.media import Content
+from panic_edge.core.topics import Topics
+from panic_edge.daemon.engine import Engine
+from panic_edge.store import Store
+
+SIZES = (1, 10, 50)
+KINDS = ("bare",)  # subscriber kinds (bench.subscribers.KINDS); display nodes join when they land
+PACE = 0.03  # seconds each model call takes here
+GOAL = 1.5
+
+
+class TimedStore(Store):
+    """The real store, noting when each invocation commit returns (``<id>/<state>`` -> monotonic)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.committed: dict[str, float] = {}
+
+    async def add_invocation(self, inv: Invocation) -> None:
+        await super().add_invocation(inv)
+        self.committed[f"{inv.id}/ready"] = time.monotonic()
+
+    async def mark_invoking(self, invocation_id: str, at: float) -> Invocation | None:
+        changed = await super().mark_invoking(invocation_id, at)
+        self.committed[f"{invocation_id}/invoking"] = time.monotonic()
+        return changed
+
+    async def complete(self, invocation_id: str, output: Content, at: float,
+                       meta: dict[str, Any] | None = None) -> Invocation | None:
+        changed = await super().complete(invocation_id, output, at, meta)
+        self.committed[f"{invocation_id}/completed"] = time.monotonic()
+        return changed
+
+
+async def daemon_fanout(broker: LocalBroker, work: Path, subscribers: int, kind: str,
+                        invocations: int) -> dict[str, Any]:
+    appliance = f"bench-fanout-{os.getpid()}-{kind}-{subscribers}"
+    config = bench_config(work / f"fanout-{kind}-{subscribers}", broker.url, appliance)
+    topics = Topics(appliance)
+    subs = SubscriberProcess(broker.url, topics.invocations("bench"), kind, subscribers)
+    platform = BenchPlatform(latency=PACE)
+    status = json.dumps({"appliance_id": appliance, "networks": {"bench": {"state": "running"}},
+                         "pad": "x" * 400}).encode()  # the size of the daemon's status message
+    async with TimedStore.open(config.database_path) as store:
+        bus = MqttBus(config.mqtt, f"panic-edge-{appliance}", will=Will(topics.availability, b"offline"),
+                      on_connect_publish=((topics.availability, b"online", True),))
+        bus.start()
+        try:
+            if not await bus.wait_connected(10):
+                raise RuntimeError("the bench bus did not reach the broker")
+            engine = Engine(BENCH_NETWORKS.networks, BENCH_CATALOGUE, store, Archive(config.archive_dir),
+                            bench_platforms(platform), bus, topics, "http://127.0.0.1:8750")
+            engine.on_state_change(lambda _: bus.publish(topics.status, status, qos=1, retain=True))
+            done = platform.call_number(invocations + 1)
+            await engine.start("bench", "a camel in the desert")
+            await asyncio.wait_for(done, 60 + invocations)
+            await engine.aclose()
+        finally:
+            await bus.stop()
+        committed = dict(store.committed)
+    await asyncio.sleep(0.5)  # let the last messages land
+    arrivals = await asyncio.to_thread(subs.dump)
+    return _latencies(committed, arrivals, subscribers)
+
+
+def bare_fanout(broker: LocalBroker, subscribers: int, kind: str, invocations: int) -> dict[str, Any]:
+    topic = f"panic/bench-bare-{os.getpid()}-{kind}-{subscribers}/networks/bench/invocations"
+    subs = SubscriberProcess(broker.url, topic, kind, subscribers)
+    connected = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{os.getpid()}")
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError("the bare publisher did not reach the broker")
+    sent: dict[str, float] = {}
+    try:
+        for sequence in range(invocations):
+            for state in ("ready", "invoking", "completed"):
+                key = f"bare.{sequence}/{state}"
+                body = json.loads(invocation_body(f"bare.{sequence}", "bare", sequence, state))
+                payload = json.dumps({"key": key, **body}).encode()
+                sent[key] = time.monotonic()
+                client.publish(topic, payload, qos=1)
+            time.sleep(PACE)
+        time.sleep(0.5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return _latencies(sent, subs.dump(), subscribers)
+
+
+def _latencies(sent: dict[str, float], arrivals: list[tuple[int, int, str | None]],
+               subscribers: int) -> dict[str, Any]:
+    latencies = [t / 1e9 - sent[key] for _, t, key in arrivals if key in sent]
+    expected = len(sent) * subscribers
+    return {**latency_stats(latencies), "messages": len(sent), "lost": expected - len(latencies)}
+
+
+async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
+    invocations = 5 if quick else 100
+    results: dict[str, Any] = {}
+    met = True
+    for kind in KINDS:
+        for size in SIZES:
+            daemon = await daemon_fanout(broker, work, size, kind, invocations)
+            bare = await asyncio.to_thread(bare_fanout, broker, size, kind, invocations)
+            ratio = round(daemon["p99_ms"] / bare["p99_ms"], 2) if daemon["n"] and bare["n"] else None
+            ok = ratio is not None and ratio <= GOAL and daemon["lost"] == 0
+            met = met and ok
+            results.setdefault(kind, {})[str(size)] = {"daemon": daemon, "bare": bare, "p99_ratio": ratio,
+                                                       "met": ok}
+    return {
+        "what": "ms from an invocation's commit in the daemon to its arrival at each subscriber, through "
+                "Mosquitto on loopback, vs the same messages from a bare paho publisher (ready, invoking "
+                f"and completed of each invocation; models pause {PACE} s)",
+        "subscriber_kinds": {"bare": "paho clients at QoS 1",
+                             "display": "not yet: display nodes with rendering off are on another branch"},
+        "sizes": results,
+        **goal(met, f"daemon p99 within {GOAL}x of bare at every size"),
+    }

@@ -1,0 +1,125 @@
+"""The limit for the loop benchmark: the same durable work as the daemon, with no framework.
+
+    python -m bench.minimal --db FILE --files DIR --url mqtt://127.0.0.1:PORT --topic T --n 3000 --publishes 5
+
+Per invocation, in one synchronous loop: INSERT the invocation (commit), UPDATE it to invoking
+(commit), for every other invocation write an image file atomically (write, fsync, rename), as
+the bench network's painter does, UPDATE it to completed (commit), and ``--publishes`` QoS 1
+messages of the daemon's sizes. Same schema, same pragmas (WAL, synchronous=FULL, foreign keys)
+as the daemon's store. Prints one JSON line: invocations, seconds, per_second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.common import TINY_PNG
+from panic_edge.store.migrations import migrate  # the schema only: the same tables and indexes
+
+
+def invocation_body(inv_id: str, run_id: str, sequence: int, state: str) -> bytes:
+    """A message the size and shape of the daemon's invocation message."""
+    return json.dumps({
+        "id": inv_id, "run_id": run_id, "network": "bench", "sequence": sequence, "model": "bench-painter",
+        "model_name": "Bench Painter", "state": state, "input_type": "text", "output_type": "image",
+        "input": "A bright picture of sandy gold and silver, calm, centred.",
+        "output": f"http://127.0.0.1:8750/media/bench/{inv_id}.png" if state == "completed" else None,
+        "output_mime": "image/png" if state == "completed" else None, "flags": [], "error": None,
+        "created_at": time.time(), "started_at": time.time(), "finished_at": None,
+        "meta": {"predict_time": 0.0, "cost_usd": 0.0}}).encode()
+
+
+def state_body(run_id: str, sequence: int) -> bytes:
+    return json.dumps({"network": "bench", "state": "running", "run_id": run_id, "sequence": sequence,
+                       "model": "bench-captioner", "lockout_until": time.time(),
+                       "updated_at": time.time()}).encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--files", type=Path, required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--publishes", type=int, default=3, help="QoS 1 messages per invocation (>= 1)")
+    args = parser.parse_args()
+
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    args.files.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(args.db)
+    db.execute("PRAGMA journal_mode=WAL")
+    migrate(db)
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+
+    host, port = args.url.removeprefix("mqtt://").rsplit(":", 1)
+    connected = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-minimal-{os.getpid()}")
+    client.max_queued_messages_set(0)
+    client.on_connect = lambda *_: connected.set()
+    client.connect(host, int(port))
+    client.loop_start()
+    if not connected.wait(10):
+        raise SystemExit("minimal: could not reach the broker")
+
+    run_id = uuid.uuid4().hex
+    db.execute("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
+               (run_id, "bench", "a camel", time.time()))
+    db.commit()
+    extra = max(0, args.publishes - 3)  # beyond ready/invoking/completed: the state and status
+    began = time.perf_counter()
+    info = None
+    for sequence in range(args.n):
+        inv_id = f"{run_id}.{sequence}"
+        db.execute("INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, "
+                   "input_text, output_type, created_at) VALUES (?, ?, 'bench', ?, 'bench-painter', "
+                   "'ready', 'text', 'a camel', 'image', ?)", (inv_id, run_id, sequence, time.time()))
+        db.commit()
+        info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "ready"), qos=1)
+        db.execute("UPDATE invocations SET state = 'invoking', started_at = ? WHERE id = ? AND state = 'ready'",
+                   (time.time(), inv_id))
+        db.commit()
+        if args.publishes >= 2:
+            info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "invoking"), qos=1)
+        output_file = None
+        if sequence % 2 == 0:
+            target = args.files / f"{inv_id}.png"
+            tmp = target.with_suffix(".png.part")
+            with open(tmp, "wb") as fh:
+                fh.write(TINY_PNG)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            output_file = target.name
+        db.execute("UPDATE invocations SET state = 'completed', output_file = ?, finished_at = ? "
+                   "WHERE id = ? AND state IN ('ready', 'invoking')", (output_file, time.time(), inv_id))
+        db.commit()
+        if args.publishes >= 3:
+            info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "completed"), qos=1)
+        for _ in range(extra):
+            info = client.publish(args.topic + "/state", state_body(run_id, sequence), qos=1, retain=True)
+    if info is not None:
+        info.wait_for_publish(30)
+    seconds = time.perf_counter() - began
+    client.disconnect()
+    client.loop_stop()
+    db.close()
+    print(json.dumps({"invocations": args.n, "seconds": round(seconds, 4),
+                      "per_second": round(args.n / seconds, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The benchmark suite runs and reports every figure it promises (figures are checked by people,
+in docs/performance.md, never by timed assertions here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
+    assert os.access(REPO / "bench" / "run", os.X_OK)
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=REPO, capture_output=True, text=True,
+                         check=False,
+                         timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert {"cpu", "cores", "python", "load_average_at_start", "load_average_at_end"} <= report["machine"].keys()
+    loop = report["loop_overhead"]
+    assert loop["daemon"]["per_second"] > 0 and loop["minimal"]["per_second"] > 0 and "ratio" in loop
+    for size in ("1", "10", "50"):
+        both = report["fanout_latency"]["sizes"]["bare"][size]
+        assert both["daemon"]["lost"] == 0 and both["bare"]["lost"] == 0
+        assert {"median_ms", "p99_ms", "max_ms"} <= both["daemon"].keys()
+    assert {"median_ms", "p99_ms", "max_ms"} <= report["press_to_dispatch"].keys()
+    footprint = report["footprint"]
+    assert footprint["ready_s"] > 0 and footprint["idle_rss_mib"] > 0
+    assert footprint["invocations"] >= footprint["invocations_target"]
+    assert report["screen_node"]["status"].startswith("not yet")
