@@ -120,3 +120,22 @@ def restore(backup: Path, database: Path, keep_dir: Path | None = None) -> tuple
     except sqlite3.Error as err:
         raise BackupError(f"could not restore into {database}: {err}") from None
     return info, kept
+
+
+PREFIX = "panic-edge-"
+
+
+def rotate(database: Path, folder: Path, keep: int, now: float | None = None) -> tuple[Path, list[Path]]:
+    """Take a snapshot into ``folder`` named by time, then delete the oldest beyond ``keep``.
+
+    Returns (the new backup, the ones deleted). Only files this function names are rotated;
+    anything else in the folder (``before-restore-*``, an operator's copies) is left alone.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
+    target = folder / f"{PREFIX}{stamp}.sqlite3"
+    snapshot(database, target)
+    ours = sorted(folder.glob(f"{PREFIX}*.sqlite3"))
+    old = ours[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return target, old

@@ -138,6 +138,28 @@ def cmd_networks(args: argparse.Namespace) -> int:
     return 1 if (args.action == "validate" and loaded.problems) else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from panic_edge.backup import rotate
+
+    config = _config(args)
+    made, dropped = rotate(config.database_path, config.backups_dir, config.backups.keep)
+    print(f"backed up to {made}" + (f" ({len(dropped)} old ones removed)" if dropped else ""))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from panic_edge.backup import restore
+    from panic_edge.daemon.lock import DataDirLock
+
+    config = _config(args)
+    with DataDirLock(config.data_dir):  # refuses while a daemon runs on this data dir
+        info, kept = restore(Path(args.file), config.database_path, config.backups_dir)
+    print(f"restored {info.runs} runs and {info.invocations} invocations from {args.file}")
+    if kept is not None:
+        print(f"the database as it was is kept at {kept}")
+    return 0
+
+
 def _remote(args: argparse.Namespace, name: str, body: dict[str, object]) -> int:
     from panic_edge.remote import send_command
 
@@ -244,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon")
+    add("backup", cmd_backup, "take an online backup of the database now (safe while the daemon runs), "
+        "into <data_dir>/backups")
+    restore_cmd = add("restore", cmd_restore, "replace the database with FILE after checking it; the daemon "
+                      "must be stopped (the admin page can restore while it runs)")
+    restore_cmd.add_argument("file", metavar="FILE")
     demo = add("demo", cmd_demo, "run the daemon on embedded defaults with the demo network of local "
                "models, starting a private Mosquitto if no broker is running")
     demo.add_argument("--latency", type=float, default=1.0, help="seconds each local model takes")

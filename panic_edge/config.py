@@ -153,6 +153,12 @@ class AdminConfig(_Section):
                                 "address in 5 minutes before it must wait.")
 
 
+class BackupsConfig(_Section):
+    interval_hours: float = Field(6.0, ge=0, le=24 * 30, description="Hours between automatic online "
+                                  "backups of the database into <data_dir>/backups; 0 turns them off.")
+    keep: int = Field(8, ge=1, le=1000, description="Automatic backups kept; the oldest are deleted.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -168,6 +174,7 @@ class Config(_Section):
     keyboard: KeyboardConfig = KeyboardConfig()
     local_models: LocalModelsConfig = LocalModelsConfig()
     offline: OfflineConfig = OfflineConfig()
+    backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
 
     @property
@@ -189,6 +196,10 @@ class Config(_Section):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "panic-edge.sqlite3"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
 
     @property
     def archive_dir(self) -> Path:

@@ -16,9 +16,11 @@ from panic_edge.store.migrations import MIGRATIONS
 
 def make_db(path: Path, runs: int = 3) -> Path:
     _prepare(path)
-    with sqlite3.connect(path) as conn:
+    conn = sqlite3.connect(path)
+    with conn:  # commits
         conn.executemany("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, 'demo', ?, 1.0)",
                          [(f"r{i}", f"prompt {i}") for i in range(runs)])
+    conn.close()  # now, not at garbage collection, when closing checkpoints the WAL into the file
     return path
 
 

@@ -20,7 +20,10 @@ from panic_edge.core.catalogue import CATALOGUE, Catalogue
 from panic_edge.core.payloads import Command
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
+from panic_edge.backup import rotate
 from panic_edge.daemon.commands import CommandHandler
+from panic_edge.daemon.lock import DataDirLock
+from panic_edge.errors import BackupError
 from panic_edge.daemon.connectivity import ConnectivityMonitor
 from panic_edge.daemon.control import Control
 from panic_edge.daemon.engine import Engine
@@ -74,6 +77,7 @@ class Daemon:
         for name, problem in self.networks.problems.items():
             log.error("skipping network %s: %s", name, problem)
         async with AsyncExitStack() as stack:
+            stack.enter_context(DataDirLock(config.data_dir))
             store = await stack.enter_async_context(Store.open(config.database_path))
             archive = Archive(config.archive_dir)
             platforms = self.platforms if self.platforms is not None else build_platforms(config)
@@ -144,7 +148,8 @@ class Daemon:
             async with asyncio.TaskGroup() as group:
                 commands = group.create_task(self._serve_commands(bus, handler), name="commands")
                 background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
-                              group.create_task(engine.run_outbox(), name="outbox")]
+                              group.create_task(engine.run_outbox(), name="outbox"),
+                              group.create_task(self._backups(), name="backups")]
                 if any(engine.needs_internet(slug) for slug in engine.states):
                     background.append(group.create_task(monitor.run(), name="connectivity"))
                 await self._stop.wait()
@@ -183,6 +188,21 @@ class Daemon:
     async def _typed(self, line: str) -> None:
         network = self.config.default_network
         await self._local(Command("start", network, line) if line else Command("press", network))
+
+    async def _backups(self) -> None:
+        """Online backups of the database into a rotating set, while the loop runs."""
+        hours = self.config.backups.interval_hours
+        if not hours:
+            return
+        while True:
+            await asyncio.sleep(hours * 3600)
+            try:
+                made, dropped = await asyncio.to_thread(rotate, self.config.database_path,
+                                                        self.config.backups_dir, self.config.backups.keep)
+            except BackupError as err:
+                log.error("automatic backup failed: %s", err)
+                continue
+            log.info("backed up the database to %s (%d old ones removed)", made, len(dropped))
 
     async def _watchdog(self, notifier: Notifier) -> None:
         interval = notifier.watchdog_interval

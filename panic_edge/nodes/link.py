@@ -37,6 +37,9 @@ from panic_edge.nodes.messages import Appliance, ApplianceStatus, Connection, Ev
 log = logging.getLogger("panic_edge.nodes")
 
 
+REFILL = 64  # invocations fetched again after a reconnect: what a broker outage may have dropped
+
+
 def default_node_id(kind: str, network: str, mode: str = "") -> str:
     """``<host>-<kind>-<network>[-<mode>]``, safe for a topic level and stable across restarts."""
     raw = "-".join(p for p in (socket.gethostname().split(".")[0], kind, network, mode) if p)
@@ -69,7 +72,9 @@ class NodeLink:
                            on_connect_publish=((topics.node_status(node_id), self._status_body, True),
                                                (topics.node_availability(node_id), b"online", True)),
                            clean_session=False)
-        self.bus.on_connection_change(lambda up: self.events.put_nowait(Connection(up)))
+        self.bus.on_connection_change(self._connection_changed)
+        self._connections = 0
+        self._backfills: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -84,7 +89,20 @@ class NodeLink:
             finally:
                 pump.cancel()
                 backfill.cancel()
+                for task in list(link._backfills):
+                    task.cancel()
                 await link.bus.stop((link.topics.node_availability(link.node_id), b"offline", True))
+
+    def _connection_changed(self, up: bool) -> None:
+        self.events.put_nowait(Connection(up))
+        if up:
+            self._connections += 1
+            if self._connections > 1:
+                # back after an outage: a broker killed hard may have lost what it queued for us,
+                # so fetch the recent invocations again (the feed ignores what it already has)
+                task = asyncio.get_running_loop().create_task(self._backfill(REFILL), name=f"{self.node_id} refill")
+                self._backfills.add(task)
+                task.add_done_callback(self._backfills.discard)
 
     # --- commands (terminal and button) -----------------------------------------------------
 
@@ -123,7 +141,7 @@ class NodeLink:
             return messages.parse_reply(payload)
         return None
 
-    async def _backfill(self) -> None:
+    async def _backfill(self, limit: int | None = None) -> None:
         """Once, at start: the recent invocations over HTTP (the daemon's status names its URL)."""
         try:
             await asyncio.wait_for(self._got_status.wait(), 3.0)
@@ -133,7 +151,7 @@ class NodeLink:
         url = f"{base.rstrip('/')}/api/networks/{self.network}/invocations"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                response = await client.get(url, params={"limit": self.backfill_limit})
+                response = await client.get(url, params={"limit": limit or self.backfill_limit})
                 response.raise_for_status()
                 items = response.json().get("invocations", [])
         except (httpx.HTTPError, ValueError, AttributeError) as err:

@@ -116,8 +116,8 @@ class FakeReplicate(FakeServer):
 
 
 class FakeOpenAI(FakeServer):
-    def __init__(self) -> None:
-        super().__init__(self._answer)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(self._answer, port)
         self.text = "A fake continuation."
 
     def _answer(self, seen: Seen) -> Reply:

@@ -39,7 +39,7 @@ class Seen:
 
 
 class FakeServer:
-    def __init__(self, handle: Callable[[Seen], Reply]) -> None:
+    def __init__(self, handle: Callable[[Seen], Reply], port: int = 0) -> None:
         self._handle = handle
         self.requests: list[Seen] = []
         self._queued: dict[tuple[str, str], deque[Reply]] = {}
@@ -75,7 +75,7 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 

@@ -22,6 +22,7 @@ import httpx
 from panic_edge.config import Config
 from panic_edge.nodes.feed import Selection
 from panic_edge.nodes.link import NodeLink, default_node_id
+from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.view import NodeState
 
 log = logging.getLogger("panic_edge.nodes.screen")
@@ -90,7 +91,11 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
-                    dirty = state.apply(link.events.get_nowait(), now) or dirty
+                    event = link.events.get_nowait()
+                    changed = state.apply(event, now)
+                    if changed and isinstance(event, Shown):
+                        log.debug("display %s: shown %s %s", node_id, event.id, event.state)
+                    dirty = changed or dirty
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, options, button_key, stop) or dirty
                 render(screen, state.view(now), media)
