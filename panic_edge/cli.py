@@ -82,6 +82,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             broker = LocalBroker().start()  # the configured port is taken by something else
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"url": broker.url})})
         log.info("started a private Mosquitto at %s", broker.url)
+    if not config.admin.password_hash.get_secret_value() and config.http.host in ("127.0.0.1", "localhost"):
+        # no password yet and only this machine can reach the page: let the demo user look at it
+        config = config.model_copy(update={"admin": config.admin.model_copy(update={"public_readonly": True})})
     networks = load_networks(config.networks_dir, CATALOGUE)
     print(_demo_banner(config), file=sys.stderr, flush=True)
     try:
@@ -97,7 +100,10 @@ def _demo_banner(config: Config) -> str:
     return (f"\nPANIC! demo: local models only, data in {config.data_dir}\n"
             f"  Enter            press the panic button (a typed line starts a run with it)\n"
             f"  {env}panic-edge start demo \"a camel in the desert\"   (from another terminal)\n"
-            f"  {env}panic-edge stop-all                             Ctrl-C quits\n")
+            f"  {env}panic-edge stop-all                             Ctrl-C quits\n"
+            f"  admin page       {config.media_base()}/"
+            f"{'  (read-only until an admin password is set)' if config.admin.public_readonly else ''}\n"
+            f"  a screen         {env}panic-edge display --network demo --grid 2x2 --windowed\n")
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -267,6 +267,9 @@ class Daemon:
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)
+        engine = self.engine
+        if engine is not None and not any(engine.needs_internet(slug) for slug in engine.states):
+            return "not needed"  # local models only: nothing is probed
         if monitor is None or monitor.online is None:
             return "unknown"
         return "online" if monitor.online else "offline"
