@@ -37,7 +37,6 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from panic_edge.daemon.app import Daemon
 
     config = _config(args)
     networks = load_networks(config.networks_dir, CATALOGUE)

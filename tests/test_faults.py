@@ -13,7 +13,6 @@ and going offline and coming back were each noticed within the promised seconds.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys

@@ -72,10 +72,7 @@ class AnthropicPlatform:
             raise TransientError(f"Claude answered with no text (stop_reason {answer.get('stop_reason')})")
         usage = answer.get("usage") or {}
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
-        meta: dict[str, Any] = {"platform": self.name, "id": answer.get("id"),
-                                "predict_time": round(time.perf_counter() - began, 3),
-                                "input_tokens": tokens_in, "output_tokens": tokens_out,
-                                **prompts.cost(model, None, tokens_in, tokens_out)}
+        meta = prompts.token_meta(self.name, model, answer.get("id"), began, tokens_in, tokens_out)
         return ModelOutput(text=text.strip(), meta=meta)
 
     async def aclose(self) -> None:

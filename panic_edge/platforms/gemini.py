@@ -86,10 +86,7 @@ class GeminiPlatform:
             raise TransientError(f"Gemini answered with no text (finishReason {first.get('finishReason')})")
         usage = answer.get("usageMetadata") or {}
         tokens_in, tokens_out = usage.get("promptTokenCount"), usage.get("candidatesTokenCount")
-        meta: dict[str, Any] = {"platform": self.name, "id": answer.get("responseId"),
-                                "predict_time": round(time.perf_counter() - began, 3),
-                                "input_tokens": tokens_in, "output_tokens": tokens_out,
-                                **prompts.cost(model, None, tokens_in, tokens_out)}
+        meta = prompts.token_meta(self.name, model, answer.get("responseId"), began, tokens_in, tokens_out)
         return ModelOutput(text=text.strip(), meta=meta)
 
     async def aclose(self) -> None:

@@ -93,10 +93,7 @@ class OpenAIPlatform:
             raise TransientError("openai answered without text")
         usage = answer.get("usage") or {}
         tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        meta: dict[str, Any] = {"platform": self.name, "id": answer.get("id"),
-                                "predict_time": round(time.perf_counter() - began, 3),
-                                "input_tokens": tokens_in, "output_tokens": tokens_out,
-                                **prompts.cost(model, None, tokens_in, tokens_out)}
+        meta = prompts.token_meta(self.name, model, answer.get("id"), began, tokens_in, tokens_out)
         return ModelOutput(text=text.strip(), meta=meta)
 
     async def aclose(self) -> None:

@@ -10,6 +10,9 @@ Catalogue ``params`` keys read here (all optional):
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
 from panic_edge.platforms.base import ModelInput
@@ -57,3 +60,11 @@ def cost(model: Model, predict_time: float | None = None, input_tokens: int | No
     if model.price is None:
         return {}
     return {"cost_usd": model.price.estimate(predict_time, input_tokens, output_tokens)}
+
+
+def token_meta(platform: str, model: Model, answer_id: object, began: float, input_tokens: int | None,
+               output_tokens: int | None) -> dict[str, Any]:
+    """The metadata a chat-style answer leaves on its invocation: ids, time, tokens, cost."""
+    return {"platform": platform, "id": answer_id, "predict_time": round(time.perf_counter() - began, 3),
+            "input_tokens": input_tokens, "output_tokens": output_tokens,
+            **cost(model, None, input_tokens, output_tokens)}
