@@ -30,4 +30,7 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     footprint = report["footprint"]
     assert footprint["ready_s"] > 0 and footprint["idle_rss_mib"] > 0
     assert footprint["invocations"] >= footprint["invocations_target"]
-    assert report["screen_node"]["status"].startswith("not yet")
+    assert footprint["screen_node_rss"]["rss_mib"] > 0
+    for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
+        assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
+        assert report["screen_node"][figure]["n"] > 0
