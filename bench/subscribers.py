@@ -7,16 +7,19 @@ It prints ``ready`` once every subscriber holds its subscription, then records
 every process on the machine, so arrivals compare with the publisher's times). A line ``dump`` on
 stdin makes it print the arrivals as one JSON line and exit.
 
-Subscriber kinds live in KINDS. Only ``bare`` (a paho client per subscriber) exists now; display
-nodes with rendering off are being built on another branch: when they land, add a kind that
-starts N of them with rendering off and an arrival hook, and the fan-out benchmark reports it
-beside ``bare`` with no other change.
+Subscriber kinds live in KINDS: ``bare`` (a paho client per subscriber) and ``display`` (the
+display nodes' own ``NodeLink`` and ``NodeState`` with rendering off: an arrival is the moment a
+node's state accepts the invocation).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import logging
+import os
 import subprocess
 import sys
 import threading
@@ -59,11 +62,104 @@ def start_bare(host: str, port: int, topic: str, count: int, arrivals: list[Arri
     return close
 
 
-KINDS: dict[str, Callable[[str, int, str, int, list[Arrival]], Callable[[], None]]] = {"bare": start_bare}
+def start_display(host: str, port: int, topic: str, count: int, arrivals: list[Arrival]) -> Callable[[], None]:
+    """``count`` display nodes with rendering off: each a ``NodeLink`` (its own MQTT client, persistent
+    session, QoS 1) feeding a ``NodeState`` with a 4x4 grid, on one event loop in a thread.
+
+    ``topic`` is the invocations topic, ``panic/<appliance>/networks/<network>/invocations``. Ready
+    once every node has accepted a probe invocation published on that topic (so every
+    subscription is in place) and every node's start-up HTTP backfill is over: a retained
+    appliance status points it at a closed port, so it fails at once instead of firing in the
+    middle of the measurement (each one builds an httpx client, tens of ms of CPU).
+    """
+    _, appliance, _, network, _ = topic.split("/")
+    logging.getLogger("panic_edge").setLevel(logging.ERROR)  # backfill and probe warnings: expected
+    ready, failed = threading.Event(), []
+    stop: list[Callable[[], None]] = []
+
+    async def nodes() -> None:
+        from panic_edge.config import load_config
+        from panic_edge.nodes.feed import Grid
+        from panic_edge.nodes.link import NodeLink
+        from panic_edge.nodes.messages import Shown
+        from panic_edge.nodes.view import NodeState
+
+        config = load_config(None, {"PANIC_EDGE_MQTT_URL": f"mqtt://{host}:{port}",
+                                    "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "9"})
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stop.append(lambda: loop.call_soon_threadsafe(stopping.set))
+        probe = f"bench-probe-{time.monotonic_ns()}"
+        probed = [asyncio.Event() for _ in range(count)]
+
+        async def follow(index: int, link: NodeLink) -> None:
+            state = NodeState(network, Grid(4, 4))
+            while True:
+                event = await link.events.get()
+                if state.apply(event, time.time()) and isinstance(event, Shown):
+                    if event.id == probe:
+                        probed[index].set()
+                    else:
+                        arrivals.append((index, time.monotonic_ns(), f"{event.id}/{event.state}".encode()))
+
+        async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
+            links, followers = [], []
+            status = json.dumps({"networks": {}, "media_base": f"http://{host}:9"}).encode()
+            for index in range(count):
+                link = await stack.enter_async_context(NodeLink.open(
+                    config, kind="display", network=network, mode="grid 4x4",
+                    node_id=f"bench-display-{os.getpid()}-{probe[12:]}-{index}"))
+                links.append(link)
+                followers.append(group.create_task(follow(index, link)))
+                if index == 0:
+                    link.bus.publish(f"panic/{appliance}/status", status, qos=1, retain=True)
+            body = json.dumps({"id": probe, "run_id": probe, "network": network, "sequence": 0,
+                               "model": "probe", "state": "ready", "output_type": "text",
+                               "created_at": 0.0}).encode()
+            deadline = time.monotonic() + 20
+            while not all(e.is_set() for e in probed) and time.monotonic() < deadline:
+                if links[0].bus.connected:
+                    links[0].bus.publish(topic, body, qos=1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in probed)), 0.5)
+            while time.monotonic() < deadline and any(
+                    t.get_name().endswith(" backfill") and not t.done() for t in asyncio.all_tasks()):
+                await asyncio.sleep(0.05)
+            if not all(e.is_set() for e in probed):
+                failed.append("display nodes did not all receive the probe within 20 s")
+            ready.set()
+            await stopping.wait()
+            for task in followers:
+                task.cancel()  # then the stack closes every link
+
+    def main() -> None:
+        try:
+            asyncio.run(nodes())
+        except Exception as err:  # reported to the parent as a start failure
+            failed.append(f"display nodes failed: {type(err).__name__}: {err}")
+        ready.set()
+
+    thread = threading.Thread(target=main, name="display nodes", daemon=True)
+    thread.start()
+    if not ready.wait(40) or failed:
+        raise SystemExit(f"subscribers: {failed[0] if failed else 'display nodes did not start within 40 s'}")
+
+    def close() -> None:
+        if stop:
+            stop[0]()
+        thread.join(15)
+
+    return close
+
+
+KINDS: dict[str, Callable[[str, int, str, int, list[Arrival]], Callable[[], None]]] = {
+    "bare": start_bare, "display": start_display}
 
 
 def message_key(payload: bytes) -> str | None:
     """``<id>/<state>`` of an invocation message, ``key`` of a bare bench message, else None."""
+    if payload.endswith((b"/ready", b"/invoking", b"/completed", b"/failed")) and not payload.startswith(b"{"):
+        return payload.decode()  # already a key: a display node's arrival
     try:
         body = json.loads(payload)
     except ValueError:

@@ -22,12 +22,16 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert {"cpu", "cores", "python", "load_average_at_start", "load_average_at_end"} <= report["machine"].keys()
     loop = report["loop_overhead"]
     assert loop["daemon"]["per_second"] > 0 and loop["minimal"]["per_second"] > 0 and "ratio" in loop
-    for size in ("1", "10", "50"):
-        both = report["fanout_latency"]["sizes"]["bare"][size]
+    for kind, size in [(k, s) for k in ("bare", "display") for s in ("1", "10", "50")
+                       if (k, s) != ("display", "50")]:
+        both = report["fanout_latency"]["sizes"][kind][size]
         assert both["daemon"]["lost"] == 0 and both["bare"]["lost"] == 0
         assert {"median_ms", "p99_ms", "max_ms"} <= both["daemon"].keys()
     assert {"median_ms", "p99_ms", "max_ms"} <= report["press_to_dispatch"].keys()
     footprint = report["footprint"]
     assert footprint["ready_s"] > 0 and footprint["idle_rss_mib"] > 0
     assert footprint["invocations"] >= footprint["invocations_target"]
-    assert report["screen_node"]["status"].startswith("not yet")
+    assert footprint["screen_node_rss"]["rss_mib"] > 0
+    for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
+        assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
+        assert report["screen_node"][figure]["n"] > 0

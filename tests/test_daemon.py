@@ -255,3 +255,57 @@ def test_replay_chooses_the_past_output_that_follows_on_from_the_input():
     assert choose_replay(Content.of_text("the camel crossed the desert"), candidates).id == "r.2"
     assert choose_replay(Content.of_text("nothing shared"), candidates).id == "r.3"  # newest on a tie
     assert choose_replay(Content.of_text("x"), []) is None
+
+
+async def test_status_publishes_are_coalesced_and_the_last_state_always_goes_out(make_config, broker):
+    from panic_edge.daemon.app import STATUS_INTERVAL
+    from tests.mqtt_probe import Probe
+
+    config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0")
+    probe = Probe(broker.url, f"panic/{config.appliance_id}/#")
+    running = await start_daemon(config)
+    try:
+        status_topic, inv_topic = topic(config, "status"), topic(config, "networks", "demo", "invocations")
+        await wait_for(probe, lambda t, b: t == status_topic)
+        began = asyncio.get_running_loop().time()
+        run_id = await running.engine.start("demo", "a burst")
+        await wait_for(probe, lambda t, b: t == inv_topic and b["run_id"] == run_id and b["sequence"] == 30)
+        await running.engine.stop("demo")
+        seen_run = []  # the last status goes out after the run's: idle, in a message after one naming the run
+
+        def final(t, b):
+            if t == status_topic and b["networks"]["demo"]["run_id"] == run_id:
+                seen_run.append(b)
+            return bool(seen_run) and t == status_topic and b["networks"]["demo"]["state"] == "idle"
+
+        last = await wait_for(probe, final)
+        elapsed = asyncio.get_running_loop().time() - began
+        statuses = [b for t, b in ((t, json.loads(p)) for t, p, _ in probe.messages if t == status_topic)]
+        changes = [b for b in probe.bodies(inv_topic) if b["run_id"] == run_id]
+        assert len(changes) >= 90  # ready, invoking, completed of 30 invocations: each a state change
+        assert len(statuses) <= elapsed / STATUS_INTERVAL + 2, (len(statuses), elapsed)
+        assert statuses[-1] == last  # nothing stale after the final state
+    finally:
+        await running.stop()
+        probe.close()
+
+
+async def test_the_retained_status_after_shutdown_is_the_daemons_last_state(make_config, broker):
+    from tests.mqtt_probe import Probe
+
+    config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0")
+    running = await start_daemon(config)
+    running.daemon.status_interval = 30.0  # the window outlasts the test: only the flush at shutdown can send
+    async with asyncio.timeout(5):  # so the last status tells itself from the one sent on connecting
+        while running.daemon.status()["uptime"] < 0.5:
+            await asyncio.sleep(0.05)
+    await running.engine.start("demo", "stopped at once")
+    await running.engine.stop("demo")  # state changes inside the status window, then shutdown
+    await running.stop()
+    final = running.daemon.status()
+    probe = Probe(broker.url, topic(config, "status"))  # a late subscriber: gets the retained message
+    try:
+        retained = await wait_for(probe, lambda t, b: True)
+        assert retained["uptime"] >= 0.5 and retained["networks"] == final["networks"]
+    finally:
+        probe.close()

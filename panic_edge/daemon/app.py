@@ -40,6 +40,8 @@ from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.daemon")
 
+STATUS_INTERVAL = 0.2  # seconds: the retained status goes out at most this often (the last one always)
+
 
 class Daemon:
     """The appliance. ``await Daemon(config, networks).run()`` until SIGTERM/SIGINT or ``stop()``."""
@@ -67,6 +69,9 @@ class Daemon:
         self._led: Any = None
         self.presence = Presence()
         self.media_base = ""
+        self.status_interval = STATUS_INTERVAL
+        self._status_sent_at = float("-inf")  # the first status goes out at once
+        self._status_timer: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,6 +107,7 @@ class Daemon:
             bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
+            stack.callback(self._flush_status)  # after the engine closes, before the bus stops
 
             self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets,
                                                          self._online_changed)
@@ -275,5 +281,28 @@ class Daemon:
         return "online" if monitor.online else "offline"
 
     def _publish_status(self) -> None:
+        """Publish the retained status, at most every STATUS_INTERVAL s: a change inside the window is
+        sent at its end, built then, so the last state always goes out (and a burst costs one message)."""
+        if self.bus is None or self._status_timer is not None:
+            return  # a trailing publish is already due: it will carry this change too
+        wait = self._status_sent_at + self.status_interval - time.monotonic()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            wait = 0.0  # not on the event loop: nothing to defer with
+        if wait <= 0:
+            self._send_status()
+        else:
+            self._status_timer = loop.call_later(wait, self._send_status)
+
+    def _send_status(self) -> None:
+        self._status_timer = None
+        self._status_sent_at = time.monotonic()
         if self.bus is not None:
             self.bus.publish(self.topics.status, payloads.encode(self.status()), qos=1, retain=True)
+
+    def _flush_status(self) -> None:
+        """At shutdown: a publish still waiting in its window goes out now, while the bus is up."""
+        if self._status_timer is not None:
+            self._status_timer.cancel()
+            self._send_status()
