@@ -1,8 +1,8 @@
 """End to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; never
 `playwright install`) against a real daemon on loopback: log in, build a network with the picker,
-start a run, watch an invocation appear live, stop all. Saves the screenshots in docs/.
+start a run, watch an invocation appear live, stop all; can save the screenshots in docs/.
 
-Set PANIC_EDGE_SCREENSHOTS=0 to skip rewriting docs/screenshots/.
+Set PANIC_EDGE_SCREENSHOTS=1 to rewrite docs/screenshots/ (off by default: a test run leaves the tree clean).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def chromium():
 
 
 def shoot(page, name: str, full_page: bool = True) -> None:
-    if os.environ.get("PANIC_EDGE_SCREENSHOTS", "1") != "0":
+    if os.environ.get("PANIC_EDGE_SCREENSHOTS", "0") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.wait_for_timeout(1300)  # let the highlight on new cards fade
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
