@@ -28,11 +28,7 @@ def _no_key(platform: str) -> str:
 def build_platforms(config: Config, environ: Mapping[str, str] | None = None,
                     credentials: Credentials | None = None) -> Platforms:
     """The clients for every platform with credentials; the others missing with the reason."""
-    from panic_edge.platforms.anthropic import AnthropicPlatform
-    from panic_edge.platforms.gemini import GeminiPlatform
-    from panic_edge.platforms.openai import OpenAIPlatform
-    from panic_edge.platforms.replicate import ReplicatePlatform
-
+    # each client is imported only when it can be used: a daemon without keys stays smaller
     p = config.platforms
     creds = credentials if credentials is not None else load_credentials(p.credentials_file, environ)
     timeouts = {"connect_timeout": p.connect_timeout, "read_timeout": p.read_timeout}
@@ -40,15 +36,23 @@ def build_platforms(config: Config, environ: Mapping[str, str] | None = None,
     missing: dict[str, str] = {}
     cloud: dict[str, Platform] = {}
     if (key := creds.get("replicate")) is not None:
+        from panic_edge.platforms.replicate import ReplicatePlatform
+
         cloud["replicate"] = ReplicatePlatform(p.replicate_url, key, wait=p.replicate_wait,
                                                poll_interval=p.poll_interval,
                                                max_download_bytes=p.max_download_bytes, **timeouts)
     openai_key = creds.get("openai")
     if openai_key is not None or p.openai_url.rstrip("/") != DEFAULT_OPENAI_URL:
+        from panic_edge.platforms.openai import OpenAIPlatform
+
         cloud["openai"] = OpenAIPlatform(p.openai_url, openai_key, **timeouts)
     if (key := creds.get("anthropic")) is not None:
+        from panic_edge.platforms.anthropic import AnthropicPlatform
+
         cloud["anthropic"] = AnthropicPlatform(p.anthropic_url, key, **timeouts)
     if (key := creds.get("gemini")) is not None:
+        from panic_edge.platforms.gemini import GeminiPlatform
+
         cloud["gemini"] = GeminiPlatform(p.gemini_url, key, **timeouts)
     policy = RetryPolicy(attempts=p.attempts, cap=p.max_backoff)
     for name in CLOUD:
