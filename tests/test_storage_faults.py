@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -17,24 +16,26 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 
 @pytest.mark.allow_errors
-async def test_an_unwritable_archive_pauses_the_loop_until_it_is_writable(make_config):
-    running = await start_daemon(make_config())
+async def test_an_unwritable_archive_pauses_the_loop_until_it_is_writable(make_config, tmp_path):
+    networks = tmp_path / "networks"
+    networks.mkdir()
+    (networks / "fresh.toml").write_text('name = "Fresh"\nmodels = ["local-painter", "local-captioner"]\n')
+    config = make_config(PANIC_EDGE_NETWORKS_DIR=str(networks))
+    folder = config.archive_dir / "fresh"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the network's archive folder should be")
+    running = await start_daemon(config)
     engine = running.engine
     engine.storage_retry_max = 0.2
     try:
-        run_id = await engine.start("demo", "a lighthouse")
-        await until(lambda: engine.states["demo"].run.sequence >= 2)
-        folder = running.daemon.config.archive_dir / "demo"
-        shutil.move(folder, folder.with_name("demo-aside"))
-        folder.write_text("a file where the folder should be")
+        run_id = await engine.start("fresh", "a lighthouse")
         await until(lambda: engine.storage_problem is not None)
         assert "cannot write" in running.daemon.status()["storage_problem"]
-        stuck = engine.states["demo"].run.sequence
         await asyncio.sleep(0.3)  # give a broken loop the chance to move on; it must not
-        assert engine.states["demo"].run.sequence == stuck
+        assert engine.states["fresh"].run.sequence == 0
+        assert (await engine.store.get_invocation(f"{run_id}.0")).state.value == "invoking"
         folder.unlink()
-        shutil.move(folder.with_name("demo-aside"), folder)
-        await until(lambda: engine.states["demo"].run.sequence >= stuck + 2)
+        await until(lambda: engine.states["fresh"].run.sequence >= 3)
         assert engine.storage_problem is None
         invocations = await engine.store.run_invocations(run_id)
         assert [i.sequence for i in invocations] == list(range(len(invocations)))
