@@ -11,6 +11,7 @@ import asyncio
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -177,3 +178,14 @@ def merge(*parts: Mapping[str, Any]) -> dict[str, Any]:
     for part in parts:
         out.update(part)
     return out
+
+
+def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import goal, mib, rss_kib
+from bench.common import goal, mib, rss_kib, stop_process
 from bench.screen import node_rss
 from panic_edge.broker import LocalBroker
 
@@ -119,13 +118,7 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
         after = rss_kib(process.pid)
         count = _count(db)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 15)
         log.close()
         notify.close()
         shutil.rmtree(data, ignore_errors=True)

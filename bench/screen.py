@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import latency_stats, mib, rss_kib
+from bench.common import latency_stats, mib, rss_kib, stop_process
 from panic_edge.broker import LocalBroker
 
 SIZE = (1920, 1080)
@@ -132,13 +131,7 @@ def node_rss(broker: LocalBroker, work: Path, settle: float) -> dict[str, Any]:
                 raise RuntimeError(f"the screen node exited with {process.returncode}; see {home / 'display.log'}")
             rss = rss_kib(process.pid)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process)
     return {"what": "a real `panic-edge display --grid 4x4` (SDL dummy driver, 1920x1080, 20 fps), "
                     f"idle {settle:g} s after start", "rss_mib": mib(rss)}
 

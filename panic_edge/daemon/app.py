@@ -117,7 +117,7 @@ class Daemon:
                                           on_unreachable=monitor.report_unreachable)
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
-                                       config.networks_dir, config.database_path, config.data_dir / "backups")
+                                       config.networks_dir, config.database_path, config.backups_dir)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
             self.handler = handler = CommandHandler(engine, config.default_network)
             await engine.resume_open_runs(config.offline.resume_after_restart)
