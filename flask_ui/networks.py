@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.model import Model
 from panic_edge.core.network import SLUG, Network, chain_errors
+from panic_edge.core.pacing import parse_pacing_text
 from panic_edge.errors import ConfigError, PanicEdgeError
 from panic_edge.network_files import DEMO, NetworkFile, network_files
 
@@ -45,9 +46,7 @@ def network_from_fields(slug: str, fields: Mapping[str, Any]) -> Network:
     except ValidationError as err:
         raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                     for e in err.errors())) from None
-    return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
-                   lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
-                   offline_policy=spec.offline_policy, about_url=spec.about_url)
+    return spec.to_network(slug)
 
 
 def _form_fields() -> dict[str, Any]:
@@ -57,7 +56,8 @@ def _form_fields() -> dict[str, Any]:
             "models": [m for m in form.getlist("models") if m.strip()],
             "lockout_seconds": form.get("lockout_seconds") or None, "prompts": prompts or None,
             "offline_policy": form.get("offline_policy") or None,
-            "about_url": form.get("about_url", "").strip()}
+            "about_url": form.get("about_url", "").strip(),
+            "pacing": parse_pacing_text(form["pacing"]) if form.get("pacing", "").strip() else None}
 
 
 def views(catalogue: Mapping[str, Model]) -> dict[str, NetworkView]:

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
+from panic_edge.core.pacing import pacing_text
 
 # CommonMark with raw HTML off: a model's output can never inject markup or script, and
 # markdown-it refuses javascript:/vbscript:/data: links by itself.
@@ -56,6 +57,7 @@ def catalogue_json(catalogue: Mapping[str, Model]) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_global(catalogue_json, "catalogue_json")
+    app.add_template_global(pacing_text, "pacing_text")
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
     app.add_template_filter(clock, "clock")

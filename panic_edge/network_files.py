@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panic_edge.core.model import Model
 from panic_edge.core.network import SLUG, Network, chain_errors
+from panic_edge.core.pacing import parse_pacing
 from panic_edge.errors import ConfigError
 
 DEMO = Network(
@@ -40,6 +41,19 @@ class NetworkFile(BaseModel):
     prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1)
     offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$")
     about_url: str = ""
+    pacing: list[list[float]] | None = Field(None, description="[[run_age_seconds, delay_seconds], ...]: "
+                                             "the wait before each next call by the run's age.")
+
+    @field_validator("pacing", mode="before")
+    @classmethod
+    def _pacing(cls, value: object) -> object:
+        return None if value is None else [list(step) for step in parse_pacing(value)]
+
+    def to_network(self, slug: str, source: str = "") -> Network:
+        return Network(slug=slug, name=self.name, description=self.description, models=tuple(self.models),
+                       lockout_seconds=self.lockout_seconds, prompts=tuple(self.prompts),
+                       offline_policy=self.offline_policy, about_url=self.about_url,
+                       pacing=parse_pacing(self.pacing) if self.pacing else None, source=source)
 
 
 def read_network(path: Path) -> Network:
@@ -56,9 +70,7 @@ def read_network(path: Path) -> Network:
     slug = spec.slug or path.stem
     if slug != path.stem:
         raise ConfigError(f"network file {path}: slug {slug!r} must match the file name {path.stem!r}")
-    return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
-                   lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
-                   offline_policy=spec.offline_policy, about_url=spec.about_url, source=str(path))
+    return spec.to_network(slug, str(path))
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ def network_toml(network: Network) -> str:
               f"offline_policy = {s(network.offline_policy)}"]
     if network.about_url:
         lines.append(f"about_url = {s(network.about_url)}")
+    if network.pacing is not None:
+        lines.append(f"pacing = [{', '.join(f'[{age!r}, {delay!r}]' for age, delay in network.pacing)}]")
     return "# written by the panic-edge admin page\n" + "\n".join(lines) + "\n"
 
 

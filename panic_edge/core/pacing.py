@@ -70,6 +70,26 @@ def parse_pacing(value: object) -> Pacing:
     return tuple(steps)
 
 
+def pacing_text(pacing: Pacing) -> str:
+    """``"0:1, 600:15, 3600:600"``: a pacing as a curator types it in the admin page."""
+    return ", ".join(f"{age:g}:{delay:g}" for age, delay in pacing)
+
+
+def parse_pacing_text(text: str) -> list[list[float]] | str:
+    """The steps typed as ``"0:1, 600:15"``; the text itself when it is not that shape (so the
+    network file's validation names the problem)."""
+    steps: list[list[float]] = []
+    for part in text.split(","):
+        age, colon, delay = part.strip().partition(":")
+        try:
+            steps.append([float(age), float(delay)])
+        except ValueError:
+            return text
+        if not colon:
+            return text
+    return steps
+
+
 def default_pacing(models: Iterable[Model]) -> Pacing:
     """The pacing of a network that sets none: the original's rule if any model is paid (cloud)."""
     return LIVELY if all(m.is_local for m in models) else ORIGINAL
