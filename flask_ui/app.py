@@ -43,7 +43,7 @@ class Settings:
     control: "Control | None" = None
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
-    installations: Callable[[], "tuple[Installation, ...]"] = field(default=lambda: ())
+    installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
 
 
 def _secret_key(path: Path | None) -> bytes:

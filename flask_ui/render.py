@@ -14,6 +14,7 @@ from panic_edge import markdown as md
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
 
+
 def markdown(text: str | None) -> Markup:
     """A text output as HTML, by panic-edge's one markdown parser (raw HTML and images off)."""
     return Markup(md.to_html(text))

@@ -21,8 +21,9 @@ from panic_edge.nodes.board import compose
 from panic_edge.nodes.feed import Grid, Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned, parse_installation_message
-from panic_edge.nodes.view import NodeState
+from panic_edge.nodes.screen.app import DisplayOptions, run_display
 from panic_edge.nodes.vestaboard import BoardOptions, run_vestaboard
+from panic_edge.nodes.view import NodeState
 from tests.conftest import start_daemon
 from tests.fake_http import FakeVestaboard
 from tests.nodes_helpers import message
@@ -65,8 +66,8 @@ def test_screen_names_are_unique_within_and_across_installations():
                                                                           {"name": "w", "kind": "grid"}]})
     a = parse_installation({"name": "a", "network": "demo", "screens": [{"name": "w", "kind": "single"}]})
     b = parse_installation({"name": "b", "network": "demo", "screens": [{"name": "w", "kind": "speaker"}]})
-    assert check_unique([a, b]) == ["screen 'w' is in both 'a' and 'b'; a screen name must be unique across "
-                                    "installations"]
+    assert check_unique([a, b]) == [("screen 'w' is in both 'a' and 'b'; a screen name must be unique across "
+                                     "installations")]
 
 
 def test_the_config_takes_installations_and_reports_a_bad_one_with_its_key(tmp_path: Path):
@@ -210,6 +211,11 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
             vesta = asyncio.create_task(run_vestaboard(config, BoardOptions(""), board.key, screen="board-1"))
             stack.push_async_callback(asyncio.gather, vesta, return_exceptions=True)
             stack.callback(vesta.cancel)
+            tv = f"tv-{uuid4().hex[:8]}"  # the real pygame screen node, headless, as `display --screen wall`
+            display = asyncio.create_task(run_display(config, DisplayOptions(
+                "", Single(), fullscreen=False, size=(320, 180), node_id=tv, screen="wall")))
+            stack.push_async_callback(asyncio.gather, display, return_exceptions=True)
+            stack.callback(display.cancel)
             await until(lambda: lobby.link.network == "demo" and wall.state.selection == Grid(2, 3, "sequence"),
                         10, "the screens learning their installation")
             await until(lambda: "panic-edge vestaboard --screen board-1" in (wrong.state.problem or ""), 10,
@@ -225,7 +231,10 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
                         "the screens following the switch")
             await asyncio.to_thread(probe.wait_for, lambda t, b: "/nodes/lobby-left-" in t and t.endswith("/status")
                                     and isinstance(b, dict) and b.get("network") == "night")
-            await until(lambda: daemon.daemon.presence.counts().get("night") == 3, 10, "presence on night")
+            await asyncio.to_thread(probe.wait_for, lambda t, b: t.endswith(f"/nodes/{tv}/status")
+                                    and isinstance(b, dict) and b.get("network") == "night")
+            await until(lambda: daemon.daemon.presence.counts().get("night") == 4, 10, "presence on night")
+            assert daemon.daemon.status()["screens_online"] == ["board-1", "lobby-left", "wall"]
             run_id = await daemon.engine.start("night", "a moth at a lamp")
             await finished(daemon.engine.store, run_id, 7)
             await daemon.engine.stop("night")
@@ -244,3 +253,22 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
     finally:
         await daemon.stop()
         board.close()
+
+
+async def test_an_installation_overwritten_by_another_client_is_put_right(config, probe, tmp_path):
+    config = with_file(config, write_config(tmp_path, "http://127.0.0.1:9"))
+    topic = f"panic/{config.appliance_id}/installations/gallery"
+    daemon = await start_daemon(config)
+    try:
+        await asyncio.to_thread(probe.wait_for, lambda t, b: t == topic and isinstance(b, dict))
+        probe.publish(topic, b'{"name": "gallery", "network": "elsewhere"}', retain=True)
+
+        def put_right() -> bool:
+            bodies = probe.bodies(topic)
+            foreign = next((n for n, b in enumerate(bodies) if isinstance(b, dict) and b["network"] == "elsewhere"), None)
+            return foreign is not None and any(b["network"] == "demo" for b in bodies[foreign + 1:])
+
+        await until(put_right, 10, "the daemon publishing its installation again")
+        assert daemon.daemon.installations.get("gallery").network == "demo"
+    finally:
+        await daemon.stop()

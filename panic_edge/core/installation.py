@@ -57,7 +57,7 @@ class _Strided(_Screen):
 
 
 class SingleScreen(_Strided):
-    """One invocation at a time: the latest with ``sequence % stride == offset``."""
+    """One invocation at a time: the current run's latest with `sequence % stride == offset`."""
 
     kind: Literal["single"] = "single"
     show_invoking: bool = Field(False, description="Show a running step's model and timer.")
@@ -74,8 +74,8 @@ class GridScreen(_Screen):
     """A ROWS x COLS grid, newest first or in slots by sequence."""
 
     kind: Literal["grid"] = "grid"
-    rows: int = Field(2, ge=1, le=16)
-    cols: int = Field(2, ge=1, le=16)
+    rows: int = Field(2, ge=1, le=16, description="Rows of cells, 1 to 16.")
+    cols: int = Field(2, ge=1, le=16, description="Columns of cells, 1 to 16.")
     order: Literal["newest", "sequence"] = Field("newest", description="newest: the most recent steps, "
                                                  "newest first; sequence: step seq in slot seq % (rows*cols).")
     qr: str = Field("", max_length=500, description="As for single screens.")
@@ -85,13 +85,13 @@ class GridScreen(_Screen):
 
 
 class VestaboardScreen(_Strided):
-    """A split-flap board: text outputs with ``sequence % stride == offset``."""
+    """A split-flap board: text outputs with `sequence % stride == offset`."""
 
     kind: Literal["vestaboard"] = "vestaboard"
-    show_prompt: bool = Field(False, description="Show the run's starting prompt when a run starts "
-                              "(else the board is cleared to 'P!').")
-    board: Literal["flagship", "note"] = "flagship"
-    api: Literal["local", "rw"] = "local"
+    show_prompt: bool = Field(False, description="Show a run's starting prompt when it starts.")
+    board: Literal["flagship", "note"] = Field("flagship", description="flagship (6x22) or note (3x15).")
+    api: Literal["local", "rw"] = Field("local", description="The board's Local API, or the Read/Write "
+                                        "cloud API; the key stays on the node ($PANIC_EDGE_VESTABOARD_KEY).")
     url: str = Field("", max_length=500, description="The API's base URL; empty for the default.")
     min_interval: float | None = Field(None, ge=1, le=3600, description="Seconds between messages.")
 
@@ -104,9 +104,9 @@ class SpeakerScreen(_Screen):
     """A speaker: audio outputs in order (and text, spoken)."""
 
     kind: Literal["speaker"] = "speaker"
-    speak_text: bool = False
-    max_behind: int = Field(2, ge=1, le=50)
-    stale_after: float = Field(120.0, gt=0, le=3600)
+    speak_text: bool = Field(False, description="Also speak text outputs (espeak-ng).")
+    max_behind: int = Field(2, ge=1, le=50, description="Clips kept waiting when behind; older ones are skipped.")
+    stale_after: float = Field(120.0, gt=0, le=3600, description="Skip clips older than this many seconds.")
 
     def describe(self) -> str:
         return "speaker" + (", speaking text" if self.speak_text else "")

@@ -6,7 +6,8 @@ finds its screen, and follows the installation's network; when the admin page sw
 installation to another network, the new retained message moves every screen at once.
 
 Retained messages outlive the daemon, so at start (and after a broker reconnect) it republishes
-what it has and clears any retained installation it no longer has: a node never follows a stale one.
+what it has and clears any retained installation it no longer has; one overwritten by another
+client is published again: a node never follows a stale or foreign one.
 Every method runs on the event loop.
 """
 
@@ -39,6 +40,7 @@ class Installations:
         self.known_network = known_network
         self.loaded = load_installations(configured, data_dir)
         self.updated_at = time.time()
+        self._published: dict[str, list[bytes]] = {}  # the last few payloads sent, per installation
         if self.loaded.problem:
             log.error("%s; using the config's [[installations]] instead", self.loaded.problem)
         elif self.loaded.source != "config":
@@ -62,18 +64,27 @@ class Installations:
             self._publish(inst)
 
     def _publish(self, inst: Installation) -> None:
-        body = {**inst.as_json(), "updated_at": self.updated_at}
-        self.bus.publish(self.topics.installation(inst.name), payloads.encode(body), qos=1, retain=True)
+        body = payloads.encode({**inst.as_json(), "updated_at": self.updated_at})
+        self._published[inst.name] = [*self._published.get(inst.name, [])[-3:], body]  # echoes may lag
+        self.bus.publish(self.topics.installation(inst.name), body, qos=1, retain=True)
 
     def _clear(self, name: str) -> None:
+        self._published.pop(name, None)
         self.bus.publish(self.topics.installation(name), b"", qos=1, retain=True)
 
     def observe(self, name: str, payload: bytes, retained: bool) -> None:
-        """A message on ``installations/<name>`` (the daemon subscribes to its own tree): a retained
-        one for an installation it does not have is left from before, and is cleared."""
-        if retained and payload and self.get(name) is None:
-            log.info("clearing the retained installation %s: it is no longer configured", name)
+        """A message on ``installations/<name>`` (the daemon subscribes to its own tree). Its own
+        come back unchanged; anything else is put right, so no screen follows a stale or foreign
+        one: an installation it does not have is cleared, one it has and someone else overwrote is
+        published again. (A retained copy of one it has is from before its own publish, which
+        the broker is about to receive: nothing to do.)"""
+        inst = self.get(name)
+        if inst is None and payload:
+            log.info("clearing the retained installation %s: it is not configured here", name)
             self._clear(name)
+        elif inst is not None and not retained and payload not in self._published.get(name, []):
+            log.warning("installations/%s was overwritten by someone else; publishing it again", name)
+            self._publish(inst)
 
     # --- changes (from the admin page, through Control) ---------------------------------------
 

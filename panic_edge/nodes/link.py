@@ -30,11 +30,11 @@ from panic_edge import __version__
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.installation import GridScreen, Installation, SingleScreen, find_screen
 from panic_edge.core.topics import Topics
 from panic_edge.errors import PayloadError
 from panic_edge.nodes import messages
 from panic_edge.nodes.feed import selection_of
-from panic_edge.core.installation import GridScreen, Installation, SingleScreen, find_screen
 from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Unassigned
 
 log = logging.getLogger("panic_edge.nodes")

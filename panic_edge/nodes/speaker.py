@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from panic_edge.config import Config
-from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.core.installation import SpeakerScreen
+from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned
 
 log = logging.getLogger("panic_edge.nodes.speaker")
