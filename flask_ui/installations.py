@@ -7,7 +7,7 @@ It is open like the display nodes' API: it shows what the gallery shows anyway.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -111,38 +111,35 @@ def save() -> ResponseReturnValue:
     return redirect(url_for("installations.edit", name=fields["name"]))
 
 
+def _act(action: Callable[[], object], done: str) -> ResponseReturnValue:
+    """Do ``action`` on the daemon; flash ``done`` or why it was refused; back to the list."""
+    try:
+        action()
+        flash(done)
+    except PanicEdgeError as err:
+        flash(str(err), "error")
+    return redirect(url_for("installations.index"))
+
+
 @bp.post("/installations/<name>/switch")
 @admin_required
 def switch(name: str) -> ResponseReturnValue:
     network = request.form.get("network", "")
-    try:
-        control_or_503().switch_installation(name, network)
-        flash(f"switched {name} to {network}: its screens follow now")
-    except PanicEdgeError as err:
-        flash(str(err), "error")
-    return redirect(url_for("installations.index"))
+    return _act(lambda: control_or_503().switch_installation(name, network),
+                f"switched {name} to {network}: its screens follow now")
 
 
 @bp.post("/installations/<name>/delete")
 @admin_required
 def delete(name: str) -> ResponseReturnValue:
-    try:
-        control_or_503().delete_installation(name)
-        flash(f"deleted {name}")
-    except PanicEdgeError as err:
-        flash(str(err), "error")
-    return redirect(url_for("installations.index"))
+    return _act(lambda: control_or_503().delete_installation(name), f"deleted {name}")
 
 
 @bp.post("/installations/use-config")
 @admin_required
 def use_config() -> ResponseReturnValue:
-    try:
-        control_or_503().installations_from_config()
-        flash("back to the config file's [[installations]]")
-    except PanicEdgeError as err:
-        flash(str(err), "error")
-    return redirect(url_for("installations.index"))
+    return _act(lambda: control_or_503().installations_from_config(),
+                "back to the config file's [[installations]]")
 
 
 # --- JSON --------------------------------------------------------------------------------------------

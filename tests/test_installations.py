@@ -22,6 +22,7 @@ from panic_edge.nodes.feed import Grid, Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned, parse_installation_message
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
+from panic_edge.nodes.speaker import run_speaker
 from panic_edge.nodes.vestaboard import BoardOptions, run_vestaboard
 from panic_edge.nodes.view import NodeState
 from tests.conftest import start_daemon
@@ -153,7 +154,7 @@ def write_config(tmp_path: Path, board_url: str) -> Path:
     (networks / "night.toml").write_text(
         'name = "Night"\nmodels = ["local-poet", "local-painter", "local-captioner"]\nlockout_seconds = 0\n'
         'prompts = ["a moth at a lamp"]\n')
-    screens = [dict(s) for s in GALLERY["screens"]]
+    screens = [dict(s) for s in GALLERY["screens"]] + [{"name": "corner", "kind": "speaker", "speak_text": True}]
     screens[2].update(url=board_url, min_interval=1.0)
     path = tmp_path / "panic-edge.toml"
     path.write_text(f'networks_dir = "{networks}"\n\n' + installations_toml((
@@ -202,7 +203,7 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
         # the retained installation goes out; one left from an earlier configuration is cleared
         published = await asyncio.to_thread(probe.wait_for, lambda t, b: t == f"{topic}/installations/gallery")
         assert published["network"] == "demo" and [s["name"] for s in published["screens"]] == [
-            "lobby-left", "wall", "board-1"]
+            "lobby-left", "wall", "board-1", "corner"]
         await asyncio.to_thread(probe.wait_for, lambda t, b: t == f"{topic}/installations/left-over" and b == "")
         async with AsyncExitStack() as stack:
             lobby = await open_screen(stack, config, "lobby-left")
@@ -211,6 +212,10 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
             vesta = asyncio.create_task(run_vestaboard(config, BoardOptions(""), board.key, screen="board-1"))
             stack.push_async_callback(asyncio.gather, vesta, return_exceptions=True)
             stack.callback(vesta.cancel)
+            speaker = asyncio.create_task(run_speaker(config, None, node_id=f"corner-{uuid4().hex[:8]}",
+                                                      screen="corner"))
+            stack.push_async_callback(asyncio.gather, speaker, return_exceptions=True)
+            stack.callback(speaker.cancel)
             tv = f"tv-{uuid4().hex[:8]}"  # the real pygame screen node, headless, as `display --screen wall`
             display = asyncio.create_task(run_display(config, DisplayOptions(
                 "", Single(), fullscreen=False, size=(320, 180), node_id=tv, screen="wall")))
@@ -233,8 +238,8 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
                                     and isinstance(b, dict) and b.get("network") == "night")
             await asyncio.to_thread(probe.wait_for, lambda t, b: t.endswith(f"/nodes/{tv}/status")
                                     and isinstance(b, dict) and b.get("network") == "night")
-            await until(lambda: daemon.daemon.presence.counts().get("night") == 4, 10, "presence on night")
-            assert daemon.daemon.status()["screens_online"] == ["board-1", "lobby-left", "wall"]
+            await until(lambda: daemon.daemon.presence.counts().get("night") == 5, 10, "presence on night")
+            assert daemon.daemon.status()["screens_online"] == ["board-1", "corner", "lobby-left", "wall"]
             run_id = await daemon.engine.start("night", "a moth at a lamp")
             await finished(daemon.engine.store, run_id, 7)
             await daemon.engine.stop("night")
@@ -272,3 +277,14 @@ async def test_an_installation_overwritten_by_another_client_is_put_right(config
         assert daemon.daemon.installations.get("gallery").network == "demo"
     finally:
         await daemon.stop()
+
+
+def test_a_screens_settings_come_from_its_installation_so_the_command_line_cannot_repeat_them(capsys):
+    from panic_edge.cli import main
+
+    assert main(["display", "--screen", "wall", "--grid", "2x2", "--network", "demo"]) == 2
+    assert "drop --network, --grid" in capsys.readouterr().err
+    assert main(["vestaboard", "--screen", "board-1", "--stride", "2"]) == 2
+    assert "drop --stride" in capsys.readouterr().err
+    assert main(["speaker", "--screen", "Corner!"]) == 2
+    assert "lowercase letters, digits and dashes" in capsys.readouterr().err
