@@ -19,6 +19,7 @@ from panic_edge.core.model import Model
 from panic_edge.store.reader import Reader
 
 if TYPE_CHECKING:
+    from panic_edge.core.installation import Installation
     from panic_edge.daemon.control import Control
     from panic_edge.daemon.hub import Hub
     from panic_edge.platforms.base import Platforms
@@ -42,6 +43,7 @@ class Settings:
     control: "Control | None" = None
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
+    installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
 
 
 def _secret_key(path: Path | None) -> bytes:
@@ -75,10 +77,10 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs
+    from flask_ui import api, auth, backups, events, installations, media, networks, pages, render, runs
 
     auth.init_app(app)
     render.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events):
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations):
         app.register_blueprint(module.bp)
     return app

@@ -8,19 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from panic_edge import markdown as md
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
 
-# CommonMark with raw HTML off: a model's output can never inject markup or script, and
-# markdown-it refuses javascript:/vbscript:/data: links by itself.
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
-
 
 def markdown(text: str | None) -> Markup:
-    return Markup(_md.render(text or ""))
+    """A text output as HTML, by panic-edge's one markdown parser (raw HTML and images off)."""
+    return Markup(md.to_html(text))
 
 
 def media_path(content: Content | None) -> str | None:

@@ -114,6 +114,24 @@ class MqttBus:
             # registered before paho's ack can be handled: _acked runs on this same loop, later
             self._awaiting_ack[info.mid] = on_ack
 
+    # --- changing what it follows (a node switching networks) --------------------------------
+
+    def subscribe(self, *subscriptions: tuple[str, int]) -> None:
+        """Subscribe now (if connected) and on every later connect."""
+        self._subscriptions = tuple(dict.fromkeys(self._subscriptions + subscriptions))
+        for topic, qos in subscriptions:
+            self._client.subscribe(topic, qos=qos)  # NO_CONN when away: the next connect makes it
+
+    def unsubscribe(self, *topics: str) -> None:
+        """Unsubscribe now and on every later connect (a persistent session keeps it otherwise)."""
+        self._subscriptions = tuple(s for s in self._subscriptions if s[0] not in topics)
+        if topics:
+            self._client.unsubscribe(list(topics))
+
+    def set_on_connect_publish(self, items: tuple[tuple[str, bytes, bool], ...]) -> None:
+        """Replace what is published on every connect (a node's status after it switched)."""
+        self._on_connect_publish = items
+
     # --- paho callbacks (paho's thread) -----------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,

@@ -211,20 +211,41 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screen(args: argparse.Namespace, layout: dict[str, object]) -> str | None:
+    """``--screen NAME``, checked; its settings come from its installation, so the options that
+    would say the same thing on the command line are refused beside it."""
+    if not args.screen:
+        return None
+    from panic_edge.core.installation import NAME
+
+    if not NAME.match(args.screen):
+        raise ConfigError(f"--screen {args.screen!r}: a screen name is lowercase letters, digits and dashes")
+    given = [f"--{k.replace('_', '-')}" for k, default in {"network": None, **layout}.items()
+             if getattr(args, k) != default]
+    if given:
+        raise ConfigError(f"--screen {args.screen} takes its network and settings from its installation; "
+                          f"drop {', '.join(given)} (or change the screen in [[installations]] or on the "
+                          "admin page)")
+    return str(args.screen)
+
+
 def cmd_display(args: argparse.Namespace) -> int:
     from panic_edge.nodes.feed import Single, parse_grid
     from panic_edge.nodes.screen.app import DisplayOptions, run_display
 
+    screen = _screen(args, {"grid": None, "grid_order": None, "single": False, "offset": 0, "stride": 1,
+                            "show_invoking": False, "terminal": False, "qr": ""})
     try:
-        selection = parse_grid(args.grid) if args.grid else Single(args.offset, args.stride, args.show_invoking
-                                                                   or args.terminal)
+        selection = parse_grid(args.grid, args.grid_order or "newest") if args.grid else Single(
+            args.offset, args.stride, args.show_invoking or args.terminal)
         size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    options = DisplayOptions(args.network or _config(args).default_network, selection, args.terminal,
+    network = "" if screen else (args.network or _config(args).default_network)
+    options = DisplayOptions(network, selection, args.terminal,
                              bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
-                             args.button_key, args.node_id)
+                             args.button_key, args.node_id, screen)
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -233,8 +254,10 @@ def cmd_speaker(args: argparse.Namespace) -> int:
     from panic_edge.nodes.speaker import run_speaker
 
     config = _config(args)
+    screen = _screen(args, {"speak_text": False, "max_behind": 2, "stale_after": 120.0})
     asyncio.run(run_speaker(config, args.network or config.default_network, speak_text=args.speak_text,
-                            max_behind=args.max_behind, stale_after=args.stale_after, node_id=args.node_id))
+                            max_behind=args.max_behind, stale_after=args.stale_after, node_id=args.node_id,
+                            screen=screen))
     return 0
 
 
@@ -242,16 +265,20 @@ def cmd_vestaboard(args: argparse.Namespace) -> int:
     from panic_edge.nodes.vestaboard import BoardOptions, read_key, run_vestaboard
 
     config = _config(args)
+    screen = _screen(args, {"api": "local", "url": None, "board": "flagship", "min_interval": None,
+                            "stride": 1, "offset": 0, "show_prompt": False})
     options = BoardOptions(args.network or config.default_network, args.api, args.url, args.board,
-                           args.min_interval, args.node_id)
-    asyncio.run(run_vestaboard(config, options, read_key()))
+                           args.min_interval, args.node_id, args.stride, args.offset, args.show_prompt)
+    asyncio.run(run_vestaboard(config, options, read_key(), screen))
     return 0
 
 
 def _node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", help="the network to follow (default: the configured default_network)")
-    p.add_argument("--node-id", help="this node's stable id in MQTT (default: <host>-<kind>-<network>...); "
-                   "give two identical nodes on one machine different ids")
+    p.add_argument("--screen", metavar="NAME", help="be the installation screen NAME: its network and "
+                   "settings come from the appliance ([[installations]]), and it follows a switch")
+    p.add_argument("--node-id", help="this node's stable id in MQTT (default: <host>-<kind>-<network "
+                   "or screen>...); give two identical nodes on one machine different ids")
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -304,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     _node_args(display)
     display.add_argument("--grid", metavar="ROWSxCOLS", help="show the ROWS*COLS most recent invocations, "
                          "newest first")
+    display.add_argument("--grid-order", choices=("newest", "sequence"), help="grid: newest first across "
+                         "runs (the default), or the current run's step seq in slot seq %% (ROWS*COLS)")
     display.add_argument("--single", action="store_true", help="show one invocation (the default)")
     display.add_argument("--offset", type=int, default=0, help="single: show sequence %% stride == offset")
     display.add_argument("--stride", type=int, default=1, help="single: how many screens share the loop")
@@ -338,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--board", choices=("flagship", "note"), default="flagship", help="6x22 flagship or "
                        "3x15 Note")
     board.add_argument("--min-interval", type=float, help="seconds between messages (default: 10 local, 15 rw)")
+    board.add_argument("--stride", type=int, default=1, help="with several boards on one network: how many "
+                       "share the loop")
+    board.add_argument("--offset", type=int, default=0, help="show the text outputs with sequence %% stride "
+                       "== offset")
+    board.add_argument("--show-prompt", action="store_true", help="when a run starts, show its starting prompt")
     return parser
 
 

@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from panic_edge.core.installation import Installation, check_unique
 from panic_edge.errors import ConfigError
 
 ENV_PREFIX = "PANIC_EDGE_"
+FILE_ONLY = {"installations"}  # tables of tables: set in the file, not by an environment variable
 
 
 class _Section(BaseModel):
@@ -192,6 +194,18 @@ class Config(_Section):
                     targets.append(target)
         return targets
     admin: AdminConfig = AdminConfig()
+    installations: tuple[Installation, ...] = Field((), description="`[[installations]]`: named screens "
+                                                    "grouped on a network (see docs/display-nodes.md); "
+                                                    "the admin page's edits, once made, live in "
+                                                    "<data_dir>/installations.toml and take precedence.")
+
+    @field_validator("installations")
+    @classmethod
+    def _unique_installations(cls, value: tuple[Installation, ...]) -> tuple[Installation, ...]:
+        problems = check_unique(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @property
     def database_path(self) -> Path:
@@ -229,7 +243,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 name = f"{ENV_PREFIX}{key}_{sub}".upper()
                 if name in environ:
                     out.setdefault(key, {})[sub] = _env_value(SECTIONS[key], sub, environ[name])
-        else:
+        elif key not in FILE_ONLY:
             name = f"{ENV_PREFIX}{key}".upper()
             if name in environ:
                 out[key] = environ[name]

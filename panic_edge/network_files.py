@@ -115,12 +115,16 @@ def write_network(directory: Path, network: Network) -> Path:
     """Write ``network`` to ``directory/<slug>.toml`` atomically (a reader never sees half a file)."""
     if not SLUG.match(network.slug):
         raise ConfigError(f"slug {network.slug!r} must be lowercase letters, digits and dashes")
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{network.slug}.toml"
-    fd, tmp = tempfile.mkstemp(prefix=f".{network.slug}.", suffix=".tmp", dir=directory)
+    return write_atomically(directory / f"{network.slug}.toml", network_toml(network))
+
+
+def write_atomically(target: Path, text: str) -> Path:
+    """Write ``text`` to ``target`` through a temporary file in the same folder, then rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(network_toml(network))
+            fh.write(text)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

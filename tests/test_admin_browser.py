@@ -135,3 +135,58 @@ def test_a_waiting_timer_counts_on_a_pending_invocation(chromium, make_config, a
         page.close()
     finally:
         slow.stop()
+
+
+def test_build_an_installation_reorder_its_screens_switch_it_and_open_a_screens_short_url(chromium, live):
+    expect = playwright_api.expect
+    page = chromium.new_page(viewport=DESKTOP)
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{live.url}/login?next=/installations/new")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.fill("input[name=name]", "gallery")
+    for _ in range(3):
+        page.click("#add-screen")
+    screens = page.locator("#screens .screen")
+    expect(screens).to_have_count(3)
+    first, second, third = screens.nth(0), screens.nth(1), screens.nth(2)
+    first.locator("input[name$=-name]").fill("lobby-left")
+    first.locator("input[name$=-stride]").fill("3")
+    first.locator("input[name$=-show_invoking]").check()
+    second.locator("input[name$=-name]").fill("wall")
+    second.locator("select[name$=-kind]").select_option("grid")  # the grid's own settings appear
+    expect(second.locator("input[name$=-stride]")).to_be_hidden()
+    expect(second.locator("input[name$=-show_prompt]")).to_be_hidden()
+    second.locator("input[name$=-cols]").fill("3")
+    second.locator("select[name$=-order]").select_option("sequence")
+    third.locator("input[name$=-name]").fill("board-1")
+    third.locator("select[name$=-kind]").select_option("vestaboard")
+    third.locator("input[name$=-stride]").fill("2")
+    third.locator("input[name$=-offset]").fill("1")
+    third.locator("input[name$=-show_prompt]").check()
+    second.locator("button[data-act=up]").click()  # the wall first
+    expect(screens.nth(0).locator("input[name$=-name]")).to_have_value("wall")
+    shoot(page, "installation-editor-desktop")
+    page.click("#save")
+    expect(page).to_have_url(f"{live.url}/installations/gallery")
+    assert [s.name for s in live.daemon.installations.get("gallery").screens] == ["wall", "lobby-left", "board-1"]
+
+    screens.nth(2).locator("button[data-act=remove]").click()
+    page.click("#save")
+    expect(page.locator("#screens .screen")).to_have_count(2)
+    page.goto(f"{live.url}/installations")
+    expect(page.locator("table.screens tbody tr")).to_have_count(2)
+    shoot(page, "installations-desktop")
+
+    page.goto(f"{live.url}/s/wall")  # what a TV opens: the wall, drawn as a screen node would
+    run_id = live.call(lambda: live.engine.start("demo", "a lighthouse in a storm"))
+    expect(page.locator("#cells .cell img").first).to_be_visible()
+    expect(page.locator("#cells .caption").first).to_contain_text("#")
+    live.wait_until(lambda: live.engine.states["demo"].run.sequence >= 7)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    shoot(page, "short-url-wall", full_page=False)
+    live.call(lambda: live.engine.stop("demo"))
+    assert run_id and errors == []
+    page.close()

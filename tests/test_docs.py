@@ -22,12 +22,23 @@ def test_every_topic_and_invocation_field_is_in_the_mqtt_page():
     topics = Topics("x")
     names = [topics.availability, topics.status, topics.network_state("<slug>"),
              topics.invocations("<slug>"), topics.cmd_reply, topics.node_availability("<node_id>"),
-             topics.node_status("<node_id>")] + [topics.cmd(c) for c in COMMANDS]
+             topics.node_status("<node_id>"), topics.installation("<name>")] + [topics.cmd(c) for c in COMMANDS]
     for name in names:
         assert f"`{name.removeprefix('panic/x/')}`" in page, name
     inv = Invocation("i", "r", "n", 0, "m", InvocationState.READY, Content.of_text("x"), MediaType.TEXT)
     for field in invocation_message(inv, "M", "http://h"):
         assert f'"{field}"' in page, field
+
+
+def test_every_installation_and_screen_key_is_in_the_mqtt_page():
+    from panic_edge.core.installation import SCREEN_TYPES, Installation
+
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    keys = {*Installation.model_fields, "updated_at"} | {k for m in SCREEN_TYPES.values() for k in m.model_fields}
+    for key in sorted(keys):
+        assert f'"{key}"' in page, key
+    for field in ("screens_online", '"screen"', '"installation"'):
+        assert field in page, field
 
 
 def test_the_readme_starts_with_the_two_quick_start_commands():

@@ -71,5 +71,19 @@ class Topics:
         node_id, _, leaf = topic[len(prefix):].partition("/")
         return (node_id, leaf) if node_id and leaf in ("availability", "status") else None
 
+    def installation(self, name: str) -> str:
+        """Retained JSON: one installation, its network and its screens; ``--screen`` nodes follow it."""
+        return f"{self.base}/installations/{name}"
+
+    @property
+    def installations_filter(self) -> str:
+        return f"{self.base}/installations/+"
+
+    def installation_name(self, topic: str) -> str | None:
+        """``gallery`` for ``panic/<id>/installations/gallery``; None for any other topic."""
+        prefix = f"{self.base}/installations/"
+        name = topic[len(prefix):] if topic.startswith(prefix) else ""
+        return name if name and "/" not in name else None
+
 
 COMMANDS = ("start", "stop", "stop-all", "press")

@@ -29,6 +29,7 @@ from panic_edge.daemon.control import Control
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
+from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
@@ -68,6 +69,7 @@ class Daemon:
         self.settings: Settings | None = None
         self._led: Any = None
         self.presence = Presence()
+        self.installations: Installations | None = None
         self.media_base = ""
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
@@ -102,7 +104,8 @@ class Daemon:
             online = (topics.availability, b"online", True)
             self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
                                      will=Will(topics.availability, b"offline"),
-                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1)),
+                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1),
+                                                    (topics.installations_filter, 1)),
                                      on_connect_publish=(online,))
             bus.on_connection_change(self._connection_changed)
             bus.start()
@@ -119,6 +122,11 @@ class Daemon:
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
+            self.installations = Installations(config.installations, config.data_dir, bus, topics,
+                                               lambda slug: slug in engine.networks)
+            settings.control.installations = self.installations
+            settings.installations = lambda: self.installations.all if self.installations else ()
+            self.installations.publish_all()
             self.handler = handler = CommandHandler(engine, config.default_network)
             await engine.resume_open_runs(config.offline.resume_after_restart)
             resent = await engine.republish_unacknowledged()
@@ -169,6 +177,10 @@ class Daemon:
     async def _serve_commands(self, bus: MqttBus, handler: CommandHandler) -> None:
         while True:
             message = await bus.messages.get()
+            installation = self.topics.installation_name(message.topic)
+            if installation is not None and self.installations is not None:
+                self.installations.observe(installation, message.payload, message.retain)
+                continue
             node = self.topics.node_topic(message.topic)
             if node is not None:
                 if self.presence.apply(*node, message.payload):
@@ -243,6 +255,8 @@ class Daemon:
             # a broker that restarted without persistence has lost the retained picture
             self.engine.publish_all_states()
             self._publish_status()
+            if self.installations is not None:
+                self.installations.publish_all()
 
     async def _online_changed(self, online: bool) -> None:
         assert self.engine is not None
@@ -269,7 +283,7 @@ class Daemon:
                 "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
-                "nodes_online": self.presence.online()}
+                "nodes_online": self.presence.online(), "screens_online": self.presence.screens()}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)

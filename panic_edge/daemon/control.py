@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from panic_edge import backup
+from panic_edge.core.installation import Installation
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network, chain_errors
 from panic_edge.core.restart import restart_prompt
 from panic_edge.daemon.engine import Engine
+from panic_edge.daemon.installations import Installations
 from panic_edge.errors import CommandError
 from panic_edge.network_files import DEMO, write_network
 from panic_edge.store.reader import Reader
@@ -35,6 +37,7 @@ class Control:
         self.database = database
         self.backups_dir = backups_dir
         self.reader = Reader(database)
+        self.installations: Installations | None = None  # set by the daemon once the bus is up
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
@@ -113,6 +116,33 @@ class Control:
             self._run(self.engine.put_network(DEMO))
         elif slug in self.engine.networks:
             self._run(self.engine.remove_network(slug))
+
+    # --- installations (daemon/installations.py, on the loop) ------------------------------------
+
+    def _installations(self) -> Installations:
+        if self.installations is None:
+            raise CommandError("installations are not available: the daemon is still starting")
+        return self.installations
+
+    def save_installation(self, installation: Installation, previous_name: str | None = None) -> None:
+        async def go() -> None:
+            self._installations().save(installation, previous_name)
+        self._run(go())
+
+    def switch_installation(self, name: str, network: str) -> Installation:
+        async def go() -> Installation:
+            return self._installations().switch(name, network)
+        return self._run(go())
+
+    def delete_installation(self, name: str) -> None:
+        async def go() -> None:
+            self._installations().delete(name)
+        self._run(go())
+
+    def installations_from_config(self) -> None:
+        async def go() -> None:
+            self._installations().use_config()
+        self._run(go())
 
     # --- backups ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ class _Node:
     online: bool = False
     network: str | None = None
     kind: str | None = None
+    screen: str | None = None  # the installation screen it shows (--screen NAME), if any
 
 
 class Presence:
@@ -28,7 +29,7 @@ class Presence:
     def apply(self, node_id: str, leaf: str, payload: bytes) -> bool:
         """Take one node message; True if the counts may have changed. Bad payloads are ignored."""
         node = self._nodes.setdefault(node_id, _Node())
-        before = (node.online, node.network)
+        before = (node.online, node.network, node.screen)
         if leaf == "availability":
             node.online = payload.strip() == b"online"
         elif leaf == "status":
@@ -37,12 +38,14 @@ class Presence:
             else:
                 try:
                     body = json.loads(payload)
-                    node.network = str(body["network"])
+                    network, screen = body["network"], body.get("screen")
+                    node.network = network if isinstance(network, str) and network else None  # null: waiting
                     node.kind = str(body.get("kind") or "node")
-                except (ValueError, KeyError, TypeError):
+                    node.screen = screen if isinstance(screen, str) and screen else None
+                except (ValueError, KeyError, TypeError, AttributeError):
                     log.warning("ignored a malformed status from display node %s", node_id)
                     return False
-        return (node.online, node.network) != before
+        return (node.online, node.network, node.screen) != before
 
     def counts(self) -> dict[str, int]:
         """Online nodes per network."""
@@ -51,6 +54,10 @@ class Presence:
             if node.online and node.network:
                 out[node.network] = out.get(node.network, 0) + 1
         return out
+
+    def screens(self) -> list[str]:
+        """The installation screens with a node online showing them."""
+        return sorted({n.screen for n in self._nodes.values() if n.online and n.screen})
 
     def online(self) -> int:
         return sum(1 for n in self._nodes.values() if n.online)

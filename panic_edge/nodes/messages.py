@@ -10,8 +10,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from panic_edge.core.installation import (
+    GridScreen,
+    Installation,
+    SingleScreen,
+    SpeakerScreen,
+    VestaboardScreen,
+    parse_installation,
+)
 from panic_edge.core.payloads import MAX_PAYLOAD_BYTES
-from panic_edge.errors import PayloadError
+from panic_edge.errors import ConfigError, PayloadError
 
 STATES = {"ready": 0, "invoking": 1, "completed": 2, "failed": 2}
 TYPES = ("text", "image", "audio")
@@ -224,4 +232,34 @@ class Appliance:
     online: bool
 
 
-Event = Connection | Appliance | ApplianceStatus | NetworkState | Shown | Reply
+def parse_installation_message(payload: bytes) -> Installation:
+    """A retained ``installations/<name>`` (never empty: an empty one means it was removed).
+
+    Checked by the same rules as the config's ``[[installations]]``, except that keys this node
+    does not know (a newer daemon's) are dropped rather than refused."""
+    what = "installation message"
+    body = _json_object(payload, what)
+    try:
+        return parse_installation(body, lenient=True)
+    except ConfigError as err:
+        raise PayloadError(f"{what}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """This node's screen (``--screen NAME``) as its installation describes it now."""
+
+    installation: str
+    network: str
+    screen: SingleScreen | GridScreen | VestaboardScreen | SpeakerScreen
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    """No installation has this node's screen (any more), or it is a screen for another kind of node."""
+
+    screen: str
+    reason: str
+
+
+Event = Connection | Appliance | ApplianceStatus | NetworkState | Shown | Reply | Assigned | Unassigned

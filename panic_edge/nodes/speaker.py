@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from panic_edge.config import Config
+from panic_edge.core.installation import SpeakerScreen
 from panic_edge.nodes.link import NodeLink, default_node_id
-from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.messages import Assigned, Shown, Unassigned
 
 log = logging.getLogger("panic_edge.nodes.speaker")
 
@@ -144,21 +145,28 @@ class Speaker:
             return None
 
 
-async def run_speaker(config: Config, network: str, *, speak_text: bool = False, max_behind: int = 2,
-                      stale_after: float = 120.0, node_id: str | None = None) -> None:
-    node_id = node_id or default_node_id("speaker", network)
+async def run_speaker(config: Config, network: str | None, *, speak_text: bool = False, max_behind: int = 2,
+                      stale_after: float = 120.0, node_id: str | None = None, screen: str | None = None) -> None:
+    """Play ``network``'s clips; with ``screen``, the network and settings come from its installation."""
+    node_id = node_id or (default_node_id("speaker", screen) if screen else default_node_id("speaker", network or ""))
     player = MixerPlayer()
+    mode = f"screen {screen}" if screen else ("speak text" if speak_text else "audio")
     try:
         async with httpx.AsyncClient(timeout=30) as http, NodeLink.open(
-                config, kind="speaker", network=network, mode="speak text" if speak_text else "audio",
-                node_id=node_id, backfill=1) as link:
+                config, kind="speaker", network=None if screen else network, mode=mode, node_id=node_id,
+                backfill=1, screen=screen, kinds=("speaker",)) as link:
             speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http)
             runner = asyncio.create_task(speaker.run(), name="speaker")
             try:
                 while True:
                     event = await link.events.get()
-                    if isinstance(event, Shown):
+                    if isinstance(event, Shown) and event.network == link.network:
                         speaker.offer(event)
+                    elif isinstance(event, Assigned) and isinstance(event.screen, SpeakerScreen):
+                        s = event.screen  # a new network or new settings: start a fresh playlist
+                        speaker.playlist = Playlist(s.speak_text, s.max_behind, s.stale_after)
+                    elif isinstance(event, Unassigned):
+                        log.warning("speaker %s: %s", node_id, event.reason)
             finally:
                 runner.cancel()
     finally:

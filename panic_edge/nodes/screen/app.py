@@ -42,9 +42,12 @@ class DisplayOptions:
     exit_after: float | None = None
     button_key: str = "return"
     node_id: str | None = None
+    screen: str | None = None  # --screen NAME: network and layout come from its installation
 
     @property
     def mode(self) -> str:
+        if self.screen:
+            return f"screen {self.screen}"
         return self.selection.describe() + (", terminal" if self.terminal else "")
 
 
@@ -66,28 +69,30 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     pygame.font.init()
     flags = pygame.FULLSCREEN if options.fullscreen else 0
     screen = pygame.display.set_mode(options.size or ((0, 0) if options.fullscreen else (1280, 720)), flags)
-    pygame.display.set_caption(f"PANIC! {options.network}")
+    pygame.display.set_caption(f"PANIC! {options.screen or options.network}")
     pygame.mouse.set_visible(not options.fullscreen)
     button_key = pygame.key.key_code(options.button_key)
-    if options.terminal:
+    if options.terminal or options.screen:  # a screen's installation may make it a terminal
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
-                      qr_url=options.qr_url)
+                      qr_url=options.qr_url, screen=options.screen)
     media = MediaCache()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    node_id = options.node_id or default_node_id("display", options.network, options.mode.split(",")[0])
+    node_id = options.node_id or (default_node_id("display", options.screen) if options.screen else
+                                  default_node_id("display", options.network, options.mode.split(",")[0]))
     started = clock()
     last_shot = 0.0
     dirty = True
     fetching: asyncio.Task[bool] | None = None
     try:
-        async with NodeLink.open(config, kind="display", network=options.network, mode=options.mode,
+        async with NodeLink.open(config, kind="display", network=options.network or None, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
-                                 replies=options.terminal) as link, httpx.AsyncClient(timeout=15) as http:
-            log.info("display %s: %s of %s", node_id, options.mode, options.network)
+                                 replies=options.terminal or bool(options.screen), screen=options.screen,
+                                 kinds=("single", "grid")) as link, httpx.AsyncClient(timeout=15) as http:
+            log.info("display %s: %s of %s", node_id, options.mode, options.network or "its installation")
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
@@ -97,7 +102,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                         log.debug("display %s: shown %s %s", node_id, event.id, event.state)
                     dirty = changed or dirty
                 for event in pygame.event.get():
-                    dirty = _key(event, state, link, options, button_key, stop) or dirty
+                    dirty = _key(event, state, link, button_key, stop) or dirty
                 render(screen, state.view(now), media)
                 pygame.display.flip()
                 if fetching is None or fetching.done():
@@ -123,31 +128,31 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.quit()
 
 
-def _key(event: object, state: NodeState, link: NodeLink, options: DisplayOptions, button_key: int,
-         stop: asyncio.Event) -> bool:
+def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop: asyncio.Event) -> bool:
     import pygame
 
     kind = getattr(event, "type", None)
+    terminal, network = state.terminal and bool(state.network), state.network
     if kind == pygame.QUIT:
         stop.set()
     elif kind == pygame.KEYDOWN:
         key = getattr(event, "key")
         if key == pygame.K_ESCAPE or (key == pygame.K_q and getattr(event, "mod") & pygame.KMOD_CTRL):
             stop.set()
-        elif options.terminal and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+        elif terminal and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
             request_id = uuid.uuid4().hex
             prompt = state.submit(request_id)
             if prompt:
-                link.command("start", {"network": options.network, "prompt": prompt, "request_id": request_id})
+                link.command("start", {"network": network, "prompt": prompt, "request_id": request_id})
             else:
-                link.command("press", {"network": options.network, "request_id": request_id})
+                link.command("press", {"network": network, "request_id": request_id})
             return True
-        elif options.terminal and key == pygame.K_BACKSPACE:
+        elif terminal and key == pygame.K_BACKSPACE:
             state.backspace()
             return True
-        elif key == button_key and not options.terminal:
-            link.command("press", {"network": options.network, "request_id": uuid.uuid4().hex})
-    elif kind == pygame.TEXTINPUT and options.terminal:
+        elif key == button_key and not terminal and network:
+            link.command("press", {"network": network, "request_id": uuid.uuid4().hex})
+    elif kind == pygame.TEXTINPUT and terminal:
         state.typed(getattr(event, "text"))
         return True
     return False

@@ -52,6 +52,8 @@ def render(surface: pygame.Surface, view: View, media: MediaCache) -> None:
         _cell(surface, rect, shown, view, media, unit if len(view.cells) > 1 else int(unit * 1.3))
     if view.attract:
         _attract(surface, area, view, unit)
+    if view.problem:
+        _problem(surface, area, view.problem, unit)
     if view.about_url:
         _qr(surface, view.about_url, area, unit)
     if view.terminal:
@@ -184,6 +186,16 @@ def _attract(surface: pygame.Surface, area: pygame.Rect, view: View, unit: int) 
     draw_text(surface, ask, max(unit, big // 3), (cx, cy), INK, anchor="midtop")
     _fit_line(surface, view.network_name, max(unit, big // 6), (cx, cy + big // 3 + int(big * 0.45)), DIM,
               area.width - 2 * unit, "midtop")
+
+
+def _problem(surface: pygame.Surface, area: pygame.Rect, text: str, unit: int) -> None:
+    """A screen that has no installation to follow yet (or the wrong kind): say so, plainly."""
+    veil = pygame.Surface(area.size, pygame.SRCALPHA)
+    veil.fill((8, 8, 12, 225))
+    surface.blit(veil, area.topleft)
+    lay = layout(markdown.blocks(text), area.width - 4 * unit, area.height // 2, max_size=2 * unit,
+                 min_size=unit)
+    draw_layout(surface, lay, area.inflate(-4 * unit, -(area.height // 2)), INK, centre=True)
 
 
 def _banner(surface: pygame.Surface, reason: str, unit: int) -> None:
