@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from flask import Flask
 from panic_edge.config import AdminConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
+from panic_edge.private_files import write_private
 from panic_edge.store.reader import Reader
 
 if TYPE_CHECKING:
@@ -45,18 +45,19 @@ class Settings:
 
 
 def _secret_key(path: Path | None) -> bytes:
-    """The key that signs login cookies: kept in a 0600 file so logins survive a restart."""
+    """The key that signs login cookies: kept in a 0600 file so logins survive a restart. A
+    missing or short (torn by a power cut) file is replaced with a new key."""
     if path is None:
         return secrets.token_bytes(32)
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
+        pass
+    key = secrets.token_bytes(32)
+    write_private(path, key)
+    return key
 
 
 def create_app(settings: Settings) -> Flask:
