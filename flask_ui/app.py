@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from panic_edge.config import AdminConfig
 from panic_edge.core.catalogue import CATALOGUE
@@ -76,10 +77,15 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs
+    from flask_ui import api, auth, backups, events, failures, headers, media, networks, pages, render, runs
 
     auth.init_app(app)
     render.init_app(app)
+    headers.init_app(app)
+    failures.init_app(app)
     for module in (media, api, auth, pages, networks, runs, backups, events):
         app.register_blueprint(module.bp)
+    hops = settings.admin.trusted_proxies
+    if hops:  # the client's own address and scheme, as the proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
