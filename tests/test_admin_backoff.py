@@ -10,8 +10,7 @@ from collections import Counter
 import pytest
 
 from flask_ui.ratelimit import Backoff
-from tests.admin_fixtures import (PASSWORD, TOKEN, Browser, admin_env, browser, csrf_of,  # noqa: F401
-                                  live, networks_dir)
+from tests.admin_fixtures import PASSWORD, TOKEN, Browser, admin_env, browser, csrf_of, live, networks_dir  # noqa: F401
 from tests.live import ThreadedDaemon
 
 

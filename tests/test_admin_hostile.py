@@ -17,6 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flask_ui.app import Settings, create_app
+from flask_ui.headers import HEADERS
+from panic_edge.config import AdminConfig
 from tests.admin_fixtures import TOKEN, Browser, admin_env, browser, live, networks_dir  # noqa: F401
 from tests.live import ThreadedDaemon
 
@@ -159,3 +162,39 @@ RAW_LINES = [b"GET /media/%00", b"GET /media/\xed\xa0\x80", b"GET /media/" + b"a
 def test_the_real_server_answers_raw_hostile_request_lines_below_500(live: ThreadedDaemon):
     for line in RAW_LINES:
         assert raw_request(live, line) < 500, line
+
+
+def test_every_answer_carries_the_security_headers(live: ThreadedDaemon, browser: Browser):
+    assert browser.login().status_code == 302
+    client = browser.client
+    answers = {path: client.get(path) for path in ["/", "/login", "/history", "/networks/demo", "/api/status",
+                                                   "/api/runs/nope", "/media/nope.png", "/static/admin.css",
+                                                   "/no-such-page"]}
+    answers["POST /run/stop-all without CSRF"] = client.post("/run/stop-all")
+    answers["DELETE /login"] = client.delete("/login")
+    for what, response in answers.items():
+        for name, value in HEADERS.items():
+            assert response.headers.get(name) == value, (what, name)
+        response.close()
+    assert answers["/"].headers["Cache-Control"] == "no-store"
+    assert "no-store" not in answers["/static/admin.css"].headers.get("Cache-Control", "")
+    assert answers["/api/runs/nope"].status_code == 404 and answers["/api/runs/nope"].is_json
+
+
+@pytest.mark.allow_errors
+def test_an_unexpected_exception_is_logged_and_answered_with_a_plain_500(tmp_path, caplog):
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("internal detail /srv/secret")
+
+    app = create_app(Settings(tmp_path / "archive", tmp_path / "db.sqlite3", status=broken,
+                              admin=AdminConfig(public_readonly=True)))
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 500 and b"it has been logged" in page.data
+    assert b"internal detail" not in page.data and b"Traceback" not in page.data
+    assert page.headers["Content-Security-Policy"] == HEADERS["Content-Security-Policy"]
+    api = client.get("/api/status")
+    assert api.status_code == 500 and api.get_json() == {"error": "internal error; it has been logged"}
+    logged = [r for r in caplog.records if r.name == "panic_edge.http"]
+    assert [r.getMessage() for r in logged] == ["GET / failed", "GET /api/status failed"]
+    assert all(r.exc_info and r.exc_info[0] is RuntimeError for r in logged)

@@ -57,8 +57,8 @@ def refused(bad: Path, live: Path, match: str) -> None:
 
 
 @pytest.mark.parametrize("sql, match", [
-    ("CREATE TRIGGER rewrite AFTER UPDATE ON invocations BEGIN "
-     "UPDATE invocations SET output_text = 'pwned' WHERE id = new.id; END", "unexpected trigger 'rewrite'"),
+    (("CREATE TRIGGER rewrite AFTER UPDATE ON invocations BEGIN "
+      "UPDATE invocations SET output_text = 'pwned' WHERE id = new.id; END"), "unexpected trigger 'rewrite'"),
     ("CREATE TRIGGER wedge BEFORE UPDATE ON runs BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
      "unexpected trigger 'wedge'"),
     ("CREATE VIEW everything AS SELECT * FROM runs", "unexpected view 'everything'"),
@@ -146,7 +146,7 @@ def test_panic_edge_restore_refuses_a_trigger_with_a_clear_message(make_config, 
     bad = crafted(tmp_path, "CREATE TRIGGER t AFTER INSERT ON runs BEGIN DELETE FROM runs; END")
     env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(config.data_dir)}
     result = subprocess.run([sys.executable, "-m", "panic_edge", "restore", str(bad)], env=env,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and "unexpected trigger 't'" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
