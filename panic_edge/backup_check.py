@@ -12,6 +12,10 @@ more or less), then copies its rows, one by one, into a fresh database built by 
 migrations: every value is checked (type, size, UTF-8, finite numbers, the JSON columns,
 each row readable as the daemon reads it) and every row passes the fresh schema's own
 constraints and foreign keys. The fresh database is then migrated to this version.
+
+A migration that adds a table whose rows the daemon parses (JSON, enums, vectors) should add a
+check for it to ROW_CHECKS. Triggers the migrations make are set aside while rows are copied, so
+a total kept by a trigger is copied as it is, not counted twice.
 """
 
 from __future__ import annotations
@@ -163,6 +167,28 @@ def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) ->
     return count
 
 
+def copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
+    """Copy every row of every ordinary table of ``dst``'s schema from ``src``, checked, in one
+    transaction. ``dst``'s own triggers are set aside meanwhile (and put back as they were): the
+    rows arrive as the backup holds them, derived columns included, not counted twice by a
+    trigger that keeps a total. Returns the number of rows."""
+    tables = [str(r[0]) for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                             "AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+    triggers = dst.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY rowid").fetchall()
+    dst.execute("BEGIN")
+    try:
+        for name, _ in triggers:
+            dst.execute(f'DROP TRIGGER "{name}"')
+        copied = sum(_copy_table(src, dst, table) for table in tables)
+        for _, sql in triggers:
+            dst.execute(sql)
+    except BaseException:
+        dst.execute("ROLLBACK")
+        raise
+    dst.execute("COMMIT")
+    return copied
+
+
 def _check_readable(conn: sqlite3.Connection) -> None:
     """Every row of the known tables reads back as the daemon reads it (after migrating)."""
     conn.row_factory = sqlite3.Row
@@ -193,12 +219,8 @@ def copy_into_fresh(backup: Path, target: Path) -> int:
             dst.execute("PRAGMA journal_mode = OFF")  # a scratch file: thrown away if anything fails
             dst.execute("PRAGMA synchronous = OFF")
             migrate(dst, upto=version)
-            tables = [str(r[0]) for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                                     "AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
             src.text_factory = bytes  # text that is not UTF-8 is refused here, not by a crash later
-            dst.execute("BEGIN")
-            copied = sum(_copy_table(src, dst, table) for table in tables)
-            dst.execute("COMMIT")
+            copied = copy_rows(src, dst)
             orphans = dst.execute("PRAGMA foreign_key_check").fetchmany(3)
             if orphans:
                 raise BackupError("the backup has rows pointing at rows it does not have: " + ", ".join(

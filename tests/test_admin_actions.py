@@ -240,5 +240,5 @@ def test_a_backup_carrying_a_trigger_is_refused_and_nothing_changes(admin: Brows
     page = admin.get("/backups").get_data(as_text=True)
     assert "nothing was changed" in page and "unexpected trigger &#39;rewrite&#39;" in page
     conn = sqlite3.connect(live.config.database_path)
-    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'rewrite'").fetchone() == (0,)
     conn.close()

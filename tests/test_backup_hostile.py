@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panic_edge import backup
-from panic_edge.backup_check import MAX_VALUE_BYTES
+from panic_edge.backup_check import MAX_VALUE_BYTES, schema_problems
 from panic_edge.errors import BackupError
 from panic_edge.store.database import _prepare
 from panic_edge.store.migrations import MIGRATIONS, migrate
@@ -51,7 +51,7 @@ def refused(bad: Path, live: Path, match: str) -> None:
         backup.restore(bad, live, live.parent / "backups")
     conn = sqlite3.connect(live)
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == before
-    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type IN ('trigger', 'view')").fetchone() == (0,)
+    assert schema_problems(conn, len(MIGRATIONS)) == []  # exactly what the migrations make, still
     assert sorted(p.name for p in live.parent.iterdir() if p.name.startswith(".restore-")) == []
     conn.close()
 
@@ -188,3 +188,21 @@ def test_any_row_is_either_refused_clearly_or_readable_after_restore(tmp_path_fa
         reader.run_invocations(summary.run.id)
         json.dumps([i.meta for i in reader.run_invocations(summary.run.id)])
     reader.recent_invocations("demo", 10)
+
+
+def test_triggers_the_schema_makes_are_set_aside_while_rows_are_copied(tmp_path):
+    from panic_edge.backup_check import copy_rows
+
+    schema = ("CREATE TABLE runs (id TEXT PRIMARY KEY, steps INTEGER NOT NULL DEFAULT 0);"
+              "CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs (id));"
+              "CREATE TRIGGER count_steps AFTER INSERT ON steps BEGIN "
+              "UPDATE runs SET steps = steps + 1 WHERE id = new.run_id; END;")
+    src, dst = sqlite3.connect(tmp_path / "src.sqlite3"), sqlite3.connect(":memory:", isolation_level=None)
+    src.executescript(schema + "INSERT INTO runs (id) VALUES ('r'); INSERT INTO steps VALUES ('r'), ('r');")
+    assert src.execute("SELECT steps FROM runs").fetchone() == (2,)
+    dst.executescript(schema)
+    src.text_factory = bytes
+    assert copy_rows(src, dst) == 3
+    assert dst.execute("SELECT steps FROM runs").fetchone() == (2,)  # as the backup had it, not 4
+    dst.execute("INSERT INTO steps VALUES ('r')")
+    assert dst.execute("SELECT steps FROM runs").fetchone() == (3,)  # and the trigger is back
