@@ -4,6 +4,7 @@ checks as the pages (CSRF for a browser session, the failed-attempt rate limit f
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -28,11 +29,29 @@ def _refused(err: PanicEdgeError) -> ResponseReturnValue:
     return jsonify(body), code
 
 
-def _json() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def _json(optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object. Refused (ConfigError, a 400): not JSON, not an object, nested
+    too deep, or holding strings that are not valid unicode (lone surrogates from \\ud800
+    escapes, which SQLite and every reply would choke on). ``optional``: no body is {}."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    try:
+        body = request.get_json(silent=True)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ConfigError("the JSON is nested too deep") from None
+    except UnicodeEncodeError:
+        raise ConfigError("the JSON holds text that is not valid unicode (a lone surrogate)") from None
     if not isinstance(body, dict):
         raise ConfigError("send a JSON object (Content-Type: application/json)")
     return body
+
+
+def _string(body: dict[str, Any], key: str, default: str = "") -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f'"{key}" must be a string')
+    return value
 
 
 def _message(inv: Any) -> dict[str, Any]:
@@ -137,7 +156,7 @@ def run(run_id: str) -> ResponseReturnValue:
 @bp.post("/networks/<slug>/start")
 @admin_required
 def start(slug: str) -> ResponseReturnValue:
-    run_id = control_or_503().start(slug, str(_json().get("prompt", "")))
+    run_id = control_or_503().start(slug, _string(_json(), "prompt"))
     return jsonify(ok=True, network=slug, run_id=run_id)
 
 
@@ -156,8 +175,8 @@ def stop_all() -> ResponseReturnValue:
 @bp.post("/invocations/<invocation_id>/restart")
 @admin_required
 def restart(invocation_id: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True) or {}
-    network, run_id, prompt = control_or_503().restart_from(invocation_id, body.get("network") or None)
+    network, run_id, prompt = control_or_503().restart_from(invocation_id,
+                                                            _string(_json(optional=True), "network") or None)
     return jsonify(ok=True, network=network, run_id=run_id, prompt=prompt)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -12,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from panic_edge.config import AdminConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
+from panic_edge.private_files import write_private
 from panic_edge.store.reader import Reader
 
 if TYPE_CHECKING:
@@ -47,18 +48,19 @@ class Settings:
 
 
 def _secret_key(path: Path | None) -> bytes:
-    """The key that signs login cookies: kept in a 0600 file so logins survive a restart."""
+    """The key that signs login cookies: kept in a 0600 file so logins survive a restart. A
+    missing or short (torn by a power cut) file is replaced with a new key."""
     if path is None:
         return secrets.token_bytes(32)
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
+        pass
+    key = secrets.token_bytes(32)
+    write_private(path, key)
+    return key
 
 
 def create_app(settings: Settings) -> Flask:
@@ -77,10 +79,16 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, installations, media, networks, pages, render, runs
+    from flask_ui import (api, auth, backups, events, failures, headers, installations, media, networks, pages,
+                          render, runs)
 
     auth.init_app(app)
     render.init_app(app)
+    headers.init_app(app)
+    failures.init_app(app)
     for module in (media, api, auth, pages, networks, runs, backups, events, installations):
         app.register_blueprint(module.bp)
+    hops = settings.admin.trusted_proxies
+    if hops:  # the client's own address and scheme, as the proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

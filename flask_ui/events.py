@@ -8,6 +8,7 @@ every few seconds, which doubles as the keepalive).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -49,6 +50,13 @@ def stream() -> ResponseReturnValue:
         sub = subscription.__enter__()
     except CommandError as err:
         return jsonify(error=str(err)), 503
+    released = threading.Event()
+
+    def release() -> None:
+        """Once, whether the stream ran to its end or the response was closed before it began."""
+        if not released.is_set():
+            released.set()
+            subscription.__exit__(None, None, None)
 
     def generate() -> Iterator[str]:
         try:
@@ -68,7 +76,9 @@ def stream() -> ResponseReturnValue:
         except EOFError:  # the daemon is stopping
             return
         finally:
-            subscription.__exit__(None, None, None)
+            release()
 
-    return Response(generate(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(generate(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(release)
+    return response

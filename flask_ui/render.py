@@ -26,7 +26,12 @@ def media_path(content: Content | None) -> str | None:
 
 
 def clock(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+    if not ts:
+        return ""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):  # a timestamp no clock could have written
+        return "?"
 
 
 def duration(seconds: float | None) -> str:

@@ -1,7 +1,8 @@
 """The output archive: one file per invocation under <data_dir>/archive, typed by its real content.
 
-Files are written atomically (temporary file, fsync, rename) so a crash never leaves half a
-picture behind, and their type is sniffed from the bytes, never taken on trust.
+Files are written atomically (temporary file, fsync, rename, fsync of the folder) so a crash or
+a power cut never leaves half a picture or a lost name behind; they are readable by the service
+user only (0600 in 0700 folders); their type is sniffed from the bytes, never taken on trust.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from panic_edge.core.media import Content, MediaType
 from panic_edge.errors import StorageFault, StoreError
+from panic_edge.private_files import fsync_dir, open_private, private_dir
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -65,12 +67,13 @@ class Archive:
         target = self.root / relative
         tmp = target.with_suffix(target.suffix + ".part")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            private_dir(target.parent)
+            with os.fdopen(open_private(tmp), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            fsync_dir(target.parent)
         except OSError as err:
             with contextlib.suppress(OSError):
                 tmp.unlink()

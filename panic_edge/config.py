@@ -151,8 +151,13 @@ class AdminConfig(_Section):
     secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only: set it "
                                 "when the page is served behind a TLS proxy.")
     session_hours: float = Field(168, gt=0, le=8760, description="Hours a login lasts.")
-    login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins allowed per client "
-                                "address in 5 minutes before it must wait.")
+    login_attempts: int = Field(5, ge=1, le=1000, description="Wrong passwords (or API tokens) a "
+                                "client address may send before each further try must wait, 2 s doubling "
+                                "to 15 min; forgotten an hour after its last failure (docs/admin.md).")
+    trusted_proxies: int = Field(0, ge=0, le=5, description="Reverse proxies in front of the page whose "
+                                 "X-Forwarded-For and X-Forwarded-Proto are believed: 0 when browsers "
+                                 "reach the daemon directly, 1 behind one nginx or Caddy. Login backoff "
+                                 "is per client address, so behind a proxy this must be set.")
 
 
 class BackupsConfig(_Section):

@@ -228,3 +228,17 @@ def test_the_event_stream_sends_status_then_each_invocation_live(admin: Browser,
                     if '"state":"completed"' in line.replace(" ", ""):
                         break
             assert any('"/media/' in s or '"output": "' in s for s in seen)
+
+
+def test_a_backup_carrying_a_trigger_is_refused_and_nothing_changes(admin: Browser, live, tmp_path: Path):
+    from tests.test_backup_hostile import crafted
+
+    bad = crafted(tmp_path, "CREATE TRIGGER rewrite AFTER UPDATE ON invocations BEGIN "
+                            "UPDATE invocations SET output_text = 'pwned'; END")
+    admin.post("/backups/restore", {"backup": (io.BytesIO(bad.read_bytes()), "b.sqlite3")},
+               content_type="multipart/form-data")
+    page = admin.get("/backups").get_data(as_text=True)
+    assert "nothing was changed" in page and "unexpected trigger &#39;rewrite&#39;" in page
+    conn = sqlite3.connect(live.config.database_path)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'rewrite'").fetchone() == (0,)
+    conn.close()

@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.security import check_password_hash
 
-from flask_ui.ratelimit import FailureLimiter
 from flask_ui.render import markdown
 from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content, MediaType
@@ -56,18 +55,6 @@ def test_restarting_from_a_failed_or_unknown_invocation_is_refused():
         restart_prompt(RUN, CHAIN, "r.3")
     with pytest.raises(CommandError, match="not part of run"):
         restart_prompt(RUN, CHAIN, "x.0")
-
-
-def test_the_limiter_counts_failures_per_client_in_a_sliding_window():
-    now = [0.0]
-    limiter = FailureLimiter(3, 60, lambda: now[0])
-    for t in (0, 10, 20):
-        now[0] = t
-        limiter.failed("a")
-    assert limiter.retry_after("a") == pytest.approx(40)
-    assert limiter.retry_after("b") == 0
-    now[0] = 60.5
-    assert limiter.retry_after("a") == 0  # the first failure aged out
 
 
 def test_the_hub_delivers_to_every_subscriber_and_drops_the_oldest_when_one_lags():

@@ -23,6 +23,12 @@
     return h ? `${h} h ${String(m % 60).padStart(2, "0")} min` : `${m} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
   }
 
+  // --- forms that ask first: data-confirm (the CSP allows no inline handlers) ---------------
+  document.addEventListener("submit", (e) => {
+    const question = e.target.dataset ? e.target.dataset.confirm : undefined;
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
   // --- waiting timers on pending invocations -----------------------------------------------
   function tick() {
     for (const card of $$(".inv")) {

@@ -37,6 +37,7 @@ from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
+from panic_edge.private_files import lock_down
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.daemon")
@@ -84,6 +85,7 @@ class Daemon:
         for name, problem in self.networks.problems.items():
             log.error("skipping network %s: %s", name, problem)
         async with AsyncExitStack() as stack:
+            await asyncio.to_thread(lock_down, config.data_dir)  # installs made before 0600/0700
             stack.enter_context(DataDirLock(config.data_dir))
             store = await stack.enter_async_context(Store.open(config.database_path))
             archive = Archive(config.archive_dir)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from panic_edge import backup
 from panic_edge.core.installation import Installation
 from panic_edge.core.model import Model
-from panic_edge.core.network import Network, chain_errors
+from panic_edge.core.network import SLUG, Network, chain_errors
 from panic_edge.core.restart import restart_prompt
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.installations import Installations
@@ -103,6 +103,8 @@ class Control:
 
     def delete_network(self, slug: str) -> None:
         """Delete the network's file and unload it. A running network is refused."""
+        if not SLUG.match(slug):  # never a path: no file was ever saved under such a name
+            raise CommandError(f"there is no network file {slug[:80]!r}.toml to delete")
         path = self._folder() / f"{slug}.toml"
         if self.running(slug):
             raise CommandError(f"network {slug!r} is running; stop it before deleting it")

@@ -22,6 +22,7 @@ import aiosqlite
 
 from panic_edge.core.invocation import Invocation, Run
 from panic_edge.core.media import Content
+from panic_edge.private_files import create_private
 from panic_edge.store.migrations import migrate
 from panic_edge.store.rows import row_to_invocation as _row_to_invocation
 from panic_edge.store.rows import row_to_run as _row_to_run
@@ -29,7 +30,7 @@ from panic_edge.store.rows import row_to_run as _row_to_run
 
 
 def _prepare(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)  # 0600 before SQLite makes it; its -wal and -shm inherit the mode
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=WAL")

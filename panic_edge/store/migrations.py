@@ -58,8 +58,9 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration newer than the database, each in its own transaction.
+def migrate(conn: sqlite3.Connection, upto: int | None = None) -> int:
+    """Apply every migration newer than the database (up to ``upto``, default all), each in its
+    own transaction.
 
     Returns the resulting version. Refuses a database newer than this code.
     """
@@ -67,6 +68,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     if current > len(MIGRATIONS):
         raise RuntimeError(f"the database is at schema {current}, newer than this panic-edge "
                            f"({len(MIGRATIONS)}); upgrade panic-edge or restore an older backup")
-    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+    last = len(MIGRATIONS) if upto is None else upto
+    for number, script in enumerate(MIGRATIONS[current:last], start=current + 1):
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     return schema_version(conn)
