@@ -29,7 +29,7 @@ def _refused(err: PanicEdgeError) -> ResponseReturnValue:
     return jsonify(body), code
 
 
-def _json(optional: bool = False) -> dict[str, Any]:
+def request_json(optional: bool = False) -> dict[str, Any]:
     """The request's JSON object. Refused (ConfigError, a 400): not JSON, not an object, nested
     too deep, or holding strings that are not valid unicode (lone surrogates from \\ud800
     escapes, which SQLite and every reply would choke on). ``optional``: no body is {}."""
@@ -47,7 +47,7 @@ def _json(optional: bool = False) -> dict[str, Any]:
     return body
 
 
-def _string(body: dict[str, Any], key: str, default: str = "") -> str:
+def json_string(body: dict[str, Any], key: str, default: str = "") -> str:
     value = body.get(key, default)
     if not isinstance(value, str):
         raise ConfigError(f'"{key}" must be a string')
@@ -156,7 +156,7 @@ def run(run_id: str) -> ResponseReturnValue:
 @bp.post("/networks/<slug>/start")
 @admin_required
 def start(slug: str) -> ResponseReturnValue:
-    run_id = control_or_503().start(slug, _string(_json(), "prompt"))
+    run_id = control_or_503().start(slug, json_string(request_json(), "prompt"))
     return jsonify(ok=True, network=slug, run_id=run_id)
 
 
@@ -176,7 +176,7 @@ def stop_all() -> ResponseReturnValue:
 @admin_required
 def restart(invocation_id: str) -> ResponseReturnValue:
     network, run_id, prompt = control_or_503().restart_from(invocation_id,
-                                                            _string(_json(optional=True), "network") or None)
+                                                            json_string(request_json(optional=True), "network") or None)
     return jsonify(ok=True, network=network, run_id=run_id, prompt=prompt)
 
 
@@ -185,7 +185,7 @@ def restart(invocation_id: str) -> ResponseReturnValue:
 def put_network(slug: str) -> ResponseReturnValue:
     from flask_ui.networks import network_from_fields
 
-    network = network_from_fields(slug, _json())
+    network = network_from_fields(slug, request_json())
     problems = control_or_503().save_network(network)
     return jsonify(ok=True, slug=slug, saved=True, runnable=not problems, problems=problems)
 

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from flask_ui.api import json_string, request_json
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.installation import (
     KINDS,
@@ -25,7 +26,7 @@ from panic_edge.core.installation import (
     parse_installation,
 )
 from panic_edge.core.invocation import invocation_message
-from panic_edge.errors import CommandError, ConfigError, PanicEdgeError
+from panic_edge.errors import CommandError, PanicEdgeError
 from panic_edge.nodes.feed import Feed, selection_of
 from panic_edge.nodes.messages import Shown, parse_invocation
 
@@ -154,9 +155,7 @@ def api_list() -> ResponseReturnValue:
 @bp.put("/api/installations/<name>")
 @admin_required
 def api_put(name: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ConfigError("send a JSON object (Content-Type: application/json)")
+    body = request_json()
     inst = parse_installation({**body, "name": body.get("name", name)})
     exists = any(i.name == name for i in _all())
     control_or_503().save_installation(inst, name if exists else None)
@@ -166,8 +165,8 @@ def api_put(name: str) -> ResponseReturnValue:
 @bp.post("/api/installations/<name>/switch")
 @admin_required
 def api_switch(name: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True) or {}
-    moved = control_or_503().switch_installation(name, str(body.get("network", "")))
+    body = request_json(optional=True)
+    moved = control_or_503().switch_installation(name, json_string(body, "network"))
     return jsonify(ok=True, installation=moved.as_json())
 
 
