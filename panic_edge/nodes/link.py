@@ -32,6 +32,7 @@ from panic_edge.core import payloads
 from panic_edge.core.topics import Topics
 from panic_edge.errors import PayloadError
 from panic_edge.nodes import messages
+from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.messages import Appliance, ApplianceStatus, Connection, Event
 
 log = logging.getLogger("panic_edge.nodes")
@@ -50,12 +51,12 @@ class NodeLink:
     """Open with ``async with NodeLink.open(...) as link``; read ``await link.events.get()``."""
 
     def __init__(self, config: Config, *, kind: str, network: str, mode: str, node_id: str,
-                 backfill: int = 16, replies: bool = False) -> None:
+                 backfill: int = 16, replies: bool = False, commands: tuple[str, ...] = ()) -> None:
         self.config = config
         self.topics = topics = Topics(config.appliance_id)
         self.kind, self.network, self.mode, self.node_id = kind, network, mode, node_id
         self.backfill_limit = backfill
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.events: asyncio.Queue[Event | NodeCommand] = asyncio.Queue()
         self.status: ApplianceStatus | None = None
         self._got_status = asyncio.Event()
         self.malformed = 0
@@ -63,9 +64,13 @@ class NodeLink:
                          (topics.invocations(network), 1)]
         if replies:
             subscriptions.append((topics.cmd_reply, 1))
-        self._status_body = payloads.encode({
+        if commands:
+            subscriptions.append((topics.node_cmd_filter(node_id), 1))
+        self._status: dict[str, Any] = {
             "node_id": node_id, "kind": kind, "network": network, "mode": mode,
-            "host": socket.gethostname(), "version": __version__, "started_at": time.time()})
+            "host": socket.gethostname(), "version": __version__, "started_at": time.time(),
+            "commands": list(commands), "showing": "live"}
+        self._status_body = payloads.encode(self._status)
         self.bus = MqttBus(config.mqtt, f"panic-node-{config.appliance_id}-{node_id}"[:200],
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
@@ -97,12 +102,27 @@ class NodeLink:
         self.events.put_nowait(Connection(up))
         if up:
             self._connections += 1
+            if payloads.encode(self._status) != self._status_body:  # changed since the first announcement
+                self.set_status()
             if self._connections > 1:
                 # back after an outage: a broker killed hard may have lost what it queued for us,
                 # so fetch the recent invocations again (the feed ignores what it already has)
-                task = asyncio.get_running_loop().create_task(self._backfill(REFILL), name=f"{self.node_id} refill")
-                self._backfills.add(task)
-                task.add_done_callback(self._backfills.discard)
+                self.refill()
+
+    def refill(self) -> None:
+        """Fetch the recent invocations again over HTTP (the feed ignores what it already has)."""
+        task = asyncio.get_running_loop().create_task(self._backfill(REFILL), name=f"{self.node_id} refill")
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    def set_status(self, **fields: Any) -> None:
+        """Change fields of the retained ``nodes/<node_id>/status`` (e.g. ``showing``) and publish it."""
+        self._status.update(fields)
+        self.bus.publish(self.topics.node_status(self.node_id), payloads.encode(self._status), qos=1, retain=True)
+
+    def publish_screenshot(self, png: bytes) -> None:
+        """``nodes/<node_id>/screenshot``: QoS 1, not retained (an answer, not a state)."""
+        self.bus.publish(self.topics.node_screenshot(self.node_id), png, qos=1, retain=False)
 
     # --- commands (terminal and button) -----------------------------------------------------
 
@@ -127,7 +147,7 @@ class NodeLink:
             if event is not None:
                 self.events.put_nowait(event)
 
-    def _parse(self, message: Message) -> Event | None:
+    def _parse(self, message: Message) -> Event | NodeCommand | None:
         topics, payload = self.topics, message.payload
         if message.topic == topics.invocations(self.network):
             return messages.parse_invocation(payload)
@@ -139,6 +159,9 @@ class NodeLink:
             return messages.parse_status(payload) if payload else None
         if message.topic == topics.cmd_reply:
             return messages.parse_reply(payload)
+        found = topics.node_topic_leaf(message.topic)
+        if found is not None and found[0] == self.node_id and found[1].startswith("cmd/"):
+            return parse_node_command(found[1][4:], message.retain)
         return None
 
     async def _backfill(self, limit: int | None = None) -> None:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import httpx
 
 from panic_edge.config import Config
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.speaker")
 
@@ -147,19 +149,27 @@ class Speaker:
 async def run_speaker(config: Config, network: str, *, speak_text: bool = False, max_behind: int = 2,
                       stale_after: float = 120.0, node_id: str | None = None) -> None:
     node_id = node_id or default_node_id("speaker", network)
+    quiet_http_logs()
     player = MixerPlayer()
     try:
         async with httpx.AsyncClient(timeout=30) as http, NodeLink.open(
                 config, kind="speaker", network=network, mode="speak text" if speak_text else "audio",
-                node_id=node_id, backfill=1) as link:
+                node_id=node_id, backfill=1, commands=("blank", "wake")) as link:
             speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http)
             runner = asyncio.create_task(speaker.run(), name="speaker")
+            keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
+            quiet = False
             try:
                 while True:
                     event = await link.events.get()
-                    if isinstance(event, Shown):
+                    if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                        quiet = event.verb == "blank"  # blank: new clips are skipped until wake
+                        log.info("speaker %s: %s", node_id, "quiet" if quiet else "playing again")
+                        link.set_status(showing="blank" if quiet else "live")
+                    elif isinstance(event, Shown) and not quiet:
                         speaker.offer(event)
             finally:
                 runner.cancel()
+                keepalive.cancel()
     finally:
         player.close()

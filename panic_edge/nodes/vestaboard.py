@@ -28,9 +28,11 @@ from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.board import BOARDS, Message, Pacer, compose
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.screen.markdown import blocks
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.vestaboard")
 
@@ -147,15 +149,23 @@ class Bridge:
 
 async def run_vestaboard(config: Config, options: BoardOptions, key: str) -> None:
     node_id = options.node_id or default_node_id("vestaboard", options.network)
+    quiet_http_logs()
     async with httpx.AsyncClient(timeout=15) as http, NodeLink.open(
             config, kind="vestaboard", network=options.network, mode=f"{options.board} via {options.api}",
-            node_id=node_id, backfill=4) as link:
+            node_id=node_id, backfill=4, commands=("blank", "wake")) as link:
         bridge = Bridge(VestaboardClient(http, options.api, key, options.url), options)
         runner = asyncio.create_task(bridge.run(), name="vestaboard pacing")
+        keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
+        held = False
         try:
             while True:
                 event = await link.events.get()
-                if isinstance(event, Shown):
+                if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                    held = event.verb == "blank"  # blank: the board keeps its message until wake
+                    log.info("vestaboard %s: %s", node_id, "holding" if held else "following again")
+                    link.set_status(showing="blank" if held else "live")
+                elif isinstance(event, Shown) and not held:
                     bridge.offer(event)
         finally:
             runner.cancel()
+            keepalive.cancel()

@@ -7,6 +7,7 @@ video driver elsewhere; ``--windowed`` is for development; SDL's dummy driver ru
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -20,9 +21,11 @@ from pathlib import Path
 import httpx
 
 from panic_edge.config import Config
-from panic_edge.nodes.feed import Selection
+from panic_edge.nodes.commands import NodeCommand
+from panic_edge.nodes.feed import Feed, Selection
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
 
 log = logging.getLogger("panic_edge.nodes.screen")
@@ -42,6 +45,8 @@ class DisplayOptions:
     exit_after: float | None = None
     button_key: str = "return"
     node_id: str | None = None
+    reel: Path | None = None      # the backup reel, played while the daemon is unreachable
+    reel_after: float = 60.0      # seconds unreachable before the reel starts
 
     @property
     def mode(self) -> str:
@@ -57,10 +62,15 @@ def _choose_driver(fullscreen: bool) -> None:
 
 async def run_display(config: Config, options: DisplayOptions, clock: Callable[[], float] = time.time) -> None:
     _choose_driver(options.fullscreen)
+    quiet_http_logs()
     import pygame
 
+    from panic_edge.nodes.screen.control import SCREEN_COMMANDS, ScreenControl
     from panic_edge.nodes.screen.media import MediaCache
+    from panic_edge.nodes.screen.reel import ReelPlayer
     from panic_edge.nodes.screen.render import render
+
+    reel = ReelPlayer(options.reel) if options.reel else None  # a bad file is refused before the screen opens
 
     pygame.display.init()
     pygame.font.init()
@@ -86,20 +96,31 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     try:
         async with NodeLink.open(config, kind="display", network=options.network, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
-                                 replies=options.terminal) as link, httpx.AsyncClient(timeout=15) as http:
+                                 replies=options.terminal, commands=SCREEN_COMMANDS) as link, \
+                httpx.AsyncClient(timeout=15) as http:
             log.info("display %s: %s of %s", node_id, options.mode, options.network)
+            control = ScreenControl(link, reel, options.reel_after)
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
                     event = link.events.get_nowait()
+                    if isinstance(event, NodeCommand):
+                        if control.command(event):  # reload: forget the picture, fetch it again
+                            state.feed, media = Feed(options.network, state.feed.capacity), MediaCache()
+                            link.refill()
+                        dirty = True
+                        continue
                     changed = state.apply(event, now)
-                    if changed and isinstance(event, Shown):
-                        log.debug("display %s: shown %s %s", node_id, event.id, event.state)
+                    if changed and isinstance(event, Shown) and event.done and event in state.view(now).cells:
+                        log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
+                                 event.output_type if event.state == "completed" else "failed")
                     dirty = changed or dirty
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, options, button_key, stop) or dirty
-                render(screen, state.view(now), media)
+                view = state.view(now)
+                control.draw(screen, view, functools.partial(render, screen, view, media))
                 pygame.display.flip()
+                control.after_flip(screen)
                 if fetching is None or fetching.done():
                     if fetching is not None and fetching.result():
                         dirty = True
@@ -114,6 +135,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                 _save(pygame, screen, options.screenshot)
             if fetching is not None:
                 fetching.cancel()
+            control.close()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
