@@ -21,6 +21,7 @@ from panic_edge.nodes.commands import parse_node_command
 from panic_edge.nodes.feed import Single
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
 from panic_edge.nodes.screen.control import thumbnail
+from tests.admin_fixtures import admin, admin_env, browser, live, networks_dir  # noqa: F401
 from tests.conftest import start_daemon
 
 
@@ -85,6 +86,8 @@ def colours(shot: bytes) -> set[tuple[int, int, int]]:
 
 
 async def test_a_screen_blanks_wakes_reloads_and_sends_screenshots_when_the_daemon_asks(config, probe, caplog):
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.NOTSET)  # as in a fresh process: the node must quiet them
     daemon = await start_daemon(config)
     node_id = f"test-remote-{uuid.uuid4().hex[:8]}"
     screens, control = daemon.daemon.screens, daemon.daemon.settings.control
@@ -124,16 +127,42 @@ async def test_a_screen_blanks_wakes_reloads_and_sends_screenshots_when_the_daem
                                 and isinstance(b, dict) and b.get("showing") == "blank")
         shot = await command_and_shot("wake")
         assert len(colours(shot)) > 8
+        shown = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"display {node_id}: #")]
+        assert shown and len(shown) == len(set(shown))  # one INFO line per shown invocation
         backfills = sum("recent invocations of demo" in r.getMessage() for r in caplog.records)
         await command_and_shot("reload")
         async with asyncio.timeout(10):  # the node fetched the recent invocations again
             while sum("recent invocations of demo" in r.getMessage() for r in caplog.records) == backfills:
                 await asyncio.sleep(0.05)
     finally:
-        display.cancel()
-        await asyncio.gather(display, return_exceptions=True)
+        pygame.event.post(pygame.event.Event(pygame.QUIT))  # closes the window: a clean stop
+        await asyncio.wait_for(display, 10)
         await daemon.stop()
-    # quiet logs: one INFO line per shown invocation, none for the HTTP client's requests
+    # quiet logs: none for the HTTP client's requests (backfills, media)
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore")) and r.levelno < logging.WARNING]
-    shown = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"display {node_id}: #")]
-    assert shown and len(shown) == len(set(shown))
+
+
+def test_the_node_api_reads_openly_only_when_public_and_commands_need_an_admin(live, browser, admin):
+    screens = live.daemon.screens
+    live.daemon.presence.apply("lobby", "availability", b"online")
+    live.daemon.presence.apply("lobby", "status", b'{"network": "demo", "kind": "display", "mode": "grid 2x2", '
+                               b'"commands": ["blank", "wake", "dance"], "showing": "live", "host": "pi"}')
+    screens.put("lobby", png(320, 180))
+    anonymous = live.app.test_client()
+    assert anonymous.get("/api/nodes").status_code == 401
+    assert anonymous.post("/api/nodes/lobby/cmd/blank").status_code == 401
+    assert anonymous.get("/api/nodes/lobby/screenshot.png").status_code == 401
+    nodes = admin.get("/api/nodes").get_json()["nodes"]
+    assert [(n["node_id"], n["online"], n["commands"], n["mode"]) for n in nodes] == [
+        ("lobby", True, ["blank", "wake"], "grid 2x2")] and nodes[0]["screenshot_at"] is not None
+    shot = admin.get("/api/nodes/lobby/screenshot.png")
+    assert shot.mimetype == "image/png" and shot.headers["X-Content-Type-Options"] == "nosniff"
+    assert admin.get("/api/nodes/attic/screenshot.png").status_code == 404
+    headers = {"X-CSRFToken": admin.token}
+    refused = admin.client.post("/api/nodes/lobby/cmd/reload", headers=headers)
+    assert refused.status_code == 409 and "does not take 'reload'" in refused.get_json()["error"]
+    assert admin.client.post("/api/nodes/lobby/cmd/blank", headers=headers).get_json() == {
+        "ok": True, "node_id": "lobby", "command": "blank"}
+    assert admin.client.post("/api/nodes/lobby/cmd/blank").status_code == 400  # no CSRF token
+    page = admin.get("/screens").get_data(as_text=True)
+    assert 'data-node="lobby"' in page and 'data-verb="wake"' in page and "<script>" not in page

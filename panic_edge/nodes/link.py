@@ -10,7 +10,9 @@ Every node kind (screen, speaker, Vestaboard) opens one ``NodeLink``. It
 - fetches the recent invocations once over HTTP (``/api/networks/<slug>/invocations``) so a node
   that starts late shows the current picture at once;
 - parses every message into a typed event on ``events``. A malformed message is logged (a
-  warning, naming the topic) and dropped: the node keeps what it had.
+  warning, naming the topic) and dropped: the node keeps what it had;
+- with ``commands``, takes node commands on ``nodes/<node_id>/cmd/<verb>`` (``NodeCommand``
+  events), and can change its retained status (``set_status``) and send a screenshot.
 """
 
 from __future__ import annotations
