@@ -111,9 +111,11 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                         dirty = True
                         continue
                     changed = state.apply(event, now)
-                    if changed and isinstance(event, Shown) and event.done and event in state.view(now).cells:
-                        log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
-                                 event.output_type if event.state == "completed" else "failed")
+                    if changed and isinstance(event, Shown):
+                        log.debug("display %s: shown %s %s", node_id, event.id, event.state)
+                        if event.done and event in state.view(now).cells:  # INFO: one line per shown output
+                            log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
+                                     event.output_type if event.state == "completed" else "failed")
                     dirty = changed or dirty
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, options, button_key, stop) or dirty
