@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,41 @@ def test_a_node_command_names_a_missing_or_mismatched_table(tmp_path, capsys):
     assert "[nodes.lobby] is a display node, not a speaker node" in capsys.readouterr().err
     assert main(["display", "--config", str(config), "--node", "attic"]) == 2
     assert "there is no [nodes.attic] table" in capsys.readouterr().err
+
+
+def test_a_screen_tells_systemd_it_is_ready_and_pings_the_watchdog_from_its_frame_loop(config, tmp_path):
+    """What WatchdogSec= in panic-edge-display@.service relies on: a frozen frame loop stops the pings."""
+    pytest.importorskip("systemd.daemon", reason="systemd-python is Linux-only and optional")
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(15)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_EDGE_")}
+    env.update(PANIC_EDGE_MQTT_URL=config.mqtt.url, PANIC_EDGE_APPLIANCE_ID=config.appliance_id,
+               SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", NOTIFY_SOCKET=str(path), WATCHDOG_USEC="200000")
+    node = subprocess.Popen([sys.executable, "-m", "panic_edge", "display", "--windowed", "--size", "160x90",
+                             "--node-id", f"test-watchdog-{os.getpid()}", "--exit-after", "20"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen: list[str] = []
+        while sum("WATCHDOG=1" in s for s in seen) < 3:
+            seen.append(sock.recv(4096).decode())
+        assert "READY=1" in seen[0]
+    finally:
+        node.terminate()
+        node.wait(15)
+        sock.close()
+
+
+def test_a_data_dir_of_its_own_is_writable_and_one_in_a_home_is_not_hidden():
+    from panic_edge.install.plan import Target, install_plan
+
+    target = Target("systemd", False, Path("/root"), Path("/opt/panic-edge/.venv/bin/panic-edge"),
+                    Path("/etc/panic-edge/panic-edge.toml"))
+    for data_dir, writable, home in ((Path("/var/lib/panic-edge"), None, "yes"),
+                                     (Path("/srv/panic"), "/srv/panic", "yes"),
+                                     (Path("/home/pi/panic-data"), "/home/pi/panic-data", "no")):
+        plan = install_plan(target, {}, data_dir=data_dir)
+        unit = next(data for path, data, _ in plan.writes if path.name == "panic-edge.service").decode()
+        assert (f"ReadWritePaths=-{writable}" in unit) == (writable is not None) and f"ProtectHome={home}\n" in unit
+        assert any("chown" in note for note in plan.notes) == (writable is not None)

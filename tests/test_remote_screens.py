@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import uuid
 
@@ -15,12 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from panic_edge.core.topics import Topics
+from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.screens import MAX_BYTES, MAX_NODES, Screens, png_size
 from panic_edge.errors import CommandError, PayloadError
 from panic_edge.nodes.commands import parse_node_command
 from panic_edge.nodes.feed import Single
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
 from panic_edge.nodes.screen.control import thumbnail
+from panic_edge.nodes.speaker import run_speaker
 from tests.admin_fixtures import admin, admin_env, browser, live, networks_dir  # noqa: F401
 from tests.conftest import start_daemon
 
@@ -77,6 +80,42 @@ def test_the_daemon_keeps_one_bounded_screenshot_per_node_and_refuses_bad_ones(c
                             ("n2", "wake", "offline"), ("n1", "reload", "does not take")):
         with pytest.raises(CommandError, match=why):
             screens.command(node, verb)
+
+
+@given(st.dictionaries(st.sampled_from(["mode", "host", "showing", "commands", "kind", "x"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=300),
+                                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                              max_size=4))))
+def test_any_node_status_gives_the_admin_page_short_strings_and_known_commands(fields):
+    presence = Presence()
+    presence.apply("n", "availability", b"online")
+    presence.apply("n", "status", json.dumps({**fields, "network": "demo"}).encode())
+    (node,) = presence.nodes()
+    assert all(isinstance(node[k], str) and len(node[k]) <= 100 for k in ("mode", "host", "showing"))
+    assert set(node["commands"]) <= {"blank", "wake", "reload", "screenshot"}
+
+
+async def test_a_speaker_goes_quiet_on_blank_and_plays_again_on_wake(config, probe):
+    daemon = await start_daemon(config)
+    node_id = f"test-speaker-{uuid.uuid4().hex[:8]}"
+    screens, control = daemon.daemon.screens, daemon.daemon.settings.control
+    speaker = asyncio.create_task(run_speaker(config, "demo", node_id=node_id))
+    status = f"panic/{config.appliance_id}/nodes/{node_id}/status"
+    try:
+        async with asyncio.timeout(10):
+            while not any(n["node_id"] == node_id and n["online"] for n in screens.nodes()):
+                await asyncio.sleep(0.05)
+        assert next(n for n in screens.nodes() if n["node_id"] == node_id)["commands"] == ["blank", "wake"]
+        with pytest.raises(CommandError, match="does not take 'screenshot'"):
+            await asyncio.to_thread(control.node_command, node_id, "screenshot")
+        for verb, showing in (("blank", "blank"), ("wake", "live")):
+            await asyncio.to_thread(control.node_command, node_id, verb)
+            await asyncio.to_thread(probe.wait_for, lambda t, b, s=showing: t == status and isinstance(b, dict)
+                                    and b.get("showing") == s)
+    finally:
+        speaker.cancel()
+        await asyncio.gather(speaker, return_exceptions=True)
+        await daemon.stop()
 
 
 def colours(shot: bytes) -> set[tuple[int, int, int]]:

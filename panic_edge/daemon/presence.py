@@ -69,7 +69,7 @@ class Presence:
 
 def _details(body: dict[str, Any]) -> dict[str, Any]:
     """The status fields the admin page shows, as short strings; commands only those known."""
-    text = {key: str(body.get(key) or "")[:100] for key in ("mode", "host", "showing")}
+    text = {key: value[:100] if isinstance(value := body.get(key), str) else "" for key in ("mode", "host", "showing")}
     commands = body.get("commands")
     known = [c for c in NODE_COMMANDS if isinstance(commands, list) and c in commands]
     return {**text, "commands": known}

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def _on_root(root: Path | None, path: Path) -> Path:
     return path if root is None else root / path.relative_to(path.anchor)
 
 
-def _read_config(target: Target, root: Path | None) -> tuple[Config, bool]:
+def _read_config(target: Target, root: Path | None) -> tuple[Config, Path | None]:
     source = _on_root(root, target.config)
     if not source.exists() and root is not None and target.config.exists():
         source = target.config
@@ -80,10 +81,10 @@ def _read_config(target: Target, root: Path | None) -> tuple[Config, bool]:
                            f"(set appliance_id, mqtt.url and a [nodes.<name>] table per node this machine "
                            f"runs), then install again, or name one with --config FILE")
     config = load_config(source, {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"})
-    data_dir_set = "data_dir" in source.read_text(encoding="utf-8") or "PANIC_EDGE_DATA_DIR" in os.environ
+    data_dir_set = "data_dir" in tomllib.loads(source.read_text(encoding="utf-8")) or "PANIC_EDGE_DATA_DIR" in os.environ
     if root is not None and config.networks_dir is not None and config.networks_dir.is_relative_to(root):
         config = config.model_copy(update={"networks_dir": Path("/") / config.networks_dir.relative_to(root)})
-    return config, data_dir_set
+    return config, config.data_dir if data_dir_set else None
 
 
 def check_node_args(config: Config) -> None:
@@ -116,11 +117,11 @@ def _require_root(target: Target, root: Path | None) -> None:
 def install(options: Options, say: Callable[[str], None] = print) -> Plan:
     target = target_for(options)
     _require_root(target, options.root)
-    config, data_dir_set = _read_config(target, options.root)
+    config, data_dir = _read_config(target, options.root)
     check_node_args(config)
     credentials = _credentials(target, options.root)
     plan = install_plan(target, {n: node.kind for n, node in config.nodes.items()}, credentials=credentials,
-                        networks_dir=config.networks_dir, data_dir_set=data_dir_set)
+                        networks_dir=config.networks_dir, data_dir=data_dir)
     if credentials:
         say(f"credentials from {target.credentials_dir}: {', '.join(credentials)}")
     apply(plan, options.root, say)

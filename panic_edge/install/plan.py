@@ -21,6 +21,7 @@ from panic_edge.install.units import KINDS, UnitSettings
 
 PREFIX = "panic-edge"
 SYSUSERS = Path("/etc/sysusers.d/panic-edge.conf")
+STATE_DIR = Path("/var/lib/panic-edge")  # StateDirectory=panic-edge
 
 
 @dataclass(frozen=True)
@@ -77,22 +78,31 @@ def _under_home(path: Path) -> bool:
 
 
 def unit_settings(target: Target, credentials: Iterable[str] = (), read_write: Iterable[Path] = ()) -> UnitSettings:
-    home = _under_home(target.exe) or _under_home(target.config)
+    read_write = tuple(read_write)
+    if any(_under_home(p) for p in read_write):
+        protect_home = "no"  # a data dir or networks folder in a home: reachable, so not protected
+    else:
+        protect_home = "read-only" if _under_home(target.exe) or _under_home(target.config) else "yes"
     return UnitSettings(target.exe, target.config, user_mode=target.user, notify=target.notify,
                         credentials=tuple((c, target.credentials_dir / c) for c in sorted(credentials)),
-                        read_write=tuple(read_write), protect_home="read-only" if home else "yes",
-                        docs=target.docs)
+                        read_write=read_write, protect_home=protect_home, docs=target.docs)
 
 
 def install_plan(target: Target, nodes: Mapping[str, str], *, credentials: Iterable[str] = (),
-                 networks_dir: Path | None = None, data_dir_set: bool = True) -> Plan:
-    """``nodes``: name -> kind, from the config's ``[nodes.<name>]`` tables."""
+                 networks_dir: Path | None = None, data_dir: Path | None = STATE_DIR) -> Plan:
+    """``nodes``: name -> kind, from the config's ``[nodes.<name>]`` tables; ``data_dir``: the one the
+    config sets (None: it sets none, so a system daemon uses its StateDirectory)."""
     notes: list[str] = []
     if not target.daemon and not nodes:
         notes.append("nothing to install: --no-daemon and no [nodes.<name>] tables in the config")
     if target.init == "launchd":
         return _launchd_install(target, nodes, notes)
-    settings = unit_settings(target, credentials, [networks_dir] if networks_dir else [])
+    writable = [networks_dir] if networks_dir else []
+    if data_dir is not None and data_dir != STATE_DIR and not target.user:
+        writable.append(data_dir)
+        notes.append(f"data_dir is {data_dir}, not {STATE_DIR}: the daemon may write there; make sure the "
+                     f"panic user owns it (sudo chown -R panic:panic {data_dir})")
+    settings = unit_settings(target, credentials, writable)
     writes: list[tuple[Path, bytes, int]] = []
     services: list[str] = []
     if target.daemon:
@@ -111,9 +121,9 @@ def install_plan(target: Target, nodes: Mapping[str, str], *, credentials: Itera
         if sum(1 for k in nodes.values() if k == "display") > 1:
             notes.append("more than one display node: only one can own the Pi console (tty1) and its "
                          "screen (KMS/DRM); run the others on their own machines or as --user services")
-        if not data_dir_set:
-            notes.append(f"the config sets no data_dir: the daemon uses /var/lib/panic-edge; set data_dir = "
-                         f"\"/var/lib/panic-edge\" in {target.config} so commands typed by hand "
+        if data_dir is None:
+            notes.append(f"the config sets no data_dir: the daemon uses {STATE_DIR}; set data_dir = "
+                         f"\"{STATE_DIR}\" in {target.config} so commands typed by hand "
                          f"(backup, record) find the same data")
     else:
         notes.append("user services start at login; `loginctl enable-linger` starts them at boot")
