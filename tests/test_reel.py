@@ -106,7 +106,7 @@ async def test_record_draws_a_run_as_the_screen_does_with_its_sound(config, monk
                     break
 
 
-async def test_record_refuses_an_empty_selection_and_a_screen_refuses_a_bad_reel(config, tmp_path):
+async def test_record_refuses_an_empty_selection_and_a_screen_refuses_a_bad_reel(config, tmp_path, caplog):
     await a_finished_run(config, steps=1)
     with pytest.raises(ConfigError, match="no run 'nope'"):
         load(config.database_path, ReelOptions("demo", Single(), run_id="nope"), NAMES, 0.0)
@@ -116,6 +116,10 @@ async def test_record_refuses_an_empty_selection_and_a_screen_refuses_a_bad_reel
     with pytest.raises(ConfigError, match="cannot play the reel"):
         ReelPlayer(tmp_path / "bad.mp4")
     assert not (tmp_path / "x.mp4").exists()
+    # a screen given a reel it cannot play still shows the live picture
+    await run_display(config, DisplayOptions("demo", Single(), fullscreen=False, size=(160, 90), exit_after=0.3,
+                                             node_id=f"test-badreel-{uuid.uuid4().hex[:8]}", reel=tmp_path / "none.mp4"))
+    assert any("shows the live picture only" in r.getMessage() for r in caplog.records)
 
 
 def top_colour(shot: bytes) -> tuple[int, int, int]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from panic_edge.config import Config
+from panic_edge.errors import ConfigError
 from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.feed import Feed, Selection
 from panic_edge.nodes.link import NodeLink, default_node_id
@@ -70,7 +71,12 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     from panic_edge.nodes.screen.reel import ReelPlayer
     from panic_edge.nodes.screen.render import render
 
-    reel = ReelPlayer(options.reel) if options.reel else None  # a bad file is refused before the screen opens
+    reel = None
+    if options.reel:
+        try:
+            reel = ReelPlayer(options.reel)
+        except ConfigError as err:  # a missing or broken reel must not keep the live screen off the wall
+            log.warning("%s; the screen shows the live picture only", err)
 
     pygame.display.init()
     pygame.font.init()
