@@ -80,13 +80,13 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
     from flask_ui import (api, auth, backups, events, failures, headers, installations, media, networks, pages,
-                          render, runs)
+                          render, runs, screens)
 
     auth.init_app(app)
     render.init_app(app)
     headers.init_app(app)
     failures.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events, installations):
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens):
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them

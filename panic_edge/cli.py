@@ -245,7 +245,8 @@ def cmd_display(args: argparse.Namespace) -> int:
     options = DisplayOptions(network, selection, args.terminal,
                              bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
-                             args.button_key, args.node_id, screen)
+                             args.button_key, args.node_id, screen, Path(args.reel) if args.reel else None,
+                             args.reel_after)
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -273,7 +274,65 @@ def cmd_vestaboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    import time
+
+    from panic_edge.nodes.feed import Single, parse_grid
+    from panic_edge.nodes.screen.record import ReelOptions, load, record
+
+    config = _config(args)
+    try:
+        selection = parse_grid(args.grid) if args.grid else Single()
+        width, height = (int(n) for n in args.size.lower().split("x"))
+    except ValueError as err:
+        raise ConfigError(f"{err} (--grid ROWSxCOLS, --size WxH)") from None
+    options = ReelOptions(args.network or config.default_network, selection, (width, height),
+                          args.seconds_per_step, args.fps, args.run, args.hours, args.max_steps)
+    shown = load(config.database_path, options, {m.id: m.label for m in CATALOGUE.values()}, time.time())
+    log.info("recording %d steps of %s at %dx%d, %g s each, to %s", len(shown), options.network, width, height,
+             options.seconds_per_step, args.file)
+    seconds = record(shown, options, config.archive_dir, Path(args.file))
+    print(f"wrote {args.file}: {len(shown)} steps, {seconds:.0f} s")
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from panic_edge.install import Options, install
+
+    install(Options(Path(args.root) if args.root else None, args.user, args.init,
+                    Path(args.config) if args.config else None, not args.no_daemon))
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from panic_edge.install import Options, uninstall
+
+    uninstall(Options(Path(args.root) if args.root else None, args.user, args.init,
+                      Path(args.config) if args.config else None))
+    return 0
+
+
+def _with_node(parser: argparse.ArgumentParser, args: argparse.Namespace,
+               argv: list[str]) -> argparse.Namespace:
+    """``panic-edge <kind> --node NAME``: the options of ``[nodes.NAME]`` first, then the command
+    line's; the node id defaults to NAME."""
+    node = _config(args).nodes.get(args.node)
+    if node is None:
+        raise ConfigError(f"there is no [nodes.{args.node}] table in the config; add one (kind, args) "
+                          f"or start the node with its options on the command line")
+    if node.kind != args.command:
+        raise ConfigError(f"[nodes.{args.node}] is a {node.kind} node, not a {args.command} node: "
+                          f"start it with `panic-edge {node.kind} --node {args.node}`")
+    at = argv.index(args.command) + 1
+    merged = parser.parse_args([*argv[:at], *node.args, *argv[at:]])
+    if merged.node_id is None:
+        merged.node_id = args.node
+    return merged
+
+
 def _node_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--node", metavar="NAME", help="take this node's options from the config's "
+                   "[nodes.NAME] table (the services `panic-edge install` writes do); NAME is its node id")
     p.add_argument("--network", help="the network to follow (default: the configured default_network)")
     p.add_argument("--screen", metavar="NAME", help="be the installation screen NAME: its network and "
                    "settings come from the appliance ([[installations]]), and it follows a switch")
@@ -350,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     display.add_argument("--screenshot", metavar="PATH", help="write what it draws to this PNG (at most once "
                          "a second, and on exit)")
     display.add_argument("--exit-after", type=float, metavar="SECONDS", help="quit after this long")
+    display.add_argument("--reel", metavar="FILE", help="the backup reel (made by `panic-edge record`): played "
+                         "in a loop while the daemon is unreachable, until it is back")
+    display.add_argument("--reel-after", type=float, default=60.0, metavar="SECONDS", help="how long the "
+                         "daemon must be unreachable before the reel plays")
     speaker = add("speaker", cmd_speaker, "a speaker node: play a network's audio outputs in order")
     _node_args(speaker)
     speaker.add_argument("--speak-text", action="store_true", help="also speak text outputs (espeak-ng)")
@@ -372,13 +435,47 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--offset", type=int, default=0, help="show the text outputs with sequence %% stride "
                        "== offset")
     board.add_argument("--show-prompt", action="store_true", help="when a run starts, show its starting prompt")
+    rec = add("record", cmd_record, "the backup reel: a run (the latest, --run, or the last --hours) drawn "
+              "as a screen shows it, into a video file with its sound (.mp4: H.264/AAC, .webm: VP9/Opus)")
+    rec.add_argument("file", metavar="FILE", help="the video to write, e.g. /var/lib/panic-edge/reel.mp4")
+    rec.add_argument("--network", help="the network (default: the configured default_network)")
+    rec.add_argument("--run", metavar="RUN_ID", help="this run (default: the network's latest)")
+    rec.add_argument("--hours", type=float, help="the network's last HOURS, across runs")
+    rec.add_argument("--grid", metavar="ROWSxCOLS", help="drawn as `display --grid` draws (default: one "
+                     "output at a time)")
+    rec.add_argument("--size", default="1280x720", metavar="WxH", help="the picture size (even numbers)")
+    rec.add_argument("--seconds-per-step", type=float, default=6.0, help="how long each output is shown")
+    rec.add_argument("--fps", type=int, default=10, choices=range(1, 61), metavar="N",
+                     help="frames per second (1-60)")
+    rec.add_argument("--max-steps", type=int, default=500, help="at most this many outputs (the newest)")
+    install = add("install", cmd_install, "write and enable the services for what this machine runs: the "
+                  "daemon and a node per [nodes.<name>] table (systemd; launchd agents on macOS)")
+    uninstall = add("uninstall", cmd_uninstall, "disable and remove the services install wrote (the config, "
+                    "credentials and data stay)")
+    for p in (install, uninstall):
+        p.add_argument("--root", metavar="DIR", help="write under DIR as if it were / and run nothing "
+                       "(packaging, tests): the commands are printed instead")
+        p.add_argument("--user", action="store_true", help="services of this user (systemd --user, e.g. "
+                       "a desktop session) instead of system services")
+        p.add_argument("--init", choices=("systemd", "launchd"), help="default: launchd on macOS, "
+                       "systemd elsewhere")
+    for p in (install, uninstall):
+        p._option_string_actions["--config"].help = ("the config the services read (default: $PANIC_EDGE_CONFIG, "
+                                                     "else /etc/panic-edge/panic-edge.toml, or "
+                                                     "~/.config/panic-edge/panic-edge.toml for --user)")
+    install.add_argument("--no-daemon", action="store_true", help="only the nodes: the daemon runs on "
+                         "another machine")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
+        if getattr(args, "node", None):
+            args = _with_node(parser, args, argv)
         return int(args.func(args))
     except PanicEdgeError as err:
         print(f"panic-edge: {err}", file=sys.stderr)

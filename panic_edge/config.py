@@ -10,10 +10,11 @@ docs/configuration.md is generated from this module.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -22,7 +23,7 @@ from panic_edge.core.installation import Installation, check_unique
 from panic_edge.errors import ConfigError
 
 ENV_PREFIX = "PANIC_EDGE_"
-FILE_ONLY = {"installations"}  # tables of tables: set in the file, not by an environment variable
+FILE_ONLY = {"installations", "nodes"}  # tables of tables: set in the file, not by an environment variable
 
 
 class _Section(BaseModel):
@@ -166,6 +167,17 @@ class BackupsConfig(_Section):
     keep: int = Field(8, ge=1, le=1000, description="Automatic backups kept; the oldest are deleted.")
 
 
+class NodeConfig(_Section):
+    kind: Literal["display", "speaker", "vestaboard"] = Field(description="Which node: `display` (a screen), "
+                                                            "`speaker` or `vestaboard`.")
+    args: list[str] = Field([], description="Options of `panic-edge <kind>` for this node, as a list, "
+                            "e.g. `[\"--grid\", \"2x2\", \"--reel\", \"/var/lib/panic-edge/reel.mp4\"]`; "
+                            "options given on the command line come after them.")
+
+
+NODE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -210,6 +222,19 @@ class Config(_Section):
         problems = check_unique(value)
         if problems:
             raise ValueError("; ".join(problems))
+        return value
+
+    nodes: dict[str, NodeConfig] = Field({}, description="Display nodes this machine runs as services, "
+                                         "by name: a `[nodes.<name>]` table each (`panic-edge install` "
+                                         "enables `panic-edge-<kind>@<name>.service`; `panic-edge <kind> "
+                                         "--node <name>` starts one by hand). The name is the node's id.")
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_names(cls, value: dict[str, NodeConfig]) -> dict[str, NodeConfig]:
+        for name in value:
+            if not re.match(NODE_NAME, name):
+                raise ValueError(f"node name {name!r} may use only letters, digits, '-' and '_' (at most 64)")
         return value
 
     @property
@@ -287,6 +312,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     if "data_dir" not in data and "STATE_DIRECTORY" in environ:  # systemd's StateDirectory=
         data["data_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    mqtt_password = _credential(environ, "mqtt-password")  # systemd's LoadCredential=
+    if mqtt_password is not None and "password" not in data.get("mqtt", {}):
+        data = {**data, "mqtt": {**data.get("mqtt", {}), "password": mqtt_password}}
     overrides = env_overrides(environ)
     try:
         config = Config.model_validate(_merge(data, overrides))
@@ -306,6 +334,17 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if path is not None and not networks_dir.is_absolute():
             networks_dir = Path(path).parent / networks_dir
     return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir})
+
+
+def _credential(environ: Mapping[str, str], name: str) -> str | None:
+    """``$CREDENTIALS_DIRECTORY/<name>`` (systemd's LoadCredential=), stripped; None if absent."""
+    folder = environ.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        return None
+    try:
+        return (Path(folder) / name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:

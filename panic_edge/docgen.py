@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from panic_edge.config import ENV_PREFIX, FILE_ONLY, SECTIONS, Config
+from panic_edge.config import ENV_PREFIX, FILE_ONLY, SECTIONS, Config, NodeConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.installation import SCREEN_TYPES, Installation
 
@@ -50,7 +50,7 @@ def configuration() -> str:
                 continue
             env = f"{ENV_PREFIX}{section + '_' if section else ''}{name}".upper()
             lines.append(f"| `{name}` | {_default(model, name)} | `{env}` | {field.description or ''} |")
-    return "\n".join(lines) + "\n" + installations()
+    return "\n".join(lines) + "\n" + installations() + nodes()
 
 
 def installations() -> str:
@@ -69,6 +69,18 @@ def installations() -> str:
             if name != "kind":
                 default = "required" if field.is_required() else _default(model, name)
                 lines.append(f"| `{name}` | {default} | {field.description or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def nodes() -> str:
+    """The keys of a ``[nodes.<name>]`` table, from config.NodeConfig."""
+    lines = ["\n## [nodes.<name>]\n",
+             "One table per node this machine runs as a service (see [operations](operations.md)); "
+             "file only, no environment variables.\n",
+             "| key | default | meaning |\n|---|---|---|"]
+    for name, field in NodeConfig.model_fields.items():
+        default = "required" if field.is_required() else _default(NodeConfig, name)
+        lines.append(f"| `{name}` | {default} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +113,17 @@ def cli() -> str:
     return "\n".join(parts) + "\n"
 
 
-PAGES = {"configuration.md": configuration, "catalogue.md": catalogue, "cli.md": cli}
+def daemon_unit() -> str:
+    """systemd/panic-edge.service: what `panic-edge install` writes for a daemon in /opt/panic-edge."""
+    from panic_edge.install.units import UnitSettings, daemon_unit
+
+    return daemon_unit(UnitSettings(Path("/opt/panic-edge/.venv/bin/panic-edge"),
+                                    Path("/etc/panic-edge/panic-edge.toml"),
+                                    read_write=(Path("/etc/panic-edge/networks"),)))
+
+
+PAGES = {"configuration.md": configuration, "catalogue.md": catalogue, "cli.md": cli,
+         "../systemd/panic-edge.service": daemon_unit}
 
 
 def main(argv: list[str] | None = None) -> int:

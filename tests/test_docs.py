@@ -8,7 +8,7 @@ from pathlib import Path
 from panic_edge import docgen
 from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
 from panic_edge.core.media import Content, MediaType
-from panic_edge.core.topics import COMMANDS, Topics
+from panic_edge.core.topics import COMMANDS, NODE_COMMANDS, Topics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,11 +22,14 @@ def test_every_topic_and_invocation_field_is_in_the_mqtt_page():
     topics = Topics("x")
     names = [topics.availability, topics.status, topics.network_state("<slug>"),
              topics.invocations("<slug>"), topics.cmd_reply, topics.node_availability("<node_id>"),
-             topics.node_status("<node_id>"), topics.installation("<name>")] + [topics.cmd(c) for c in COMMANDS]
+             topics.node_status("<node_id>"), topics.installation("<name>"), topics.node_screenshot("<node_id>")] + [
+                 topics.cmd(c) for c in COMMANDS] + [topics.node_cmd("<node_id>", v) for v in NODE_COMMANDS]
     for name in names:
         assert f"`{name.removeprefix('panic/x/')}`" in page, name
     inv = Invocation("i", "r", "n", 0, "m", InvocationState.READY, Content.of_text("x"), MediaType.TEXT)
     for field in invocation_message(inv, "M", "http://h"):
+        assert f'"{field}"' in page, field
+    for field in ("commands", "showing"):  # the node status fields the admin page's Screens read
         assert f'"{field}"' in page, field
 
 

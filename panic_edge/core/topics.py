@@ -86,4 +86,30 @@ class Topics:
         return name if name and "/" not in name else None
 
 
+    def node_cmd(self, node_id: str, verb: str) -> str:
+        """Commands to one node: ``blank``, ``wake``, ``reload``, ``screenshot`` (see NODE_COMMANDS)."""
+        return f"{self.base}/nodes/{node_id}/cmd/{verb}"
+
+    def node_cmd_filter(self, node_id: str) -> str:
+        return f"{self.base}/nodes/{node_id}/cmd/+"
+
+    def node_screenshot(self, node_id: str) -> str:
+        """A small PNG of what one screen shows, sent when asked (``cmd/screenshot``); not retained."""
+        return f"{self.base}/nodes/{node_id}/screenshot"
+
+    def node_screenshot_id(self, topic: str) -> str | None:
+        """The node id of a ``nodes/<node_id>/screenshot`` topic; None for any other topic."""
+        found = self.node_topic_leaf(topic)
+        return found[0] if found is not None and found[1] == "screenshot" else None
+
+    def node_topic_leaf(self, topic: str) -> tuple[str, str] | None:
+        """``(node_id, rest)`` for any topic under ``nodes/``; None otherwise."""
+        prefix = f"{self.base}/nodes/"
+        if not topic.startswith(prefix):
+            return None
+        node_id, _, rest = topic[len(prefix):].partition("/")
+        return (node_id, rest) if node_id and rest else None
+
+
 COMMANDS = ("start", "stop", "stop-all", "press")
+NODE_COMMANDS = ("blank", "wake", "reload", "screenshot")

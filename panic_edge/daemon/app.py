@@ -31,6 +31,7 @@ from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.presence import Presence
+from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
@@ -71,6 +72,7 @@ class Daemon:
         self._led: Any = None
         self.presence = Presence()
         self.installations: Installations | None = None
+        self.screens = Screens(self.topics, self._to_node, self.presence.nodes)
         self.media_base = ""
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
@@ -122,7 +124,8 @@ class Daemon:
                                           on_unreachable=monitor.report_unreachable)
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
-                                       config.networks_dir, config.database_path, config.backups_dir)
+                                       config.networks_dir, config.database_path, config.backups_dir,
+                                       screens=self.screens)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
             self.installations = Installations(config.installations, config.data_dir, bus, topics,
                                                lambda slug: slug in engine.networks)
@@ -180,8 +183,15 @@ class Daemon:
         while True:
             message = await bus.messages.get()
             installation = self.topics.installation_name(message.topic)
-            if installation is not None and self.installations is not None:
-                self.installations.observe(installation, message.payload, message.retain)
+            if installation is not None:
+                if self.installations is not None:
+                    self.installations.observe(installation, message.payload, message.retain)
+                continue
+            shot_of = self.topics.node_screenshot_id(message.topic)
+            if shot_of is not None:
+                shot = self.screens.put(shot_of, message.payload)
+                if shot is not None:
+                    self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
                 continue
             node = self.topics.node_topic(message.topic)
             if node is not None:
@@ -198,6 +208,10 @@ class Daemon:
             request_id = command.request_id if command else None
             bus.publish(self.topics.cmd_reply,
                         payloads.reply(name, request_id, outcome.ok, outcome.message, **outcome.extra))
+
+    def _to_node(self, topic: str, body: bytes) -> None:
+        if self.bus is not None:
+            self.bus.publish(topic, body, qos=1, retain=False)  # never retained: a stale blank must not replay
 
     async def _local(self, command: Command) -> None:
         assert self.handler is not None

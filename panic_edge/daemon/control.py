@@ -19,6 +19,7 @@ from panic_edge.core.network import SLUG, Network, chain_errors
 from panic_edge.core.restart import restart_prompt
 from panic_edge.daemon.engine import Engine
 from panic_edge.daemon.installations import Installations
+from panic_edge.daemon.screens import Screens
 from panic_edge.errors import CommandError
 from panic_edge.network_files import DEMO, write_network
 from panic_edge.store.reader import Reader
@@ -29,7 +30,8 @@ TIMEOUT = 15.0
 
 class Control:
     def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, catalogue: Mapping[str, Model],
-                 networks_dir: Path | None, database: Path, backups_dir: Path) -> None:
+                 networks_dir: Path | None, database: Path, backups_dir: Path,
+                 screens: Screens | None = None) -> None:
         self.engine = engine
         self.loop = loop
         self.catalogue = catalogue
@@ -38,6 +40,7 @@ class Control:
         self.backups_dir = backups_dir
         self.reader = Reader(database)
         self.installations: Installations | None = None  # set by the daemon once the bus is up
+        self.screens = screens
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
@@ -155,3 +158,15 @@ class Control:
         if running:
             raise CommandError(f"{', '.join(running)} running; stop all before restoring a backup")
         return backup.restore(uploaded, self.database, self.backups_dir)
+
+    # --- remote screens -----------------------------------------------------------------------
+
+    def node_command(self, node_id: str, verb: str) -> None:
+        """``blank``, ``wake``, ``reload`` or ``screenshot`` to one node, sent from the loop."""
+        if self.screens is None:
+            raise CommandError("remote screens are not available here")
+        screens = self.screens
+
+        async def go() -> None:
+            screens.command(node_id, verb)
+        self._run(go())

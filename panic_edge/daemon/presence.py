@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from panic_edge.core.topics import NODE_COMMANDS
 
 log = logging.getLogger("panic_edge.daemon")
 
@@ -20,6 +23,7 @@ class _Node:
     network: str | None = None
     kind: str | None = None
     screen: str | None = None  # the installation screen it shows (--screen NAME), if any
+    details: dict[str, Any] = field(default_factory=dict)  # mode, host, showing, commands: for the admin page
 
 
 class Presence:
@@ -35,6 +39,7 @@ class Presence:
         elif leaf == "status":
             if not payload:  # a cleared retained status: the node was retired
                 node.network = node.kind = None
+                node.details = {}
             else:
                 try:
                     body = json.loads(payload)
@@ -42,6 +47,7 @@ class Presence:
                     node.network = network if isinstance(network, str) and network else None  # null: waiting
                     node.kind = str(body.get("kind") or "node")
                     node.screen = screen if isinstance(screen, str) and screen else None
+                    node.details = _details(body)
                 except (ValueError, KeyError, TypeError, AttributeError):
                     log.warning("ignored a malformed status from display node %s", node_id)
                     return False
@@ -61,3 +67,16 @@ class Presence:
 
     def online(self) -> int:
         return sum(1 for n in self._nodes.values() if n.online)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every node heard of that has a status: id, online, kind, network and its details."""
+        return [{"node_id": node_id, "online": n.online, "kind": n.kind, "network": n.network, **n.details}
+                for node_id, n in list(self._nodes.items()) if n.kind is not None]
+
+
+def _details(body: dict[str, Any]) -> dict[str, Any]:
+    """The status fields the admin page shows, as short strings; commands only those known."""
+    text = {key: value[:100] if isinstance(value := body.get(key), str) else "" for key in ("mode", "host", "showing")}
+    commands = body.get("commands")
+    known = [c for c in NODE_COMMANDS if isinstance(commands, list) and c in commands]
+    return {**text, "commands": known}

@@ -11,7 +11,9 @@ Every node kind (screen, speaker, Vestaboard) opens one ``NodeLink``. It
 - fetches the recent invocations once over HTTP (``/api/networks/<slug>/invocations``) so a node
   that starts late shows the current picture at once;
 - parses every message into a typed event on ``events``. A malformed message is logged (a
-  warning, naming the topic) and dropped: the node keeps what it had.
+  warning, naming the topic) and dropped: the node keeps what it had;
+- with ``commands``, takes node commands on ``nodes/<node_id>/cmd/<verb>`` (``NodeCommand``
+  events), and can change its retained status (``set_status``) and send a screenshot.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from panic_edge.core.installation import GridScreen, Installation, SingleScreen,
 from panic_edge.core.topics import Topics
 from panic_edge.errors import PayloadError
 from panic_edge.nodes import messages
+from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
 from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Unassigned
 
@@ -60,7 +63,7 @@ class NodeLink:
 
     def __init__(self, config: Config, *, kind: str, network: str | None, mode: str, node_id: str,
                  backfill: int = 16, replies: bool = False, screen: str | None = None,
-                 kinds: tuple[str, ...] = ()) -> None:
+                 kinds: tuple[str, ...] = (), commands: tuple[str, ...] = ()) -> None:
         self.config = config
         self.topics = topics = Topics(config.appliance_id)
         self.kind, self.network, self.mode, self.node_id = kind, network, mode, node_id
@@ -69,7 +72,7 @@ class NodeLink:
         self.assignment: Assigned | None = None
         self._installations: dict[str, Installation] = {}
         self.backfill_limit = backfill
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.events: asyncio.Queue[Event | NodeCommand] = asyncio.Queue()
         self.status: ApplianceStatus | None = None
         self._got_status = asyncio.Event()
         self.malformed = 0
@@ -81,6 +84,9 @@ class NodeLink:
             subscriptions.append((topics.installations_filter, 1))
         if replies:
             subscriptions.append((topics.cmd_reply, 1))
+        if commands:
+            subscriptions.append((topics.node_cmd_filter(node_id), 1))
+        self._extra: dict[str, Any] = {"commands": list(commands), "showing": "live"}
         self.bus = MqttBus(config.mqtt, f"panic-node-{config.appliance_id}-{node_id}"[:200],
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
@@ -93,7 +99,8 @@ class NodeLink:
     def _announce(self) -> tuple[tuple[str, bytes, bool], ...]:
         """What goes out on every connect: the retained status (what it shows), then ``online``."""
         body = {"node_id": self.node_id, "kind": self.kind, "network": self.network, "mode": self.mode,
-                "host": socket.gethostname(), "version": __version__, "started_at": self._started_at}
+                "host": socket.gethostname(), "version": __version__, "started_at": self._started_at,
+                **self._extra}
         if self.screen:
             body.update(screen=self.screen, installation=self.installation)
         return ((self.topics.node_status(self.node_id), payloads.encode(body), True),
@@ -125,6 +132,10 @@ class NodeLink:
                 # so fetch the recent invocations again (the feed ignores what it already has)
                 self._refill(REFILL)
 
+    def refill(self) -> None:
+        """Fetch the recent invocations again over HTTP (the feed ignores what it already has)."""
+        self._refill(REFILL)
+
     def _refill(self, limit: int | None) -> None:
         task = asyncio.get_running_loop().create_task(self._backfill(limit), name=f"{self.node_id} backfill")
         self._backfills.add(task)
@@ -143,10 +154,23 @@ class NodeLink:
             self.bus.subscribe((topics.network_state(network), 1), (topics.invocations(network), 1))
             self._refill(None)
             log.info("%s: now following %s", self.node_id, network)
+        self._reannounce()
+
+    def set_status(self, **fields: Any) -> None:
+        """Change fields of the retained ``nodes/<node_id>/status`` (e.g. ``showing``) and publish it."""
+        self._extra.update(fields)
+        self._reannounce()
+
+    def _reannounce(self) -> None:
+        """The status changed: publish it now, and from now on at every connect."""
         announce = self._announce()
         self.bus.set_on_connect_publish(announce)
         for topic, body, retain in announce[:1]:
             self.bus.publish(topic, body, qos=1, retain=retain)
+
+    def publish_screenshot(self, png: bytes) -> None:
+        """``nodes/<node_id>/screenshot``: QoS 1, not retained (an answer, not a state)."""
+        self.bus.publish(self.topics.node_screenshot(self.node_id), png, qos=1, retain=False)
 
     def _installation_changed(self, name: str, payload: bytes) -> Event | None:
         """A retained ``installations/<name>`` came (or was cleared): is this node's screen there?"""
@@ -209,7 +233,7 @@ class NodeLink:
             if event is not None:
                 self.events.put_nowait(event)
 
-    def _parse(self, message: Message) -> Event | None:
+    def _parse(self, message: Message) -> Event | NodeCommand | None:
         topics, payload = self.topics, message.payload
         if self.network and message.topic == topics.invocations(self.network):
             return messages.parse_invocation(payload)
@@ -226,6 +250,9 @@ class NodeLink:
             return messages.parse_status(payload) if payload else None
         if message.topic == topics.cmd_reply:
             return messages.parse_reply(payload)
+        found = topics.node_topic_leaf(message.topic)
+        if found is not None and found[0] == self.node_id and found[1].startswith("cmd/"):
+            return parse_node_command(found[1][4:], message.retain)
         return None
 
     async def _backfill(self, limit: int | None = None) -> None:

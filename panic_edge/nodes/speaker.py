@@ -20,8 +20,10 @@ import httpx
 
 from panic_edge.config import Config
 from panic_edge.core.installation import SpeakerScreen
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.speaker")
 
@@ -149,18 +151,25 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
                       stale_after: float = 120.0, node_id: str | None = None, screen: str | None = None) -> None:
     """Play ``network``'s clips; with ``screen``, the network and settings come from its installation."""
     node_id = node_id or (default_node_id("speaker", screen) if screen else default_node_id("speaker", network or ""))
+    quiet_http_logs()
     player = MixerPlayer()
     mode = f"screen {screen}" if screen else ("speak text" if speak_text else "audio")
     try:
         async with httpx.AsyncClient(timeout=30) as http, NodeLink.open(
                 config, kind="speaker", network=None if screen else network, mode=mode, node_id=node_id,
-                backfill=1, screen=screen, kinds=("speaker",)) as link:
+                backfill=1, screen=screen, kinds=("speaker",), commands=("blank", "wake")) as link:
             speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http)
             runner = asyncio.create_task(speaker.run(), name="speaker")
+            keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
+            quiet = False
             try:
                 while True:
                     event = await link.events.get()
-                    if isinstance(event, Shown) and event.network == link.network:
+                    if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                        quiet = event.verb == "blank"  # blank: new clips are skipped until wake
+                        log.info("speaker %s: %s", node_id, "quiet" if quiet else "playing again")
+                        link.set_status(showing="blank" if quiet else "live")
+                    elif isinstance(event, Shown) and event.network == link.network and not quiet:
                         speaker.offer(event)
                     elif isinstance(event, Assigned) and isinstance(event.screen, SpeakerScreen):
                         s = event.screen  # a new network or new settings: start a fresh playlist
@@ -169,5 +178,6 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
                         log.warning("speaker %s: %s", node_id, event.reason)
             finally:
                 runner.cancel()
+                keepalive.cancel()
     finally:
         player.close()

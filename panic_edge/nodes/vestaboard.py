@@ -29,9 +29,11 @@ from panic_edge.core.installation import VestaboardScreen
 from panic_edge.core.model import Model
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.board import BOARDS, CLEAR, Message, Pacer, compose
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned
 from panic_edge.nodes.screen.markdown import blocks
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.vestaboard")
 
@@ -208,16 +210,23 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
     """Show ``options.network`` on the board; with ``screen``, the network and the board's settings
     come from its installation (``options`` then only brings ``node_id``)."""
     node_id = options.node_id or default_node_id("vestaboard", screen or options.network)
+    quiet_http_logs()
     mode = f"screen {screen}" if screen else f"{options.board} via {options.api}"
     async with httpx.AsyncClient(timeout=15) as http, NodeLink.open(
             config, kind="vestaboard", network=None if screen else options.network, mode=mode,
-            node_id=node_id, backfill=4, screen=screen, kinds=("vestaboard",)) as link:
+            node_id=node_id, backfill=4, screen=screen, kinds=("vestaboard",), commands=("blank", "wake")) as link:
         bridge = None if screen else Bridge(VestaboardClient(http, options.api, key, options.url), options)
         runner = None if bridge is None else asyncio.create_task(bridge.run(), name="vestaboard pacing")
+        keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
+        held = False
         try:
             while True:
                 event = await link.events.get()
-                if isinstance(event, Shown) and bridge is not None:
+                if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                    held = event.verb == "blank"  # blank: the board keeps its message until wake
+                    log.info("vestaboard %s: %s", node_id, "holding" if held else "following again")
+                    link.set_status(showing="blank" if held else "live")
+                elif isinstance(event, Shown) and bridge is not None and not held:
                     bridge.offer(event)
                 elif isinstance(event, Assigned) and isinstance(event.screen, VestaboardScreen):
                     chosen = BoardOptions.of_screen(event.screen, event.network, node_id)
@@ -232,3 +241,4 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
         finally:
             if runner is not None:
                 runner.cancel()
+            keepalive.cancel()

@@ -7,6 +7,7 @@ video driver elsewhere; ``--windowed`` is for development; SDL's dummy driver ru
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -20,9 +21,12 @@ from pathlib import Path
 import httpx
 
 from panic_edge.config import Config
-from panic_edge.nodes.feed import Selection
+from panic_edge.errors import ConfigError
+from panic_edge.nodes.commands import NodeCommand
+from panic_edge.nodes.feed import Feed, Selection
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
 
 log = logging.getLogger("panic_edge.nodes.screen")
@@ -43,6 +47,8 @@ class DisplayOptions:
     button_key: str = "return"
     node_id: str | None = None
     screen: str | None = None  # --screen NAME: network and layout come from its installation
+    reel: Path | None = None      # the backup reel, played while the daemon is unreachable
+    reel_after: float = 60.0      # seconds unreachable before the reel starts
 
     @property
     def mode(self) -> str:
@@ -60,10 +66,20 @@ def _choose_driver(fullscreen: bool) -> None:
 
 async def run_display(config: Config, options: DisplayOptions, clock: Callable[[], float] = time.time) -> None:
     _choose_driver(options.fullscreen)
+    quiet_http_logs()
     import pygame
 
+    from panic_edge.nodes.screen.control import SCREEN_COMMANDS, ScreenControl
     from panic_edge.nodes.screen.media import MediaCache
+    from panic_edge.nodes.screen.reel import ReelPlayer
     from panic_edge.nodes.screen.render import render
+
+    reel = None
+    if options.reel:
+        try:
+            reel = ReelPlayer(options.reel)
+        except ConfigError as err:  # a missing or broken reel must not keep the live screen off the wall
+            log.warning("%s; the screen shows the live picture only", err)
 
     pygame.display.init()
     pygame.font.init()
@@ -91,20 +107,33 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         async with NodeLink.open(config, kind="display", network=options.network or None, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
                                  replies=options.terminal or bool(options.screen), screen=options.screen,
-                                 kinds=("single", "grid")) as link, httpx.AsyncClient(timeout=15) as http:
+                                 kinds=("single", "grid"), commands=SCREEN_COMMANDS) as link, \
+                httpx.AsyncClient(timeout=15) as http:
             log.info("display %s: %s of %s", node_id, options.mode, options.network or "its installation")
+            control = ScreenControl(link, reel, options.reel_after)
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
                     event = link.events.get_nowait()
+                    if isinstance(event, NodeCommand):
+                        if control.command(event):  # reload: forget the picture, fetch it again
+                            state.feed, media = Feed(state.feed.network, state.feed.capacity), MediaCache()
+                            link.refill()
+                        dirty = True
+                        continue
                     changed = state.apply(event, now)
                     if changed and isinstance(event, Shown):
                         log.debug("display %s: shown %s %s", node_id, event.id, event.state)
+                        if event.done and event in state.view(now).cells:  # INFO: one line per shown output
+                            log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
+                                     event.output_type if event.state == "completed" else "failed")
                     dirty = changed or dirty
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, button_key, stop) or dirty
-                render(screen, state.view(now), media)
+                view = state.view(now)
+                control.draw(screen, view, functools.partial(render, screen, view, media))
                 pygame.display.flip()
+                control.after_flip(screen)
                 if fetching is None or fetching.done():
                     if fetching is not None and fetching.result():
                         dirty = True
@@ -119,6 +148,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                 _save(pygame, screen, options.screenshot)
             if fetching is not None:
                 fetching.cancel()
+            control.close()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
