@@ -138,7 +138,11 @@ class MqttBus:
             self._notify(False)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        try:
+            message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except UnicodeDecodeError:  # a topic that is not UTF-8 (a broker that let it through)
+            log.warning("ignored an MQTT message whose topic is not UTF-8: %r", msg._topic[:80])
+            return
         self._loop.call_soon_threadsafe(self.messages.put_nowait, message)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,

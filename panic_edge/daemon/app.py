@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from flask_ui.app import Settings
 from panic_edge import __version__
 from panic_edge.archive import Archive
-from panic_edge.bus import MqttBus, Will
+from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
 from panic_edge.core.catalogue import CATALOGUE, Catalogue
@@ -169,21 +169,25 @@ class Daemon:
     async def _serve_commands(self, bus: MqttBus, handler: CommandHandler) -> None:
         while True:
             message = await bus.messages.get()
-            node = self.topics.node_topic(message.topic)
-            if node is not None:
-                if self.presence.apply(*node, message.payload):
-                    self._publish_status()
-                continue
-            name = self.topics.command_name(message.topic)
-            if name is None or name == "reply":
-                continue
-            if message.retain:
-                log.warning("ignored a retained cmd/%s: commands must not be retained", name)
-                continue
-            command, outcome = await handler.handle_raw(name, message.payload)
-            request_id = command.request_id if command else None
-            bus.publish(self.topics.cmd_reply,
-                        payloads.reply(name, request_id, outcome.ok, outcome.message, **outcome.extra))
+            try:
+                await self._serve(message, handler)
+            except Exception:  # the last resort: a bug in a handler must not stop the daemon
+                log.exception("bug: a message on %s raised; ignored it and carried on", message.topic[:200])
+
+    async def _serve(self, message: Message, handler: CommandHandler) -> None:
+        node = self.topics.node_topic(message.topic)
+        if node is not None:
+            if self.presence.apply(*node, message.payload):
+                self._publish_status()
+            return
+        name = self.topics.command_name(message.topic)
+        if name is None or name == "reply":
+            return
+        if message.retain:
+            log.warning("ignored a retained cmd/%s: commands must not be retained", name[:40])
+            return
+        assert self.bus is not None
+        self.bus.publish(self.topics.cmd_reply, await handler.answer(name, message.payload))
 
     async def _local(self, command: Command) -> None:
         assert self.handler is not None

@@ -121,6 +121,10 @@ class NodeLink:
                 self.malformed += 1
                 log.warning("%s: ignored a malformed message on %s: %s", self.node_id, message.topic, err)
                 continue
+            except Exception:  # the last resort: a bug in a parser must not stop the node
+                self.malformed += 1
+                log.exception("%s: bug: a message on %s raised; ignored it", self.node_id, message.topic)
+                continue
             if isinstance(event, ApplianceStatus):
                 self.status = event
                 self._got_status.set()
@@ -154,7 +158,7 @@ class NodeLink:
                 response = await client.get(url, params={"limit": limit or self.backfill_limit})
                 response.raise_for_status()
                 items = response.json().get("invocations", [])
-        except (httpx.HTTPError, ValueError, AttributeError) as err:
+        except (httpx.HTTPError, ValueError, AttributeError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
             return
