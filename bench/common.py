@@ -102,6 +102,7 @@ def bench_config(data_dir: Path, broker_url: str, appliance_id: str, **env: str)
         "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
         "PANIC_EDGE_KEYBOARD_ENABLED": "false",
         "PANIC_EDGE_DEFAULT_NETWORK": BENCH_NETWORK.slug,
+        "PANIC_EDGE_LIMITS_STARTS_PER_MINUTE": "0",  # presses by the hundred: the budget would pace them
     }
     return load_config(None, {**base, **env})
 

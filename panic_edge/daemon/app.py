@@ -16,6 +16,7 @@ from panic_edge.archive import Archive
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.budget import StartBudget
 from panic_edge.core.catalogue import CATALOGUE, Catalogue
 from panic_edge.core.payloads import Command
 from panic_edge.core.runner import RunnerState
@@ -114,7 +115,10 @@ class Daemon:
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,
-                                          on_unreachable=monitor.report_unreachable)
+                                          on_unreachable=monitor.report_unreachable,
+                                          start_budget=StartBudget.full(config.limits.starts_per_minute,
+                                                                        config.limits.start_burst,
+                                                                        time.monotonic()))
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir)

@@ -13,15 +13,14 @@ counted. Either is logged once, not per message.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
+from panic_edge.core.topics import NODE_ID
 from panic_edge.core.wire import load_object
 from panic_edge.errors import PayloadError
 
 log = logging.getLogger("panic_edge.daemon")
 
-NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # also what `--node-id` accepts (nodes/link.py)
 MAX_NODES = 256
 MAX_STATUS_BYTES = 4096
 MAX_FIELD_CHARS = 100

@@ -29,8 +29,8 @@ from panic_edge import __version__
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
-from panic_edge.core.topics import Topics
-from panic_edge.errors import PayloadError
+from panic_edge.core.topics import NODE_ID, Topics
+from panic_edge.errors import ConfigError, PayloadError
 from panic_edge.nodes import messages
 from panic_edge.nodes.messages import Appliance, ApplianceStatus, Connection, Event
 
@@ -66,7 +66,13 @@ class NodeLink:
         self._status_body = payloads.encode({
             "node_id": node_id, "kind": kind, "network": network, "mode": mode,
             "host": socket.gethostname(), "version": __version__, "started_at": time.time()})
-        self.bus = MqttBus(config.mqtt, f"panic-node-{config.appliance_id}-{node_id}"[:200],
+        if not NODE_ID.fullmatch(node_id):
+            raise ConfigError(f"node id {node_id[:40]!r} must be 1-100 letters, digits, - or _ (it names the "
+                              f"node's MQTT topics and is its MQTT client id)")
+        # the client id is the node id: the broker's ACL lets a client write only nodes/<its client id>/
+        # a terminal sends commands, which only the control role may
+        self.role = config.mqtt.role or ("control" if replies else "node")
+        self.bus = MqttBus(config.mqtt, node_id, role=self.role,
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
                            on_connect_publish=((topics.node_status(node_id), self._status_body, True),
@@ -74,6 +80,7 @@ class NodeLink:
                            clean_session=False)
         self.bus.on_connection_change(self._connection_changed)
         self._connections = 0
+        self._warned_role = False
         self._backfills: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -108,6 +115,11 @@ class NodeLink:
 
     def command(self, name: str, body: dict[str, Any]) -> None:
         """Publish ``cmd/<name>`` (QoS 1, never retained: a stale start must not replay)."""
+        if self.role == "node" and self.config.mqtt.credentials_file and not self.config.mqtt.username \
+                and not self._warned_role:
+            self._warned_role = True
+            log.warning("%s: this node logs in as the node role, which the broker does not let send commands; "
+                        "for a screen with a panic button set [mqtt] role = \"control\"", self.node_id)
         self.bus.publish(self.topics.cmd(name), payloads.encode(body), qos=1, retain=False)
 
     # --- incoming ---------------------------------------------------------------------------
