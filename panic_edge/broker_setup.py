@@ -78,7 +78,8 @@ def render_conf(setup: BrokerSetup) -> str:
         assert setup.tls_cert is not None and setup.tls_key is not None
         lines += [f"listener {setup.tls_port} {setup.tls_bind}".rstrip(), f"certfile {setup.tls_cert.resolve()}",
                   f"keyfile {setup.tls_key.resolve()}", "tls_version tlsv1.2"]
-    lines += ["allow_anonymous false", f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}"]
+    lines += ["allow_anonymous false", f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}",
+              "set_tcp_nodelay true"]  # a reply right after a PUBACK must not wait 40 ms for a delayed ACK
     return "\n".join(lines) + "\n"
 
 
