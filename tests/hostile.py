@@ -74,3 +74,25 @@ payload = st.one_of(
     json_payload,
     st.sampled_from([b"", b"online", b"offline", b" online\n", b"{}", b"null"]),
 )
+
+
+# --- topics (under panic/<appliance_id>/): levels a broker accepts, names the daemon and a node read ---
+
+topic_level = st.text(st.characters(exclude_characters="+#/", exclude_categories=("Cs", "Cc", "Cn")),
+                      min_size=1, max_size=30)
+daemon_suffix = st.one_of(
+    st.sampled_from(["cmd/start", "cmd/stop", "cmd/stop-all", "cmd/press", "cmd/reply"]),
+    topic_level.map(lambda name: f"cmd/{name}"),
+    st.tuples(st.one_of(topic_level, st.sampled_from(["node-1", "a" * 101])),
+              st.sampled_from(["availability", "status", "other"])).map(lambda p: f"nodes/{p[0]}/{p[1]}"),
+)
+
+
+def node_suffix(network: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(["availability", "status", f"networks/{network}/state",
+                            f"networks/{network}/invocations", "cmd/reply"])
+
+
+def message(suffixes: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, bytes, bool]]:
+    """(topic suffix, payload, retained)."""
+    return st.tuples(suffixes, payload, st.booleans())

@@ -34,16 +34,8 @@ from tests import hostile
 from tests.live import ThreadedDaemon
 
 NETWORK = "open"
-TOPIC_LEVEL = st.text(st.characters(exclude_characters="+#/", exclude_categories=("Cs", "Cc", "Cn")),
-                      min_size=1, max_size=30)
-SUFFIXES = st.one_of(
-    st.sampled_from(["cmd/start", "cmd/stop", "cmd/stop-all", "cmd/press", "cmd/reply", "availability", "status",
-                     f"networks/{NETWORK}/state", f"networks/{NETWORK}/invocations", "nodes/fuzz-node/status"]),
-    TOPIC_LEVEL.map(lambda name: f"cmd/{name}"),
-    st.tuples(st.one_of(TOPIC_LEVEL, st.sampled_from(["node-1", "a" * 101])),
-              st.sampled_from(["availability", "status", "other"])).map(lambda p: f"nodes/{p[0]}/{p[1]}"),
-)
-MESSAGE = st.tuples(SUFFIXES, hostile.payload, st.booleans())
+MESSAGE = hostile.message(st.one_of(hostile.daemon_suffix, hostile.node_suffix(NETWORK),
+                                   st.just("nodes/fuzz-node/status")))
 
 
 class FuzzNode:

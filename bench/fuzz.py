@@ -1,0 +1,167 @@
+"""MQTT fuzz: a real ``panic-edge run`` process under 10,000 hostile payloads on the topics it reads.
+
+The payloads come from the fuzz suite's strategies (``tests/hostile.py``: arbitrary bytes, unicode
+with lone surrogates, JSON nested thousands deep, integers with thousands of digits, commands with
+hostile fields) on ``cmd/*`` and ``nodes/+/+``: DISTINCT generated messages, each sent REPEATS
+times. They go out in bursts of BURST; after each burst a valid ``stop-all`` with a request_id is
+timed to its reply (it queues behind the burst: the figure is what a visitor's command costs while
+the appliance is being flooded). The same command is timed on the idle daemon first. RSS is read
+from /proc before, along the way and after; the daemon must still be running and have logged no
+``bug:`` (a last-resort guard firing) at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from hypothesis import HealthCheck, given, settings
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.common import goal, latency_stats, mib, rss_kib, stop_process
+from bench.footprint import NETWORK, daemon_command
+from panic_edge.broker import LocalBroker
+from panic_edge.bus import no_delay
+from tests import hostile
+
+BURST = 100
+GROWTH_GOAL_MIB = 5
+REPLY_GOAL_MS = 250  # p99 of a command answered behind a burst of 100 hostile payloads
+
+
+def generate(count: int) -> list[tuple[str, bytes, bool]]:
+    """``count`` messages for the daemon's topics, the same ones on every run (derandomized)."""
+    out: list[tuple[str, bytes, bool]] = []
+
+    @settings(max_examples=count, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(hostile.message(hostile.daemon_suffix))
+    def collect(message: tuple[str, bytes, bool]) -> None:
+        out.append(message)
+
+    collect()
+    return out
+
+
+class Client:
+    def __init__(self, port: int, base: str) -> None:
+        self.base = base
+        self.replies: dict[str, float] = {}
+        self.answered = threading.Condition()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-fuzz-{uuid.uuid4().hex[:8]}")
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{base}/cmd/reply", qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.on_socket_open = no_delay
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not subscribed.wait(10):
+            raise RuntimeError("the bench client could not subscribe")
+
+    def _on_message(self, client: object, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        now = time.monotonic()
+        try:
+            body = json.loads(msg.payload)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(body, dict) and isinstance(body.get("request_id"), str):
+            with self.answered:
+                self.replies[body["request_id"]] = now
+                self.answered.notify_all()
+
+    def burst(self, messages: list[tuple[str, bytes, bool]]) -> None:
+        for suffix, payload, retain in messages:
+            self.client.publish(f"{self.base}/{suffix}", payload, qos=1, retain=retain)
+
+    def timed_command(self, timeout: float = 30.0) -> float:
+        request_id = uuid.uuid4().hex
+        sent = time.monotonic()
+        self.client.publish(f"{self.base}/cmd/stop-all", json.dumps({"request_id": request_id}), qos=1)
+        with self.answered:
+            if not self.answered.wait_for(lambda: request_id in self.replies, timeout):
+                raise RuntimeError(f"no reply within {timeout} s")
+            return self.replies.pop(request_id) - sent
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
+    distinct, repeats = (200, 2) if quick else (2_500, 4)
+    began = time.monotonic()
+    messages = generate(distinct)
+    generate_s = time.monotonic() - began
+    shm = Path("/dev/shm")
+    data = Path(tempfile.mkdtemp(prefix="panic-bench-fuzz-", dir=shm if shm.is_dir() else None))
+    home = work / "fuzz"
+    (home / "networks").mkdir(parents=True)
+    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
+    appliance = f"bench-fuzz-{os.getpid()}"
+    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
+           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
+           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
+           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
+           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock")}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(env["NOTIFY_SOCKET"])
+    notify.settimeout(30)
+    log_path = home / "daemon.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(daemon_command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=subprocess.STDOUT)
+    client: Client | None = None
+    try:
+        while b"READY=1" not in notify.recv(4096):
+            pass
+        client = Client(broker.port, f"panic/{appliance}")
+        idle = [client.timed_command() for _ in range(50)]
+        rss_before = rss_kib(process.pid)
+        under_fuzz: list[float] = []
+        rss_peak = rss_before
+        sent = 0
+        fuzz_began = time.monotonic()
+        for _ in range(repeats):
+            for start in range(0, len(messages), BURST):
+                batch = messages[start:start + BURST]
+                client.burst(batch)
+                sent += len(batch)
+                under_fuzz.append(client.timed_command())
+                rss_peak = max(rss_peak, rss_kib(process.pid))
+        fuzz_s = time.monotonic() - fuzz_began
+        rss_after = rss_kib(process.pid)
+        alive = process.poll() is None
+    finally:
+        if client is not None:
+            client.close()
+        stop_process(process, 15)
+        log.close()
+        notify.close()
+        shutil.rmtree(data, ignore_errors=True)
+    bugs = sum(1 for line in log_path.read_text(errors="replace").splitlines() if "bug:" in line)
+    growth = round(mib(rss_after) - mib(rss_before), 1)
+    replies = latency_stats(under_fuzz)
+    return {
+        "what": "a real `panic-edge run` under hostile MQTT payloads on cmd/* and nodes/+/+ "
+                "(tests/hostile.py strategies), a timed stop-all after every burst of 100",
+        "payloads": sent, "distinct_payloads": len(messages), "generate_s": round(generate_s, 1),
+        "fuzz_seconds": round(fuzz_s, 1), "payloads_per_second": round(sent / fuzz_s) if fuzz_s else None,
+        "reply_idle": latency_stats(idle), "reply_after_a_burst": replies,
+        "rss_before_mib": mib(rss_before), "rss_peak_mib": mib(rss_peak), "rss_after_mib": mib(rss_after),
+        "growth_mib": growth, "daemon_alive": alive, "bugs_logged": bugs,
+        **goal(alive and bugs == 0 and growth <= GROWTH_GOAL_MIB and (replies["p99_ms"] or 0) < REPLY_GOAL_MS,
+               f"alive, no bug logged, RSS grows at most {GROWTH_GOAL_MIB} MB, and a command behind a burst of "
+               f"{BURST} hostile payloads is answered within {REPLY_GOAL_MS} ms (p99)"),
+    }
