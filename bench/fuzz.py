@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -28,8 +24,7 @@ import paho.mqtt.client as mqtt
 from hypothesis import HealthCheck, given, settings
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import goal, latency_stats, mib, rss_kib, stop_process
-from bench.footprint import NETWORK, daemon_command
+from bench.common import NETWORK, daemon_process, goal, latency_stats, mib, rss_kib
 from panic_edge.broker import LocalBroker
 from panic_edge.bus import no_delay
 from tests import hostile
@@ -103,53 +98,30 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     began = time.monotonic()
     messages = generate(distinct)
     generate_s = time.monotonic() - began
-    shm = Path("/dev/shm")
-    data = Path(tempfile.mkdtemp(prefix="panic-bench-fuzz-", dir=shm if shm.is_dir() else None))
-    home = work / "fuzz"
-    (home / "networks").mkdir(parents=True)
-    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
     appliance = f"bench-fuzz-{os.getpid()}"
-    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
-           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
-           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
-           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
-           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock")}
-    env.pop("PANIC_EDGE_CONFIG", None)
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(env["NOTIFY_SOCKET"])
-    notify.settimeout(30)
-    log_path = home / "daemon.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen(daemon_command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
-                               stderr=subprocess.STDOUT)
-    client: Client | None = None
-    try:
-        while b"READY=1" not in notify.recv(4096):
-            pass
+    home = work / "fuzz"
+    with daemon_process(broker.url, home, appliance, NETWORK) as (process, _, _):
         client = Client(broker.port, f"panic/{appliance}")
-        idle = [client.timed_command() for _ in range(50)]
-        rss_before = rss_kib(process.pid)
-        under_fuzz: list[float] = []
-        rss_peak = rss_before
-        sent = 0
-        fuzz_began = time.monotonic()
-        for _ in range(repeats):
-            for start in range(0, len(messages), BURST):
-                batch = messages[start:start + BURST]
-                client.burst(batch)
-                sent += len(batch)
-                under_fuzz.append(client.timed_command())
-                rss_peak = max(rss_peak, rss_kib(process.pid))
-        fuzz_s = time.monotonic() - fuzz_began
-        rss_after = rss_kib(process.pid)
-        alive = process.poll() is None
-    finally:
-        if client is not None:
+        try:
+            idle = [client.timed_command() for _ in range(50)]
+            rss_before = rss_kib(process.pid)
+            under_fuzz: list[float] = []
+            rss_peak = rss_before
+            sent = 0
+            fuzz_began = time.monotonic()
+            for _ in range(repeats):
+                for start in range(0, len(messages), BURST):
+                    batch = messages[start:start + BURST]
+                    client.burst(batch)
+                    sent += len(batch)
+                    under_fuzz.append(client.timed_command())
+                    rss_peak = max(rss_peak, rss_kib(process.pid))
+            fuzz_s = time.monotonic() - fuzz_began
+            rss_after = rss_kib(process.pid)
+            alive = process.poll() is None
+        finally:
             client.close()
-        stop_process(process, 15)
-        log.close()
-        notify.close()
-        shutil.rmtree(data, ignore_errors=True)
+    log_path = home / "daemon.log"
     bugs = sum(1 for line in log_path.read_text(errors="replace").splitlines() if "bug:" in line)
     growth = round(mib(rss_after) - mib(rss_before), 1)
     replies = latency_stats(under_fuzz)
