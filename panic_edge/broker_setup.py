@@ -9,8 +9,8 @@ DIR gets four files:
 - ``passwd``: Mosquitto's hashed format (``$7$``: PBKDF2-SHA512, 101 iterations, 12-byte salt),
   made by the real ``mosquitto_passwd -U`` when it is installed, else by ``hash_password`` here.
 - ``acl``: the daemon may do everything under ``panic/<appliance_id>/``; control clients read it
-  and publish the four commands; display nodes read it; every client may write only under
-  ``nodes/<its client id>/`` (Mosquitto's ``%c``; a node's client id is its node id).
+  and publish the four commands; display nodes read it; every client may write only
+  ``nodes/<its client id>/<leaf>`` (Mosquitto's ``%c``; a node's client id is its node id).
 - ``credentials.toml`` (chmod 600): ``[daemon]``, ``[node]``, ``[control]``, each a username
   and a password made with ``secrets``. Running again keeps them (``rotate`` makes new ones).
 """
@@ -91,8 +91,9 @@ def render_acl(appliance_id: str, logins: dict[str, Login]) -> str:
         "", f"user {logins['control'].username}", f"topic read {base}/#",
         *(f"topic write {base}/cmd/{name}" for name in COMMANDS),
         "", f"user {logins['node'].username}", f"topic read {base}/#",
-        "", "# every client may announce itself, and only itself: nodes/<its client id>/...",
-        f"pattern write {base}/nodes/%c/#", ""])
+        "", "# every client may announce itself, and only itself: nodes/<its client id>/<leaf>",
+        "# (+, not #: a client id such as victim/status must not reach nodes/victim/status)",
+        f"pattern write {base}/nodes/%c/+", ""])
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:

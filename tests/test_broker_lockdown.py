@@ -216,10 +216,11 @@ async def test_a_node_cannot_forge_what_other_nodes_receive(locked_config, locke
 def test_a_client_id_with_wildcards_cannot_widen_its_node_topics(locked, logins):
     observer = Client(locked.url, logins["node"], client_id="watcher", subscribe=f"{BASE}/nodes/#")
     try:
-        for client_id in ("+", "#", "a/b"):
+        for client_id in ("+", "#", "victim/status", "victim/+"):
             sly = Client(locked.url, logins["node"], client_id=client_id)
             if sly.connected:
-                sly.publish(f"{BASE}/nodes/victim/status", b'{"network": "demo", "kind": "sly"}')
+                for leaf in ("status", "availability"):
+                    sly.publish(f"{BASE}/nodes/victim/{leaf}", b'{"network": "demo", "kind": "sly"}')
                 sly.close()
         observer.client.publish(f"{BASE}/nodes/watcher/availability", b"online", qos=1).wait_for_publish(5)
         observer.wait(lambda t, p: t.endswith("watcher/availability"))
