@@ -76,7 +76,8 @@ class LocalBroker:
             broker_setup.write(self.setup)
             lines = (self.setup.directory / "mosquitto.conf").read_text().splitlines()
         else:
-            lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "set_tcp_nodelay true"]
+            lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "set_tcp_nodelay true",
+                     f"max_packet_size {broker_setup.MAX_PACKET_BYTES}"]
         lines.append("max_queued_messages 100000")
         if os.name == "posix" and os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to `mosquitto`, who cannot write our dirs

@@ -33,6 +33,7 @@ from panic_edge.core.topics import COMMANDS, Topics
 from panic_edge.errors import ConfigError
 
 ROLES = ("daemon", "node", "control")
+MAX_PACKET_BYTES = 1024 * 1024  # the broker's cap; panic-edge's own limits are far lower (docs/mqtt.md)
 ITERATIONS = 101  # what mosquitto_passwd uses
 SALT_BYTES = 12
 
@@ -79,7 +80,8 @@ def render_conf(setup: BrokerSetup) -> str:
         lines += [f"listener {setup.tls_port} {setup.tls_bind}".rstrip(), f"certfile {setup.tls_cert.resolve()}",
                   f"keyfile {setup.tls_key.resolve()}", "tls_version tlsv1.2"]
     lines += ["allow_anonymous false", f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}",
-              "set_tcp_nodelay true"]  # a reply right after a PUBACK must not wait 40 ms for a delayed ACK
+              "set_tcp_nodelay true",  # a reply right after a PUBACK must not wait 40 ms for a delayed ACK
+              f"max_packet_size {MAX_PACKET_BYTES}"]  # a bigger message disconnects its sender
     return "\n".join(lines) + "\n"
 
 

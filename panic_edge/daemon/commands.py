@@ -42,7 +42,7 @@ class CommandHandler:
             log.exception("bug: cmd/%s raised; answered with an error and carried on", name[:40])
             outcome = Outcome(False, "the appliance hit an internal error handling this command (logged); "
                               "try again", {})
-        return payloads.reply(name, request_id, outcome.ok, outcome.message, **outcome.extra)
+        return payloads.reply(name[:64], request_id, outcome.ok, outcome.message, **outcome.extra)
 
     async def handle_raw(self, name: str, payload: bytes) -> tuple[Command | None, Outcome]:
         """Parse and run a command from its MQTT topic name and payload."""
