@@ -12,22 +12,17 @@ from /proc before, along the way and after; the daemon must still be running and
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from hypothesis import HealthCheck, given, settings
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import NETWORK, daemon_process, goal, latency_stats, mib, rss_kib
 from panic_edge.broker import LocalBroker
-from panic_edge.bus import no_delay
 from tests import hostile
+from tests.fuzz_client import FuzzClient
 
 BURST = 100
 GROWTH_GOAL_MIB = 5
@@ -48,51 +43,6 @@ def generate(count: int) -> list[tuple[str, bytes, bool]]:
     return out
 
 
-class Client:
-    def __init__(self, port: int, base: str) -> None:
-        self.base = base
-        self.replies: dict[str, float] = {}
-        self.answered = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-fuzz-{uuid.uuid4().hex[:8]}")
-        subscribed = threading.Event()
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{base}/cmd/reply", qos=1)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.on_socket_open = no_delay
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise RuntimeError("the bench client could not subscribe")
-
-    def _on_message(self, client: object, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        now = time.monotonic()
-        try:
-            body = json.loads(msg.payload)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(body, dict) and isinstance(body.get("request_id"), str):
-            with self.answered:
-                self.replies[body["request_id"]] = now
-                self.answered.notify_all()
-
-    def burst(self, messages: list[tuple[str, bytes, bool]]) -> None:
-        for suffix, payload, retain in messages:
-            self.client.publish(f"{self.base}/{suffix}", payload, qos=1, retain=retain)
-
-    def timed_command(self, timeout: float = 30.0) -> float:
-        request_id = uuid.uuid4().hex
-        sent = time.monotonic()
-        self.client.publish(f"{self.base}/cmd/stop-all", json.dumps({"request_id": request_id}), qos=1)
-        with self.answered:
-            if not self.answered.wait_for(lambda: request_id in self.replies, timeout):
-                raise RuntimeError(f"no reply within {timeout} s")
-            return self.replies.pop(request_id) - sent
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     distinct, repeats = (200, 2) if quick else (2_500, 4)
     began = time.monotonic()
@@ -101,9 +51,9 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     appliance = f"bench-fuzz-{os.getpid()}"
     home = work / "fuzz"
     with daemon_process(broker.url, home, appliance, NETWORK) as (process, _, _):
-        client = Client(broker.port, f"panic/{appliance}")
+        client = FuzzClient(broker.url, f"panic/{appliance}")
         try:
-            idle = [client.timed_command() for _ in range(50)]
+            idle = [client.command("stop-all", {}, 30)[1] for _ in range(50)]
             rss_before = rss_kib(process.pid)
             under_fuzz: list[float] = []
             rss_peak = rss_before
@@ -112,9 +62,9 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
             for _ in range(repeats):
                 for start in range(0, len(messages), BURST):
                     batch = messages[start:start + BURST]
-                    client.burst(batch)
+                    client.fuzz(batch, wait=False)
                     sent += len(batch)
-                    under_fuzz.append(client.timed_command())
+                    under_fuzz.append(client.command("stop-all", {}, 30)[1])
                     rss_peak = max(rss_peak, rss_kib(process.pid))
             fuzz_s = time.monotonic() - fuzz_began
             rss_after = rss_kib(process.pid)

@@ -12,22 +12,17 @@ the daemon or the node logs (a last-resort guard firing) fails the test (tests/c
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pygame
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
 
-from panic_edge.bus import no_delay
 from panic_edge.nodes.feed import Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Shown
@@ -36,6 +31,7 @@ from panic_edge.nodes.screen.render import render
 from panic_edge.nodes.screen.text import font
 from panic_edge.nodes.view import NodeState
 from tests import hostile
+from tests.fuzz_client import FuzzClient
 from tests.live import ThreadedDaemon
 
 NETWORK = "open"
@@ -94,57 +90,8 @@ class FuzzNode:
         self.task.cancel()
 
 
-class Sender:
-    """An anonymous client: publishes the fuzz, and sends one real command per batch."""
-
-    def __init__(self, url: str, base: str) -> None:
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.base = base
-        self.replies: dict[str, dict] = {}
-        self.answered = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fuzz-{uuid.uuid4().hex[:8]}")
-        subscribed = threading.Event()
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{base}/cmd/reply", qos=1)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.on_socket_open = no_delay
-        self.client.connect(host, int(port))
-        self.client.loop_start()
-        assert subscribed.wait(10)
-
-    def _on_message(self, client: object, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            body = json.loads(msg.payload)
-        except (ValueError, RecursionError):  # our own fuzz, echoed on cmd/reply
-            return
-        if isinstance(body, dict) and isinstance(body.get("request_id"), str):
-            with self.answered:
-                self.replies[body["request_id"]] = body
-                self.answered.notify_all()
-
-    def fuzz(self, messages: list[tuple[str, bytes, bool]]) -> None:
-        info = None
-        for suffix, payload, retain in messages:
-            info = self.client.publish(f"{self.base}/{suffix}", payload, qos=1, retain=retain)
-        if info is not None:
-            info.wait_for_publish(10)
-        assert self.client.is_connected(), "the broker dropped the fuzzing client (a topic it refuses?)"
-
-    def command(self, name: str, body: dict, timeout: float = 10.0) -> dict:
-        request_id = uuid.uuid4().hex
-        self.client.publish(f"{self.base}/cmd/{name}", json.dumps({**body, "request_id": request_id}), qos=1)
-        with self.answered:
-            assert self.answered.wait_for(lambda: request_id in self.replies, timeout), \
-                f"the daemon did not answer cmd/{name} within {timeout} s"
-            return self.replies.pop(request_id)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
-def fuzzed(make_config, tmp_path: Path, broker) -> Iterator[tuple[ThreadedDaemon, FuzzNode, Sender]]:
+def fuzzed(make_config, tmp_path: Path, broker) -> Iterator[tuple[ThreadedDaemon, FuzzNode, FuzzClient]]:
     folder = tmp_path / "networks"
     folder.mkdir()
     (folder / f"{NETWORK}.toml").write_text('name = "Open"\nmodels = ["local-poet"]\n'
@@ -153,7 +100,7 @@ def fuzzed(make_config, tmp_path: Path, broker) -> Iterator[tuple[ThreadedDaemon
                          PANIC_EDGE_LIMITS_STARTS_PER_MINUTE="0")  # one press per batch, hundreds of them
     live = ThreadedDaemon(config).start()
     node = FuzzNode(live)
-    sender = Sender(broker.url, f"panic/{config.appliance_id}")
+    sender = FuzzClient(broker.url, f"panic/{config.appliance_id}")
     try:
         assert node.up.wait(10), "the node did not start"
         yield live, node, sender
@@ -173,7 +120,7 @@ def test_the_daemon_and_a_node_survive_every_topic_fuzzed(fuzzed):
     @given(batch=st.lists(MESSAGE, min_size=1, max_size=6))
     def batch_then_check(batch: list[tuple[str, bytes, bool]]) -> None:
         sender.fuzz(batch)
-        reply = sender.command("press", {"network": NETWORK})
+        reply, _ = sender.command("press", {"network": NETWORK})
         assert reply["ok"], reply
         node.wait_for_run(reply["run_id"])
         node.draw()
@@ -183,4 +130,4 @@ def test_the_daemon_and_a_node_survive_every_topic_fuzzed(fuzzed):
         batch_then_check()
     finally:
         sys.setswitchinterval(switch)
-    assert sender.command("stop-all", {})["ok"]
+    assert sender.command("stop-all", {})[0]["ok"]
