@@ -34,7 +34,7 @@ def send_command(config: Config, name: str, body: dict[str, Any], timeout: float
     def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             body = json.loads(msg.payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # anything on cmd/reply that is not a reply: not ours
             return
         if isinstance(body, dict) and body.get("request_id") == request_id:
             reply.update(body)

@@ -1,5 +1,6 @@
 """The payloads that once stopped the daemon, sent through a real Mosquitto: each gets an answer,
-and the daemon goes on serving (the fuzz suite in test_mqtt_fuzz.py generalises this)."""
+and the daemon goes on serving (the fuzz suite in test_mqtt_fuzz.py generalises this); and a node
+that survives whatever its backfill answer holds."""
 
 from __future__ import annotations
 
@@ -52,3 +53,32 @@ async def test_a_bug_in_a_command_is_logged_answered_and_survived(daemon, config
     answer = await wait_for(probe, lambda t, b: t.endswith("cmd/reply") and b.get("request_id") == "after")
     assert answer["ok"]
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("answer", [b'{"invocations": 5}', b'{"invocations": {"a": 1}}', b"[" * 5000,
+                                    b'{"invocations": [1, "x", {"id": "\\ud800"}]}'])
+async def test_a_node_survives_a_hostile_backfill_answer(config, probe, answer, caplog):
+    from panic_edge.nodes.link import NodeLink
+    from panic_edge.nodes.messages import Shown
+    from tests.fake_http import FileServer
+    from tests.nodes_helpers import encoded
+
+    server = FileServer({"/api/networks/demo/invocations?limit=4": answer})
+    probe.publish(topic(config, "status"), json.dumps({"media_base": server.url, "networks": {}}), retain=True)
+    try:
+        async with NodeLink.open(config, kind="display", network="demo", mode="single", node_id="n1",
+                                 backfill=4) as link:
+            for _ in range(200):
+                if server.requests and any("recent invocations" in r.getMessage() or "malformed" in
+                                           r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.02)
+            assert server.requests, "the node never asked for its backfill"
+            probe.publish(topic(config, "networks", "demo", "invocations"), encoded(7))
+            while True:  # a backfill task that died would have ended the node with it
+                event = await asyncio.wait_for(link.events.get(), 10)
+                if isinstance(event, Shown) and event.sequence == 7:
+                    break
+    finally:
+        probe.publish(topic(config, "status"), b"", retain=True)
+        server.close()

@@ -170,10 +170,13 @@ class NodeLink:
                 response = await client.get(url, params={"limit": limit or self.backfill_limit})
                 response.raise_for_status()
                 items = response.json().get("invocations", [])
+            if not isinstance(items, list):
+                raise ValueError('"invocations" is not a list')
         except (httpx.HTTPError, ValueError, AttributeError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
             return
+        items = items[:limit or self.backfill_limit]
         for item in reversed(items):  # oldest first, like the live stream
             try:
                 self.events.put_nowait(messages.parse_invocation(item))
