@@ -171,8 +171,8 @@ class NodeLink:
                 response.raise_for_status()
                 items = response.json().get("invocations", [])
             if not isinstance(items, list):
-                raise ValueError('"invocations" is not a list')
-        except (httpx.HTTPError, ValueError, AttributeError, RecursionError) as err:
+                raise TypeError('"invocations" is not a list')
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
             return
