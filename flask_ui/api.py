@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.invocation import invocation_message
 from panic_edge.core.network import Network, chain_errors
-from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError
+from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError, StartBudgetError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -24,7 +24,7 @@ def _refused(err: PanicEdgeError) -> ResponseReturnValue:
     """The one place API errors become answers: what was wrong, and a status to match."""
     code = 409 if isinstance(err, CommandError) else 400
     body: dict[str, Any] = {"error": str(err)}
-    if isinstance(err, LockoutError):
+    if isinstance(err, (LockoutError, StartBudgetError)):
         body["retry_after"] = round(err.remaining, 1)
     return jsonify(body), code
 

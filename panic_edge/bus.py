@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from panic_edge.broker_setup import login_for
 from panic_edge.config import MqttConfig
+from panic_edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,34 @@ class Will:
     retain: bool = True
 
 
+def configure(client: mqtt.Client, config: MqttConfig, role: str) -> None:
+    """Log-in and TLS for a paho client from [mqtt]: ``role`` (daemon, node, control) picks the table
+    of ``credentials_file`` unless a username is set. Raises ConfigError for a missing file or table."""
+    login = login_for(config, role)
+    if login is not None:
+        client.username_pw_set(login.username, login.password or None)
+    if config.tls:
+        try:
+            client.tls_set(ca_certs=_path(config.ca_file), certfile=_path(config.cert_file),
+                           keyfile=_path(config.key_file))
+        except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            raise ConfigError(f"cannot set up TLS for {config.url} with [mqtt] ca_file/cert_file/key_file: "
+                              f"{err}") from None
+
+
+def no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
+    """Small messages go out at once: with Nagle's algorithm a reply sent right after a PUBACK waits
+    for the broker's delayed ACK (40 ms on Linux) before it leaves."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        pass  # not a TCP socket (a websocket or unix socket): nothing to tune
+
+
+def _path(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
 class MqttBus:
     """One broker connection.
 
@@ -47,7 +79,7 @@ class MqttBus:
     def __init__(self, config: MqttConfig, client_id: str, *, will: Will | None = None,
                  subscriptions: tuple[tuple[str, int], ...] = (),
                  on_connect_publish: tuple[tuple[str, bytes, bool], ...] = (),
-                 clean_session: bool = True) -> None:
+                 clean_session: bool = True, role: str = "daemon") -> None:
         self.config = config
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -59,8 +91,7 @@ class MqttBus:
         self._awaiting_ack: dict[int, Callable[[], None]] = {}
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              clean_session=clean_session, protocol=mqtt.MQTTv311)
-        if config.username:
-            client.username_pw_set(config.username, config.password.get_secret_value() or None)
+        configure(client, config, role)
         if will is not None:
             client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
         client.reconnect_delay_set(min_delay=1, max_delay=15)
@@ -69,6 +100,7 @@ class MqttBus:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_socket_open = no_delay
         self._client = client
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -156,7 +188,11 @@ class MqttBus:
             self._notify(False)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        try:
+            message = Message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except UnicodeDecodeError:  # a topic that is not UTF-8 (a broker that let it through)
+            log.warning("ignored an MQTT message whose topic is not UTF-8: %r", msg._topic[:80])
+            return
         self._loop.call_soon_threadsafe(self.messages.put_nowait, message)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,

@@ -67,20 +67,30 @@ async def _run_daemon(config: Config, networks, autostart: bool = False) -> None
 def cmd_demo(args: argparse.Namespace) -> int:
     """The appliance on embedded defaults, with a private Mosquitto if no broker is running."""
     from panic_edge.broker import LocalBroker, port_open
+    from panic_edge.broker_setup import BrokerSetup
 
     os.environ.setdefault("PANIC_EDGE_LOCAL_MODELS_LATENCY", str(args.latency))
     config = _config(args)
     broker = None
+    setup = BrokerSetup(config.data_dir / "broker", config.appliance_id) if args.lock_broker else None
     if not port_open(config.mqtt.host, config.mqtt.port):
         try:
-            broker = LocalBroker(config.mqtt.port if config.mqtt.host in ("127.0.0.1", "localhost") else None)
+            broker = LocalBroker(config.mqtt.port if config.mqtt.host in ("127.0.0.1", "localhost") else None,
+                                 setup=setup)
             broker.start()
         except PanicEdgeError:
             if broker is None:
                 raise
-            broker = LocalBroker().start()  # the configured port is taken by something else
-        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"url": broker.url})})
-        log.info("started a private Mosquitto at %s", broker.url)
+            broker = LocalBroker(setup=setup).start()  # the configured port is taken by something else
+        mqtt = {"url": broker.url}
+        if broker.credentials_file is not None:
+            mqtt.update(credentials_file=broker.credentials_file, username="")
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt)})
+        log.info("started a private Mosquitto at %s%s", broker.url,
+                 f", locked down (logins in {broker.credentials_file})" if broker.credentials_file else "")
+    elif args.lock_broker:
+        log.warning("--lock-broker locks only the demo's private broker, and a broker already runs at %s; "
+                    "lock that one with `panic-edge broker-config` (docs/security.md)", config.mqtt.url)
     if not config.admin.password_hash.get_secret_value() and config.http.host in ("127.0.0.1", "localhost"):
         # no password yet and only this machine can reach the page: let the demo user look at it
         config = config.model_copy(update={"admin": config.admin.model_copy(update={"public_readonly": True})})
@@ -96,6 +106,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_banner(config: Config) -> str:
     env = "" if config.mqtt.url == "mqtt://127.0.0.1:1883" else f"PANIC_EDGE_MQTT_URL={config.mqtt.url} "
+    if config.mqtt.credentials_file is not None:
+        env += f"PANIC_EDGE_MQTT_CREDENTIALS_FILE={config.mqtt.credentials_file} "
     return (f"\nPANIC! demo: local models only, data in {config.data_dir}\n"
             f"  Enter            press the panic button (a typed line starts a run with it)\n"
             f"  {env}panic-edge start demo \"a camel in the desert\"   (from another terminal)\n"
@@ -162,6 +174,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored {info.runs} runs and {info.invocations} invocations from {args.file}")
     if kept is not None:
         print(f"the database as it was is kept at {kept}")
+    return 0
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    from panic_edge import broker_setup
+    from panic_edge.broker_setup import BrokerSetup
+
+    config = _config(args)
+    directory = Path(args.dir)
+    setup = BrokerSetup(directory, config.appliance_id, port=args.port, bind=args.bind,
+                        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+                        tls_key=Path(args.tls_key) if args.tls_key else None, tls_port=args.tls_port)
+    logins = broker_setup.write(setup, rotate=args.rotate, owner=args.owner)
+    conf = (directory / "mosquitto.conf").resolve()
+    print(f"wrote {conf}, passwd, acl and credentials.toml (chmod 600) in {directory.resolve()}")
+    print(f"  logins: {', '.join(f'{role} {login.username}' for role, login in logins.items())}"
+          f"{' (new passwords)' if args.rotate else ''}")
+    print(f"  run it:         mosquitto -c {conf}")
+    print(f"  or system-wide: sudo ln -sf {conf} /etc/mosquitto/conf.d/panic-edge.conf && "
+          f"sudo systemctl restart mosquitto")
+    print(f"  then in the config: [mqtt] credentials_file = \"{(directory / 'credentials.toml').resolve()}\"")
     return 0
 
 
@@ -366,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                "models, starting a private Mosquitto if no broker is running")
     demo.add_argument("--latency", type=float, default=1.0, help="seconds each local model takes")
     demo.add_argument("--no-start", action="store_true", help="wait for a press instead of starting a run")
+    demo.add_argument("--lock-broker", action="store_true", help="lock the private broker down as "
+                      "`panic-edge broker-config` does (logins in <data_dir>/broker/credentials.toml)")
     models = add("models", cmd_models, "list the model catalogue")
     models.add_argument("--json", action="store_true", help="as JSON")
     nets = add("networks", cmd_networks, "list the networks, or validate them (exit 1 if any is invalid)")
@@ -383,6 +418,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "start":
             p.add_argument("prompt")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
+    broker = add("broker-config", cmd_broker_config, "write a locked-down Mosquitto setup for this appliance "
+                 "into DIR: mosquitto.conf, passwd, acl and credentials.toml (see docs/security.md)")
+    broker.add_argument("dir", metavar="DIR")
+    broker.add_argument("--port", type=int, default=1883, help="port of the plain MQTT listener (default 1883)")
+    broker.add_argument("--bind", metavar="ADDRESS", help="address of the plain listener (default: every "
+                        "interface; 127.0.0.1 when TLS is on, so passwords never cross the network in clear)")
+    broker.add_argument("--tls-cert", metavar="FILE", help="the broker's TLS certificate (PEM, with its chain): "
+                        "adds a TLS listener")
+    broker.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    broker.add_argument("--tls-port", type=int, default=8883, help="port of the TLS listener (default 8883)")
+    broker.add_argument("--rotate", action="store_true", help="make new passwords (else the ones in "
+                        "DIR/credentials.toml are kept)")
+    broker.add_argument("--owner", metavar="USER", help="when run as root: give credentials.toml to USER "
+                        "(the daemon's service user, e.g. panic)")
     add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
         "on the terminal, or one line on stdin) for [admin] password_hash")
     display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "

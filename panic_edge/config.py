@@ -31,22 +31,41 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL, mqtt://host:port.")
-    username: str = Field("", description="Broker user name, if the broker wants one.")
+    url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL: mqtt://host:port, or "
+                     "mqtts://host:port for TLS (port 8883 unless given).")
+    username: str = Field("", description="Broker user name, if the broker wants one; wins over "
+                          "credentials_file.")
     password: SecretStr = Field(SecretStr(""), description="Broker password; never logged or published.")
+    credentials_file: Path | None = Field(None, description="The credentials.toml written by `panic-edge "
+                                          "broker-config`: each program logs in with its own role's table "
+                                          "(the daemon [daemon], display nodes [node], a `display --terminal` "
+                                          "and start/stop/press [control]) unless username is set.")
+    role: Literal["", "daemon", "node", "control"] = Field("", description="The table of credentials_file "
+                                                           "to log in with instead of the program's own, e.g. "
+                                                           "control for a screen with a panic button (the node "
+                                                           "role may not send commands).")
+    ca_file: Path | None = Field(None, description="CA certificate(s) that signed the broker's TLS "
+                                 "certificate (mqtts://); unset trusts the system's CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate for TLS, for a broker that asks "
+                                   "for one (with key_file).")
+    key_file: Path | None = Field(None, description="Private key of cert_file.")
     keepalive: int = Field(15, ge=5, le=600, description="Seconds between keepalive pings.")
 
     @field_validator("url")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError("must look like mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port or mqtts://host:port, e.g. mqtt://127.0.0.1:1883")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise ValueError("has a port that is not a number") from None
         return value
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
 
     @property
     def host(self) -> str:
@@ -54,7 +73,7 @@ class MqttConfig(_Section):
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 1883
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 class HttpConfig(_Section):
@@ -178,6 +197,15 @@ class NodeConfig(_Section):
 NODE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 
+class LimitsConfig(_Section):
+    starts_per_minute: float = Field(20, ge=0, le=6000, description="Runs the whole appliance may start "
+                                     "a minute, from every source (button, MQTT, admin page), whatever each "
+                                     "network's lockout; a refused start is answered with retry_after. "
+                                     "0 turns the budget off (benchmarks only).")
+    start_burst: int = Field(10, ge=1, le=1000, description="Starts allowed at once before "
+                             "starts_per_minute paces them.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -195,6 +223,7 @@ class Config(_Section):
     offline: OfflineConfig = OfflineConfig()
     backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:
@@ -329,6 +358,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             creds = Path(path).parent / creds
         config = config.model_copy(update={"platforms": config.platforms.model_copy(
             update={"credentials_file": creds})})
+    mqtt_files = {key: _beside(value, path) for key in ("credentials_file", "ca_file", "cert_file", "key_file")
+                  if (value := getattr(config.mqtt, key)) is not None}
+    if mqtt_files:
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt_files)})
     if networks_dir is not None:
         networks_dir = networks_dir.expanduser()
         if path is not None and not networks_dir.is_absolute():
@@ -345,6 +378,12 @@ def _credential(environ: Mapping[str, str], name: str) -> str | None:
         return (Path(folder) / name).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _beside(file: Path, config_path: Path | None) -> Path:
+    """A path from the config: ``~`` expanded, relative ones read beside the config file."""
+    file = file.expanduser()
+    return Path(config_path).parent / file if config_path is not None and not file.is_absolute() else file
 
 
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:

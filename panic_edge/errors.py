@@ -6,6 +6,7 @@
     │   └── UnknownModelError (KeyError)  a model id is not in the catalogue
     ├── CommandError (ValueError)         a command (CLI, MQTT, button) could not be carried out
     │   ├── LockoutError                  a start came too soon after the current run began
+    │   ├── StartBudgetError              the appliance's starts per minute are spent
     │   └── OfflineError                  a start while offline, on a network whose policy is stop
     ├── PayloadError (ValueError)         an MQTT payload is malformed
     ├── StoreError                        the database or archive refused an output or a write
@@ -55,6 +56,15 @@ class LockoutError(CommandError):
         )
 
 
+class StartBudgetError(CommandError):
+    """A start was refused because the appliance has made its [limits] starts_per_minute already."""
+
+    def __init__(self, remaining: float) -> None:
+        self.remaining = remaining
+        super().__init__(f"too many starts: this appliance allows only so many runs a minute ([limits] "
+                         f"starts_per_minute); try again in {max(1, round(remaining))} s")
+
+
 class OfflineError(CommandError):
     """A start was refused because the platforms are unreachable and the network stops when offline."""
 
@@ -66,7 +76,11 @@ class OfflineError(CommandError):
 
 
 class PayloadError(PanicEdgeError, ValueError):
-    """An MQTT payload is malformed."""
+    """An MQTT payload is malformed. ``request_id``: the command's, when it could be read (for the reply)."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class StoreError(PanicEdgeError):

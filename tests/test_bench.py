@@ -35,3 +35,6 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
         assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
         assert report["screen_node"][figure]["n"] > 0
+    fuzz = report["mqtt_fuzz"]
+    assert fuzz["daemon_alive"] and fuzz["bugs_logged"] == 0 and fuzz["payloads"] > 0
+    assert fuzz["rss_after_mib"] > 0 and fuzz["reply_after_a_burst"]["n"] > 0

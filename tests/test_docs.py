@@ -44,6 +44,28 @@ def test_every_installation_and_screen_key_is_in_the_mqtt_page():
         assert field in page, field
 
 
+def test_the_mqtt_limits_in_the_code_are_the_ones_documented():
+    from panic_edge.core.payloads import MAX_PAYLOAD_BYTES, MAX_REQUEST_ID_CHARS
+    from panic_edge.core.wire import MAX_DEPTH
+    from panic_edge.daemon.presence import MAX_NODES, MAX_STATUS_BYTES
+    from panic_edge.nodes.messages import MAX_MESSAGE_BYTES
+
+    limits = (REPO / "docs" / "mqtt.md").read_text().split("## Limits", 1)[1]
+    for figure in (f"{MAX_PAYLOAD_BYTES // 1024} KiB", f"{MAX_STATUS_BYTES // 1024} KiB",
+                   f"{MAX_MESSAGE_BYTES // 1024} KiB", f"{MAX_DEPTH} levels", f"{MAX_REQUEST_ID_CHARS} characters",
+                   f"{MAX_NODES} nodes"):
+        assert figure in limits, figure
+
+
+def test_security_names_every_broker_role_and_file():
+    from panic_edge.broker_setup import ROLES
+
+    page = (REPO / "docs" / "security.md").read_text()
+    for name in [*(f"`{role}`" for role in ROLES), "`mosquitto.conf`", "`passwd`", "`acl`", "`credentials.toml`",
+                 "## Hostile platform outputs", "## Admin page"]:
+        assert name in page, name
+
+
 def test_the_readme_starts_with_the_two_quick_start_commands():
     readme = (REPO / "README.md").read_text()
     assert readme.split("\n## ")[1].startswith("Quick start")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ROOT = "panic"
+NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a display node's id: one topic level, and its MQTT client id
 
 
 @dataclass(frozen=True)

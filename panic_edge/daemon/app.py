@@ -13,9 +13,10 @@ from typing import Any, TextIO
 from flask_ui.app import Settings
 from panic_edge import __version__
 from panic_edge.archive import Archive
-from panic_edge.bus import MqttBus, Will
+from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.budget import StartBudget
 from panic_edge.core.catalogue import CATALOGUE, Catalogue
 from panic_edge.core.payloads import Command
 from panic_edge.core.runner import RunnerState
@@ -121,7 +122,10 @@ class Daemon:
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,
-                                          on_unreachable=monitor.report_unreachable)
+                                          on_unreachable=monitor.report_unreachable,
+                                          start_budget=StartBudget.full(config.limits.starts_per_minute,
+                                                                        config.limits.start_burst,
+                                                                        time.monotonic()))
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir,
@@ -182,32 +186,36 @@ class Daemon:
     async def _serve_commands(self, bus: MqttBus, handler: CommandHandler) -> None:
         while True:
             message = await bus.messages.get()
-            installation = self.topics.installation_name(message.topic)
-            if installation is not None:
-                if self.installations is not None:
-                    self.installations.observe(installation, message.payload, message.retain)
-                continue
-            shot_of = self.topics.node_screenshot_id(message.topic)
-            if shot_of is not None:
-                shot = self.screens.put(shot_of, message.payload)
-                if shot is not None:
-                    self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
-                continue
-            node = self.topics.node_topic(message.topic)
-            if node is not None:
-                if self.presence.apply(*node, message.payload):
-                    self._publish_status()
-                continue
-            name = self.topics.command_name(message.topic)
-            if name is None or name == "reply":
-                continue
-            if message.retain:
-                log.warning("ignored a retained cmd/%s: commands must not be retained", name)
-                continue
-            command, outcome = await handler.handle_raw(name, message.payload)
-            request_id = command.request_id if command else None
-            bus.publish(self.topics.cmd_reply,
-                        payloads.reply(name, request_id, outcome.ok, outcome.message, **outcome.extra))
+            try:
+                await self._serve(message, handler)
+            except Exception:  # the last resort: a bug in a handler must not stop the daemon
+                log.exception("bug: a message on %s raised; ignored it and carried on", message.topic[:200])
+
+    async def _serve(self, message: Message, handler: CommandHandler) -> None:
+        installation = self.topics.installation_name(message.topic)
+        if installation is not None:
+            if self.installations is not None:
+                self.installations.observe(installation, message.payload, message.retain)
+            return
+        shot_of = self.topics.node_screenshot_id(message.topic)
+        if shot_of is not None:
+            shot = self.screens.put(shot_of, message.payload)
+            if shot is not None:
+                self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
+            return
+        node = self.topics.node_topic(message.topic)
+        if node is not None:
+            if self.presence.apply(*node, message.payload):
+                self._publish_status()
+            return
+        name = self.topics.command_name(message.topic)
+        if name is None or name == "reply":
+            return
+        if message.retain:
+            log.warning("ignored a retained cmd/%s: commands must not be retained", name[:40])
+            return
+        assert self.bus is not None
+        self.bus.publish(self.topics.cmd_reply, await handler.answer(name, message.payload))
 
     def _to_node(self, topic: str, body: bytes) -> None:
         if self.bus is not None:

@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from panic_edge.core import payloads
 from panic_edge.core.payloads import Command, parse_command
 from panic_edge.daemon.engine import Engine
-from panic_edge.errors import CommandError, LockoutError, PayloadError, StoreError
+from panic_edge.errors import CommandError, LockoutError, PayloadError, StartBudgetError, StoreError
 
 log = logging.getLogger("panic_edge.commands")
 
@@ -29,14 +30,34 @@ class CommandHandler:
         self.engine = engine
         self.default_network = default_network
 
+    async def answer(self, name: str, payload: bytes) -> bytes:
+        """The ``cmd/reply`` payload for one ``cmd/<name>`` message. Never raises (but for cancellation):
+        a bug in handling a command is logged with its traceback and answered, and the daemon goes on."""
+        request_id = None
+        try:
+            command, request_id, outcome = self._parse(name, payload)
+            if command is not None:
+                outcome = await self.handle(command)
+        except Exception:
+            log.exception("bug: cmd/%s raised; answered with an error and carried on", name[:40])
+            outcome = Outcome(False, "the appliance hit an internal error handling this command (logged); "
+                              "try again", {})
+        return payloads.reply(name[:64], request_id, outcome.ok, outcome.message, **outcome.extra)
+
     async def handle_raw(self, name: str, payload: bytes) -> tuple[Command | None, Outcome]:
         """Parse and run a command from its MQTT topic name and payload."""
+        command, _, outcome = self._parse(name, payload)
+        return (command, await self.handle(command)) if command is not None else (None, outcome)
+
+    @staticmethod
+    def _parse(name: str, payload: bytes) -> tuple[Command | None, str | None, Outcome]:
+        """(command, its request_id, a refusal for a malformed one)."""
         try:
             command = parse_command(name, payload)
         except PayloadError as err:
-            log.warning("malformed cmd/%s: %s", name, err)
-            return None, Outcome(False, str(err), {})
-        return command, await self.handle(command)
+            log.warning("malformed cmd/%s: %s", name[:40], err)
+            return None, err.request_id, Outcome(False, str(err), {})
+        return command, command.request_id, Outcome(True, "", {})
 
     async def handle(self, command: Command) -> Outcome:
         try:
@@ -58,7 +79,7 @@ class CommandHandler:
                     stopped = await self.engine.stop_all()
                     return Outcome(True, f"stopped {', '.join(stopped)}" if stopped else "all idle",
                                    {"stopped": stopped})
-        except LockoutError as err:
+        except (LockoutError, StartBudgetError) as err:
             log.info("refused %s: %s", command.name, err)
             return Outcome(False, str(err), {"retry_after": round(err.remaining, 1)})
         except CommandError as err:

@@ -52,6 +52,7 @@ class Control:
         replaced at once, whatever its lockout (the lockout keeps visitors from interrupting
         each other, not the people running the installation)."""
         async def go() -> str:
+            self.engine.check_start_budget()  # refused before stopping the current run, not after
             if network in self.engine.states and self.engine.states[network].run is not None:
                 await self.engine.stop(network, "replaced from the admin page")
             return await self.engine.start(network, prompt)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
+from panic_edge.core.budget import StartBudget
 from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
@@ -24,7 +25,7 @@ from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Complete
                                     EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
                                     Resume, RunnerState, Start, Stop, Unreachable, step)
 from panic_edge.core.topics import Topics
-from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
+from panic_edge.errors import CommandError, PanicEdgeError, StartBudgetError, StorageFault
 from panic_edge.platforms.base import ModelInput, Platforms
 from panic_edge.platforms.errors import UnreachableError
 from panic_edge.store import Store
@@ -48,7 +49,9 @@ class Engine:
                  media_base: str, clock: Callable[[], float] = time.time,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  replay_seconds: float | None = None,
-                 on_unreachable: Callable[[], None] | None = None) -> None:
+                 on_unreachable: Callable[[], None] | None = None,
+                 start_budget: StartBudget | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -69,20 +72,40 @@ class Engine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._state_listeners: list[Callable[[RunnerState], None]] = []
         self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.monotonic = monotonic
+        self.start_budget = start_budget or StartBudget.full(0, 1, monotonic())  # default: unlimited
 
     # --- commands ---------------------------------------------------------------------------
 
     async def start(self, network: str, prompt: str) -> str:
         """Start a run; returns its id. Raises CommandError (LockoutError when locked)."""
         run_id = self.new_id()
-        await self._dispatch(self._network(network), Start(run_id, prompt, self.clock()))
+        await self._budgeted(self._network(network), Start(run_id, prompt, self.clock()))
         return run_id
 
     async def press(self, network: str) -> str:
         """The panic button: a run with the network's next prompt."""
         run_id = self.new_id()
-        await self._dispatch(self._network(network), Press(run_id, self.clock()))
+        await self._budgeted(self._network(network), Press(run_id, self.clock()))
         return run_id
+
+    def check_start_budget(self) -> None:
+        """Raise StartBudgetError if a start now would be refused for the appliance's budget."""
+        wait = self.start_budget.wait(self.monotonic())
+        if wait > 0:
+            raise StartBudgetError(wait)
+
+    async def _budgeted(self, slug: str, event: Start | Press) -> None:
+        """Every start and press, from any source, spends from the appliance's start budget first;
+        one refused for another reason (a lockout) gives its token back."""
+        self.start_budget, wait = self.start_budget.take(self.monotonic())
+        if wait > 0:
+            raise StartBudgetError(wait)
+        try:
+            await self._dispatch(slug, event)
+        except CommandError:
+            self.start_budget = self.start_budget.give_back()
+            raise
 
     async def stop(self, network: str, reason: str = "stopped") -> bool:
         """Stop a network's run; False if it was idle."""

@@ -33,8 +33,8 @@ from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
 from panic_edge.core.installation import GridScreen, Installation, SingleScreen, find_screen
-from panic_edge.core.topics import Topics
-from panic_edge.errors import PayloadError
+from panic_edge.core.topics import NODE_ID, Topics
+from panic_edge.errors import ConfigError, PayloadError
 from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
@@ -63,7 +63,7 @@ class NodeLink:
 
     def __init__(self, config: Config, *, kind: str, network: str | None, mode: str, node_id: str,
                  backfill: int = 16, replies: bool = False, screen: str | None = None,
-                 kinds: tuple[str, ...] = (), commands: tuple[str, ...] = ()) -> None:
+                 kinds: tuple[str, ...] = (), commands: tuple[str, ...] = (), control: bool | None = None) -> None:
         self.config = config
         self.topics = topics = Topics(config.appliance_id)
         self.kind, self.network, self.mode, self.node_id = kind, network, mode, node_id
@@ -77,6 +77,7 @@ class NodeLink:
         self._got_status = asyncio.Event()
         self.malformed = 0
         self._started_at = time.time()
+        control = replies if control is None else control  # sends commands: logs in as control
         subscriptions = [(topics.availability, 1), (topics.status, 1)]
         if network:
             subscriptions += [(topics.network_state(network), 1), (topics.invocations(network), 1)]
@@ -87,13 +88,20 @@ class NodeLink:
         if commands:
             subscriptions.append((topics.node_cmd_filter(node_id), 1))
         self._extra: dict[str, Any] = {"commands": list(commands), "showing": "live"}
-        self.bus = MqttBus(config.mqtt, f"panic-node-{config.appliance_id}-{node_id}"[:200],
+        if not NODE_ID.fullmatch(node_id):
+            raise ConfigError(f"node id {node_id[:40]!r} must be 1-100 letters, digits, - or _ (it names the "
+                              f"node's MQTT topics and is its MQTT client id)")
+        # the client id is the node id: the broker's ACL lets a client write only nodes/<its client id>/
+        # a terminal sends commands, which only the control role may
+        self.role = config.mqtt.role or ("control" if control else "node")
+        self.bus = MqttBus(config.mqtt, node_id, role=self.role,
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
                            on_connect_publish=self._announce(),
                            clean_session=False)
         self.bus.on_connection_change(self._connection_changed)
         self._connections = 0
+        self._warned_role = False
         self._backfills: set[asyncio.Task[None]] = set()
 
     def _announce(self) -> tuple[tuple[str, bytes, bool], ...]:
@@ -214,6 +222,11 @@ class NodeLink:
 
     def command(self, name: str, body: dict[str, Any]) -> None:
         """Publish ``cmd/<name>`` (QoS 1, never retained: a stale start must not replay)."""
+        if self.role == "node" and self.config.mqtt.credentials_file and not self.config.mqtt.username \
+                and not self._warned_role:
+            self._warned_role = True
+            log.warning("%s: this node logs in as the node role, which the broker does not let send commands; "
+                        "for a screen with a panic button set [mqtt] role = \"control\"", self.node_id)
         self.bus.publish(self.topics.cmd(name), payloads.encode(body), qos=1, retain=False)
 
     # --- incoming ---------------------------------------------------------------------------
@@ -226,6 +239,10 @@ class NodeLink:
             except PayloadError as err:
                 self.malformed += 1
                 log.warning("%s: ignored a malformed message on %s: %s", self.node_id, message.topic, err)
+                continue
+            except Exception:  # the last resort: a bug in a parser must not stop the node
+                self.malformed += 1
+                log.exception("%s: bug: a message on %s raised; ignored it", self.node_id, message.topic)
                 continue
             if isinstance(event, ApplianceStatus):
                 self.status = event
@@ -269,10 +286,13 @@ class NodeLink:
                 response = await client.get(url, params={"limit": limit or self.backfill_limit})
                 response.raise_for_status()
                 items = response.json().get("invocations", [])
-        except (httpx.HTTPError, ValueError, AttributeError) as err:
+            if not isinstance(items, list):
+                raise TypeError('"invocations" is not a list')
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
             return
+        items = items[:limit or self.backfill_limit]
         for item in reversed(items):  # oldest first, like the live stream
             try:
                 self.events.put_nowait(messages.parse_invocation(item))

@@ -1,4 +1,5 @@
-"""What a display node reads off the bus, parsed strictly: any bytes give a record or a PayloadError.
+"""What a display node reads off the bus, parsed strictly: any bytes give a record or a PayloadError
+(``core.wire`` bounds the JSON: no lone surrogates, no huge numbers, no deep nesting).
 
 Pure: no I/O. The shapes are those of docs/mqtt.md; unknown extra fields are ignored so a newer
 daemon does not break an older node.
@@ -6,7 +7,6 @@ daemon does not break an older node.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from panic_edge.core.installation import (
     parse_installation,
 )
 from panic_edge.core.payloads import MAX_PAYLOAD_BYTES
+from panic_edge.core.wire import check_object, load_object
 from panic_edge.errors import ConfigError, PayloadError
 
 STATES = {"ready": 0, "invoking": 1, "completed": 2, "failed": 2}
@@ -72,17 +73,7 @@ class Shown:
 
 
 def _json_object(payload: bytes, what: str) -> dict[str, Any]:
-    if len(payload) > MAX_MESSAGE_BYTES:
-        raise PayloadError(f"{what} is {len(payload)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        body = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError(f"{what} is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise PayloadError(f"{what} is not JSON: {err.msg} at character {err.pos}") from None
-    if not isinstance(body, dict):
-        raise PayloadError(f"{what} must be a JSON object, not {type(body).__name__}")
-    return body
+    return load_object(payload, what, MAX_MESSAGE_BYTES)
 
 
 def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str,
@@ -101,6 +92,7 @@ def parse_invocation(payload: bytes | dict[str, Any]) -> Shown:
     what = "invocation message"
     if isinstance(payload, dict):
         body = payload
+        check_object(body, what)
     elif isinstance(payload, bytes):
         body = _json_object(payload, what)
     else:

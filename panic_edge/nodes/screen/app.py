@@ -106,7 +106,8 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     try:
         async with NodeLink.open(config, kind="display", network=options.network or None, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
-                                 replies=options.terminal or bool(options.screen), screen=options.screen,
+                                 replies=options.terminal or bool(options.screen), control=options.terminal,
+                                 screen=options.screen,
                                  kinds=("single", "grid"), commands=SCREEN_COMMANDS) as link, \
                 httpx.AsyncClient(timeout=15) as http:
             log.info("display %s: %s of %s", node_id, options.mode, options.network or "its installation")
