@@ -346,9 +346,8 @@ class Engine:
                 self.archive.discard(event.output)
             raise
         except Exception as err:  # a bug, or an outcome the store, the encoder or the bus refuses
+            # the output file stays: the database may already point at it
             log.exception("%s: could not record the outcome of the call", action.invocation_id)
-            if isinstance(event, Completed):
-                self.archive.discard(event.output)
             if isinstance(event, Failed) and event.error.startswith(UNRECORDABLE):
                 return  # recording the failure failed too: the watchdog will try again
             error = f"{UNRECORDABLE} ({type(err).__name__}: {clean_text(str(err), 300)})"

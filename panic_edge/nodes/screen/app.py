@@ -73,7 +73,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
                       qr_url=options.qr_url)
-    media = MediaCache()
+    media = MediaCache(max_pixels=config.images.max_pixels, max_side=max(screen.get_size()) or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -87,6 +87,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         async with NodeLink.open(config, kind="display", network=options.network, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
                                  replies=options.terminal) as link, httpx.AsyncClient(timeout=15) as http:
+            media.media_base = lambda: link.media_base  # nothing is fetched from anywhere else
             log.info("display %s: %s of %s", node_id, options.mode, options.network)
             while not stop.is_set():
                 now = clock()
