@@ -368,8 +368,8 @@ class Engine:
             task = self._tasks.pop(inv_id, None)
             if task is not None:
                 task.cancel()
-            log.error("%s: still invoking after %.0f s, past its deadline; failing it", inv_id, seconds)
-            error = (f"no outcome within {seconds:.0f} s, the deadline for this model "
+            log.error("%s: still invoking after %g s, past its deadline; failing it", inv_id, seconds)
+            error = (f"no outcome within {seconds:g} s, the deadline for this model "
                      "(platforms.call_deadline); the watchdog gave up on it")
             failed = Failed(inv_id, error, self.clock())
             try:

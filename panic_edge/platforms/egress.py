@@ -104,8 +104,9 @@ class EgressPolicy:
             raise httpcore.ConnectError(f"{host} resolves to no address")
         refused = [ip for ip in found if not is_public(ip)]
         if refused and not self.allow_private and not await self._own_local_origin(refused, port):
+            where = f"{refused[0]}" if host == refused[0] else f"{host} ({refused[0]})"
             raise DownloadRefused(
-                f"the {self.platform} output file is at {host} ({refused[0]}, {describe(refused[0])}): "
+                f"the {self.platform} output file is at {where}, {describe(refused[0])}: "
                 "output files may only come from public addresses, or from the platform's own "
                 "address when it runs locally (platforms.allow_private_downloads)")
         return found
