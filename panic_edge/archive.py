@@ -15,7 +15,7 @@ from pathlib import Path
 
 from panic_edge.core.media import Content, MediaType
 from panic_edge.errors import StorageFault, StoreError
-from panic_edge.images import ImageLimits, normalise
+from panic_edge.images import DEFAULT_LIMITS, ImageLimits, normalise
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -51,7 +51,7 @@ class Archive:
     """Stores output files; hands back Content pointing at them by archive-relative path."""
 
     def __init__(self, root: Path, max_bytes: int = MAX_FILE_BYTES,
-                 images: ImageLimits = ImageLimits()) -> None:
+                 images: ImageLimits = DEFAULT_LIMITS) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.images = images

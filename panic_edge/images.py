@@ -49,6 +49,9 @@ class ImageLimits:
     jpeg_quality: int = 85
 
 
+DEFAULT_LIMITS = ImageLimits()
+
+
 def _megapixels(width: int, height: int) -> str:
     return f"{width}x{height} ({width * height / 1e6:.1f} Mpx)"
 
@@ -63,7 +66,7 @@ def _open(data: bytes, max_pixels: int, max_side: int | None) -> tuple[Image.Ima
     except Image.DecompressionBombError:
         raise ImageError(f"the image has more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels; "
                          f"the limit is {max_pixels} (images.max_pixels)") from None
-    except Exception as err:  # Pillow's plugins raise many kinds on hostile bytes
+    except Exception as err:  # noqa: BLE001 -- Pillow's plugins raise many kinds on hostile bytes
         raise ImageError(f"the file cannot be read as an image ({type(err).__name__})") from None
     width, height = size = image.size
     if image.format == "JPEG" and (width * height > max_pixels or max(size) > (max_side or 0)):
@@ -94,7 +97,7 @@ def _loaded(image: Image.Image, max_side: int | None) -> Image.Image:
         if max_side is not None:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         return ImageOps.exif_transpose(image)
-    except Exception as err:  # a truncated or corrupt stream
+    except Exception as err:  # noqa: BLE001 -- a truncated or corrupt stream, in any plugin's words
         raise ImageError(f"the image cannot be decoded ({type(err).__name__})") from None
 
 

@@ -15,11 +15,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from panic_edge.core.media import MediaType
-from panic_edge.platforms.egress import AnswerTooLarge, DownloadRefused, EgressPolicy, GuardedTransport, is_public
+from panic_edge.platforms.egress import (
+    AnswerTooLarge,
+    DownloadRefused,
+    EgressPolicy,
+    GuardedTransport,
+    is_public,
+)
 from panic_edge.platforms.errors import PermanentError, TransientError
 from panic_edge.platforms.files import fetch
 from panic_edge.platforms.http import new_client, post_json
-from tests.fakes.hostile import drip, endless, redirect
+from tests.fakes.hostile import drip, endless
 from tests.fakes.platforms import picture
 from tests.fakes.server import FakeServer, Reply
 

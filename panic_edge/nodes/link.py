@@ -198,7 +198,7 @@ class NodeLink:
                                          {"limit": limit or self.backfill_limit})
             items = json.loads(body).get("invocations", [])
             if not isinstance(items, list):
-                raise ValueError("no list of invocations")
+                raise PayloadError("the answer holds no list of invocations")
         except (httpx.HTTPError, ValueError, AttributeError, TimeoutError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
