@@ -153,10 +153,10 @@ class ImagesConfig(_Section):
                             "pixel is decoded. A larger JPEG is decoded at 1/2, 1/4 or 1/8 scale "
                             "instead; any other larger image fails the invocation.")
     max_side: int = Field(1600, ge=64, le=8192, description="Longest side, in pixels, of an archived "
-                          "image; larger ones are downscaled, keeping their shape. Display nodes "
-                          "also decode no image larger than max_pixels.")
-    jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of archived images without "
-                              "transparency (those with transparency are kept as PNG).")
+                          "image; larger ones are downscaled, keeping their shape. (Display nodes "
+                          "read max_pixels too, and decode no larger than their screen.)")
+    jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of archived images; an image "
+                              "using transparency, or flat art whose PNG is smaller, is kept as PNG.")
 
 
 class AdminConfig(_Section):

@@ -112,6 +112,16 @@ def test_arbitrary_bytes_give_an_image_or_an_image_error(tail, head):
     opened(data)
 
 
+def test_the_image_keys_come_from_the_config_file_or_the_environment(tmp_path):
+    from panic_edge.config import load_config
+
+    path = tmp_path / "panic-edge.toml"
+    path.write_text("[images]\nmax_side = 800\n[platforms]\nallow_private_downloads = true\n")
+    config = load_config(path, {"PANIC_EDGE_IMAGES_JPEG_QUALITY": "70", "PANIC_EDGE_PLATFORMS_DOWNLOAD_TIMEOUT": "9"})
+    assert ImageLimits(**config.images.model_dump()) == ImageLimits(16_777_216, 800, 70)
+    assert config.platforms.allow_private_downloads and config.platforms.download_timeout == 9
+
+
 def test_the_archive_sends_every_image_through_the_normaliser(tmp_path):
     archive = Archive(tmp_path, images=ImageLimits(max_side=100))
     saved = archive.save("demo", "r1.1", encoded(Image.new("RGB", (400, 200), (1, 2, 3)), "WEBP"), MediaType.IMAGE)
