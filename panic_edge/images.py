@@ -28,6 +28,7 @@ so the peak memory is one image's, and Pillow's global warning filters are touch
 from __future__ import annotations
 
 import io
+import math
 import threading
 import warnings
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ def _megapixels(width: int, height: int) -> str:
     return f"{width}x{height} ({width * height / 1e6:.1f} Mpx)"
 
 
+def _jpeg_shrink(size: tuple[int, int], max_pixels: int, max_side: int | None) -> int:
+    """k for a JPEG decoded at 1/2^k (k <= 3): as small as still fills ``max_side``, and small
+    enough for ``max_pixels`` when it can be."""
+    width, height = size
+    fill = int(math.log2(max(size) / max_side)) if max_side and max(size) > max_side else 0
+    fit = math.ceil(math.log2(width * height / max_pixels) / 2) if width * height > max_pixels else 0
+    return max(0, min(3, max(fill, fit)))
+
+
 def _open(data: bytes, max_pixels: int, max_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
     """The image, not yet decoded, drafted down (JPEG) and checked against ``max_pixels``; and
     its size as the file says."""
@@ -69,11 +79,11 @@ def _open(data: bytes, max_pixels: int, max_side: int | None) -> tuple[Image.Ima
     except Exception as err:  # noqa: BLE001 -- Pillow's plugins raise many kinds on hostile bytes
         raise ImageError(f"the file cannot be read as an image ({type(err).__name__})") from None
     width, height = size = image.size
-    if image.format == "JPEG" and (width * height > max_pixels or max(size) > (max_side or 0)):
-        # libjpeg decodes at 1/2, 1/4 or 1/8 scale for the cost of the smaller picture
-        scale = max(size) / (max_side or 1)
-        image.draft(image.mode if image.mode in ("RGB", "L") else None,
-                    (max(1, int(width / scale)), max(1, int(height / scale))))
+    if image.format == "JPEG":
+        shrink = _jpeg_shrink(size, max_pixels, max_side)
+        if shrink:  # libjpeg decodes at 1/2, 1/4 or 1/8 scale for the cost of the smaller picture
+            image.draft(image.mode if image.mode in ("RGB", "L") else None,
+                        (max(1, width >> shrink), max(1, height >> shrink)))
     if image.size[0] * image.size[1] > max_pixels:
         image.close()
         raise ImageError(f"the image is {_megapixels(width, height)}; the limit is {max_pixels / 1e6:.1f} "

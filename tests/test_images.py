@@ -51,6 +51,13 @@ def test_a_jpeg_bomb_is_decoded_at_an_eighth_and_archived_downscaled():
     assert mime == "image/jpeg" and opened(data).size == (1600, 1600)
 
 
+def test_a_jpeg_is_decoded_at_full_size_unless_it_is_too_large_for_the_limit_or_the_screen():
+    jpeg = encoded(Image.new("RGB", (1024, 768), (9, 9, 9)), "JPEG")
+    assert decode(jpeg, LIMITS.max_pixels).size == (1024, 768)
+    assert decode(jpeg, LIMITS.max_pixels, max_side=300).size == (300, 225)
+    assert decode(jpeg_bomb(), LIMITS.max_pixels).size == (3250, 3250)  # 1/4: the largest under the limit
+
+
 def test_a_large_opaque_image_is_downscaled_to_jpeg_and_a_transparent_one_stays_png():
     photo = Image.effect_mandelbrot((2400, 1200), (-2, -1, 1, 1), 60).convert("RGB")
     data, mime = normalise(encoded(photo, "WEBP"), LIMITS)
