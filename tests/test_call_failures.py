@@ -19,6 +19,7 @@ from panic_edge.core.model import Model
 from panic_edge.core.topics import Topics
 from panic_edge.daemon.engine import Engine
 from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
+from panic_edge.platforms.errors import UnreachableError
 from panic_edge.store import Store
 
 
@@ -133,3 +134,20 @@ async def test_the_watchdog_fails_a_call_that_never_ends_and_the_run_ends_by_pol
     assert inv.state is InvocationState.FAILED and "the watchdog gave up on it" in (inv.error or "")
     await goes_on(engine)
     assert await engine.fail_stuck_calls() == []  # finished calls are not watched
+
+
+async def test_the_watchdog_leaves_an_invocation_held_for_the_internet_alone(rig):
+    engine, platform, _ = rig
+
+    async def unreachable() -> ModelOutput:
+        raise UnreachableError("cannot reach bench: connection refused")
+
+    platform.next = unreachable
+    run_id = await engine.start("bench", "a camel")
+    async with asyncio.timeout(5):
+        while not engine.states["bench"].run.held:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.35)  # past the 0.3 s deadline the call had
+    assert await engine.fail_stuck_calls() == []
+    assert engine.states["bench"].run.invocation_id == f"{run_id}.0"  # still waiting, not failed
+    assert (await engine.store.get_run(run_id)).ended_at is None

@@ -264,6 +264,7 @@ class Engine:
                                  input=action.input, output_type=model.output, created_at=action.created_at)
                 await self.store.add_invocation(inv)
                 self._publish_invocation(inv)
+                self._watched.pop(inv.id, None)  # called again, held or replayed: a new watch, or none
                 if action.mode == "call":
                     work = self._call(action, model)
                     if self.call_deadline is not None:
@@ -363,8 +364,8 @@ class Engine:
                 continue
             del self._watched[inv_id]
             state = self.states.get(network)
-            if state is None or state.run is None or state.run.invocation_id != inv_id:
-                continue  # its outcome is in; the record just came late
+            if state is None or state.run is None or state.run.invocation_id != inv_id or state.run.held:
+                continue  # its outcome is in (the record just came late), or it waits for the internet
             task = self._tasks.pop(inv_id, None)
             if task is not None:
                 task.cancel()
