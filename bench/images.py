@@ -35,7 +35,8 @@ def photographic(side: int, seed: int = 7) -> Image.Image:
     rng = random.Random(seed)
 
     def octave(n: int) -> Image.Image:
-        return Image.frombytes("L", (n, n), rng.randbytes(n * n)).resize((side, side), Image.Resampling.BICUBIC)
+        noise = Image.frombytes("L", (n, n), rng.randbytes(n * n))
+        return noise.resize((side, side), Image.Resampling.BICUBIC)
 
     def channel() -> Image.Image:
         image = octave(4)
@@ -43,7 +44,8 @@ def photographic(side: int, seed: int = 7) -> Image.Image:
             image = Image.blend(image, octave(n), weight)
         return image
 
-    detail = Image.effect_mandelbrot((side, side), (-2.1, -1.3, 0.7, 1.3), 120).filter(ImageFilter.GaussianBlur(0.8))
+    detail = Image.effect_mandelbrot((side, side), (-2.1, -1.3, 0.7, 1.3), 120)
+    detail = detail.filter(ImageFilter.GaussianBlur(0.8))
     red, green, blue = channel(), channel(), channel()
     picture = Image.merge("RGB", (Image.blend(red, detail, 0.45), Image.blend(green, detail, 0.2),
                                   Image.blend(blue, detail, 0.3)))
@@ -72,7 +74,8 @@ def measure(data: bytes, repeat: int) -> dict[str, Any]:
         timings.append((time.perf_counter() - began) * 1000)
     with Image.open(io.BytesIO(out)) as image:
         size = image.size
-    return {"given_bytes": len(data), "before_bytes": before(data), "after_bytes": len(out), "after_mime": mime,
+    return {"given_bytes": len(data), "before_bytes": before(data), "after_bytes": len(out),
+            "after_mime": mime,
             "after_size": list(size), "after_vs_before": round(len(out) / before(data), 3),
             "normalise_ms": round(statistics.median(timings), 1)}
 

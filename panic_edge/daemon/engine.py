@@ -319,7 +319,8 @@ class Engine:
                 raise
             # nobody cancelled this task: a library leaked a CancelledError (or a cancelled
             # future) into it. Ending quietly here would leave the invocation invoking forever.
-            log.error("%s: the call was cancelled from inside, though nothing stopped it", action.invocation_id)
+            log.error("%s: the call was cancelled from inside, though nothing stopped it",
+                      action.invocation_id)
             event = Failed(action.invocation_id, "the call was cancelled from inside the platform "
                            "client, though nothing stopped it", self.clock())
         except UnreachableError as err:
@@ -330,7 +331,8 @@ class Engine:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
             log.exception("unexpected error in %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
     async def _report(self, action: Invoke, event: Event) -> None:
@@ -428,7 +430,8 @@ class Engine:
             event = NothingToReplay(action.invocation_id, self.clock())
         except Exception as err:  # a bug: record it, keep the daemon up
             log.exception("unexpected error replaying %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> Content:

@@ -74,8 +74,8 @@ def transport_error(platform: str, err: httpx.TransportError) -> PlatformError:
     if isinstance(err, httpx.TimeoutException):
         return TransientError(f"{platform} did not answer in time ({type(err).__name__})")
     if isinstance(err, httpx.ConnectError):
-        return UnreachableError(f"cannot reach {platform}: {clean_text(str(err), 200) or type(err).__name__}; "
-                                "check the network connection")
+        why = clean_text(str(err), 200) or type(err).__name__
+        return UnreachableError(f"cannot reach {platform}: {why}; check the network connection")
     return TransientError(f"the connection to {platform} broke ({type(err).__name__}: "
                           f"{clean_text(str(err), 200)})")
 

@@ -146,7 +146,8 @@ class MediaCache:
         try:
             data = await fetch_media(client, url, self.media_base(), self.max_bytes, self.deadline)
             if kind == "image":
-                return Loaded(image=await asyncio.to_thread(decode_image, data, self.max_pixels, self.max_side))
+                image = await asyncio.to_thread(decode_image, data, self.max_pixels, self.max_side)
+                return Loaded(image=image)
             peaks, seconds = await asyncio.to_thread(decode_audio, data)
             return Loaded(peaks=peaks, seconds=seconds)
         except Exception as err:  # a bad file or an unreachable daemon: a placeholder, not a crash
