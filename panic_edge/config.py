@@ -159,6 +159,26 @@ class PlatformsConfig(_Section):
                                "a longer Retry-After gives up instead.")
     max_download_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest output file "
                                     "downloaded from a platform.")
+    download_timeout: float = Field(120.0, gt=0, le=3600, description="Seconds one output file "
+                                    "download may take in all, redirects included; a slower one fails.")
+    allow_private_downloads: bool = Field(False, description="Let output files come from loopback, "
+                                          "link-local or private addresses. Off: only public addresses, "
+                                          "or the platform's own address when its URL is itself local.")
+    call_deadline: float = Field(0, ge=0, le=86400, description="Seconds an invocation may stay "
+                                 "`invoking` before the watchdog fails it; 0 derives it from the "
+                                 "timeouts, attempts and the model's hints (docs/platforms.md).")
+
+
+class ImagesConfig(_Section):
+    max_pixels: int = Field(16_777_216, ge=4096, le=178_956_970, description="Largest image, in "
+                            "pixels (width x height), decoded at all; checked from the header before a "
+                            "pixel is decoded. A larger JPEG is decoded at 1/2, 1/4 or 1/8 scale "
+                            "instead; any other larger image fails the invocation.")
+    max_side: int = Field(1600, ge=64, le=8192, description="Longest side, in pixels, of an archived "
+                          "image; larger ones are downscaled, keeping their shape. (Display nodes "
+                          "read max_pixels too, and decode no larger than their screen.)")
+    jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of archived images; an image "
+                              "using transparency, or flat art whose PNG is smaller, is kept as PNG.")
 
 
 class AdminConfig(_Section):
@@ -224,6 +244,7 @@ class Config(_Section):
     backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
     limits: LimitsConfig = LimitsConfig()
+    images: ImagesConfig = ImagesConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:

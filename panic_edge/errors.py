@@ -13,6 +13,7 @@
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
     ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
     ├── InstallError                      `panic-edge install` cannot write or enable the services
+    ├── ImageError (ValueError)           an image is too large to decode, or not an image at all
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -101,3 +102,7 @@ class BackupError(PanicEdgeError, ValueError):
 
 class InstallError(PanicEdgeError):
     """``panic-edge install`` or ``uninstall`` could not write or enable the services."""
+
+
+class ImageError(PanicEdgeError, ValueError):
+    """An image has more pixels than may be decoded, or cannot be read as an image."""

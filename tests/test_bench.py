@@ -32,6 +32,9 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert footprint["ready_s"] > 0 and footprint["idle_rss_mib"] > 0
     assert footprint["invocations"] >= footprint["invocations_target"]
     assert footprint["screen_node_rss"]["rss_mib"] > 0
+    images = report["archived_images"]
+    assert images["cloud_webp_q80_1024"]["after_mime"] == "image/jpeg"
+    assert images["cloud_webp_q80_1024"]["after_bytes"] < images["cloud_webp_q80_1024"]["before_bytes"]
     for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
         assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
         assert report["screen_node"][figure]["n"] > 0

@@ -54,10 +54,11 @@ async def test_a_network_of_all_four_platforms_runs_and_its_files_are_served(
             for seq in (1, 4):
                 assert done[seq]["output"].startswith(media)
                 response = await client.get(done[seq]["output"])
-                assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+                # the fake's WebP is archived as JPEG: what every display decodes, and compact
+                assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
         assert not any(fakes["replicate"].url in str(b) for b in probe.bodies(topic))
         assert fakes["anthropic"].seen("POST", "/v1/messages")[0].json["messages"][0]["content"][0][
-            "source"]["media_type"] == "image/png"
+            "source"]["media_type"] == "image/jpeg"
         await running.engine.stop("mixed")
     finally:
         await running.stop()

@@ -110,8 +110,8 @@ def test_an_archived_file_is_fsynced_renamed_then_its_folder_fsynced(tmp_path: P
         from pathlib import Path
         from panic_edge.archive import Archive
         from panic_edge.core.media import MediaType
-        Archive(Path({str(tmp_path / 'archive')!r})).save("demo", "r1.0", b"\\x89PNG\\r\\n\\x1a\\n" + bytes(64),
-                                                           MediaType.IMAGE)
+        Archive(Path({str(tmp_path / 'archive')!r})).save("demo", "r1.0", b"RIFF\\x24\\0\\0\\0WAVE" + bytes(64),
+                                                           MediaType.AUDIO)
     """)
     traced = subprocess.run([STRACE, "-f", "-y", "-e", "trace=fsync,rename,renameat,renameat2", sys.executable,
                              "-c", script], capture_output=True, text=True, timeout=60, check=False)
@@ -122,5 +122,5 @@ def test_an_archived_file_is_fsynced_renamed_then_its_folder_fsynced(tmp_path: P
              and "archive" in line]
     folder = str(tmp_path / "archive" / "demo")
     assert [c.split("(")[0] for c in calls][-3:] == ["fsync", "rename", "fsync"], calls
-    assert calls[-3].startswith("fsync(") and "r1.0.png.part>" in calls[-3]
+    assert calls[-3].startswith("fsync(") and "r1.0.wav.part>" in calls[-3]
     assert f"<{folder}>" in calls[-1]  # the folder itself, after the rename

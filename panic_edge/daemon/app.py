@@ -27,7 +27,9 @@ from panic_edge.daemon.lock import DataDirLock
 from panic_edge.errors import BackupError
 from panic_edge.daemon.connectivity import ConnectivityMonitor
 from panic_edge.daemon.control import Control
+from panic_edge.daemon.deadlines import call_deadline
 from panic_edge.daemon.engine import Engine
+from panic_edge.images import ImageLimits
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
@@ -91,7 +93,7 @@ class Daemon:
             await asyncio.to_thread(lock_down, config.data_dir)  # installs made before 0600/0700
             stack.enter_context(DataDirLock(config.data_dir))
             store = await stack.enter_async_context(Store.open(config.database_path))
-            archive = Archive(config.archive_dir)
+            archive = Archive(config.archive_dir, images=ImageLimits(**config.images.model_dump()))
             platforms = self.platforms if self.platforms is not None else build_platforms(config)
             stack.push_async_callback(platforms.aclose)
 
@@ -125,7 +127,8 @@ class Daemon:
                                           on_unreachable=monitor.report_unreachable,
                                           start_budget=StartBudget.full(config.limits.starts_per_minute,
                                                                         config.limits.start_burst,
-                                                                        time.monotonic()))
+                                                                        time.monotonic()),
+                                          call_deadline=lambda model: call_deadline(model, config))
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir,
@@ -172,6 +175,7 @@ class Daemon:
                 commands = group.create_task(self._serve_commands(bus, handler), name="commands")
                 background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
                               group.create_task(engine.run_outbox(), name="outbox"),
+                              group.create_task(engine.run_call_watchdog(), name="stuck calls"),
                               group.create_task(self._backups(), name="backups")]
                 if any(engine.needs_internet(slug) for slug in engine.states):
                     background.append(group.create_task(monitor.run(), name="connectivity"))

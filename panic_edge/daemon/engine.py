@@ -2,6 +2,11 @@
 
 Every action that changes state is committed to SQLite before it is published. One lock
 serialises transitions; model calls run as tasks outside it, and come back as events.
+
+A call task never ends silently: whatever it dies of (an exception from a platform, a store or an
+encoder, or a CancelledError nobody asked for) becomes a Failed event with the reason, and the
+run goes on by the runner's policy. A watchdog (``fail_stuck_calls``) fails an invocation that is
+still ``invoking`` long after its deadline (``call_deadline``, see panic_edge.daemon.deadlines).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
 from panic_edge.core.budget import StartBudget
+from panic_edge.core.clean import clean_text
 from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
@@ -33,6 +39,7 @@ from panic_edge.store import Store
 log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
+UNRECORDABLE = "its outcome could not be recorded"
 T = TypeVar("T")
 
 
@@ -51,7 +58,8 @@ class Engine:
                  replay_seconds: float | None = None,
                  on_unreachable: Callable[[], None] | None = None,
                  start_budget: StartBudget | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 call_deadline: Callable[[Model], float] | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -70,6 +78,8 @@ class Engine:
         self.storage_retry_max = 10.0
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.call_deadline = call_deadline
+        self._watched: dict[str, tuple[str, float, float]] = {}  # invocation -> (network, due, seconds)
         self._state_listeners: list[Callable[[RunnerState], None]] = []
         self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.monotonic = monotonic
@@ -277,8 +287,12 @@ class Engine:
                                  input=action.input, output_type=model.output, created_at=action.created_at)
                 await self.store.add_invocation(inv)
                 self._publish_invocation(inv)
+                self._watched.pop(inv.id, None)  # called again, held or replayed: a new watch, or none
                 if action.mode == "call":
                     work = self._call(action, model)
+                    if self.call_deadline is not None:
+                        seconds = self.call_deadline(model)
+                        self._watched[inv.id] = (action.network, time.monotonic() + seconds, seconds)
                 elif action.mode == "replay":
                     work = self._replay(action, model)
                 else:
@@ -288,9 +302,12 @@ class Engine:
                 self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
             case Complete(inv_id, output, finished_at, meta):
                 self._announce(await self.store.complete(inv_id, output, finished_at, meta))
+                self._watched.pop(inv_id, None)
             case Fail(inv_id, error, finished_at):
                 self._announce(await self.store.fail(inv_id, error, finished_at))
+                self._watched.pop(inv_id, None)
             case Cancel(inv_id, reason, finished_at):
+                self._watched.pop(inv_id, None)
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
@@ -320,7 +337,15 @@ class Engine:
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
-            raise
+            task = asyncio.current_task()
+            if task is None or task.cancelling():  # a stop, a replacement, the watchdog, shutdown
+                raise
+            # nobody cancelled this task: a library leaked a CancelledError (or a cancelled
+            # future) into it. Ending quietly here would leave the invocation invoking forever.
+            log.error("%s: the call was cancelled from inside, though nothing stopped it",
+                      action.invocation_id)
+            event = Failed(action.invocation_id, "the call was cancelled from inside the platform "
+                           "client, though nothing stopped it", self.clock())
         except UnreachableError as err:
             if self.on_unreachable is not None:
                 self.on_unreachable()
@@ -329,7 +354,8 @@ class Engine:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
             log.exception("unexpected error in %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
     async def _report(self, action: Invoke, event: Event) -> None:
@@ -345,6 +371,46 @@ class Engine:
             if isinstance(event, Completed):
                 self.archive.discard(event.output)
             raise
+        except Exception as err:  # a bug, or an outcome the store, the encoder or the bus refuses
+            # the output file stays: the database may already point at it
+            log.exception("%s: could not record the outcome of the call", action.invocation_id)
+            if isinstance(event, Failed) and event.error.startswith(UNRECORDABLE):
+                return  # recording the failure failed too: the watchdog will try again
+            error = f"{UNRECORDABLE} ({type(err).__name__}: {clean_text(str(err), 300)})"
+            await self._report(action, Failed(action.invocation_id, error, self.clock()))
+
+    async def fail_stuck_calls(self) -> list[str]:
+        """The watchdog's round: fail every call still invoking after its deadline (its run then
+        ends by the runner's policy); returns their invocation ids."""
+        now = time.monotonic()
+        stuck = []
+        for inv_id, (network, due, seconds) in list(self._watched.items()):
+            if now < due:
+                continue
+            del self._watched[inv_id]
+            state = self.states.get(network)
+            if state is None or state.run is None or state.run.invocation_id != inv_id or state.run.held:
+                continue  # its outcome is in (the record just came late), or it waits for the internet
+            task = self._tasks.pop(inv_id, None)
+            if task is not None:
+                task.cancel()
+            log.error("%s: still invoking after %g s, past its deadline; failing it", inv_id, seconds)
+            error = (f"no outcome within {seconds:g} s, the deadline for this model "
+                     "(platforms.call_deadline); the watchdog gave up on it")
+            failed = Failed(inv_id, error, self.clock())
+            try:
+                await self._until_storage_works(lambda: self._dispatch(network, failed))  # noqa: B023
+            except Exception:  # keep watching the others; the next round tries this one again
+                log.exception("%s: the watchdog could not record the failure", inv_id)
+                self._watched[inv_id] = (network, now + 60.0, seconds)
+                continue
+            stuck.append(inv_id)
+        return stuck
+
+    async def run_call_watchdog(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.fail_stuck_calls()
 
     async def _until_storage_works(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` until the disk lets it through: the loop pauses rather than corrupts."""
@@ -387,7 +453,8 @@ class Engine:
             event = NothingToReplay(action.invocation_id, self.clock())
         except Exception as err:  # a bug: record it, keep the daemon up
             log.exception("unexpected error replaying %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> Content:

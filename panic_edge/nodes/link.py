@@ -11,7 +11,9 @@ Every node kind (screen, speaker, Vestaboard) opens one ``NodeLink``. It
 - fetches the recent invocations once over HTTP (``/api/networks/<slug>/invocations``) so a node
   that starts late shows the current picture at once;
 - parses every message into a typed event on ``events``. A malformed message is logged (a
-  warning, naming the topic) and dropped: the node keeps what it had;
+  warning, naming the topic) and dropped: the node keeps what it had. So is an invocation whose
+  file is not under the appliance's ``media_base`` (panic_edge.nodes.fetch): a forged message
+  pointing elsewhere never reaches the screen;
 - with ``commands``, takes node commands on ``nodes/<node_id>/cmd/<verb>`` (``NodeCommand``
   events), and can change its retained status (``set_status``) and send a screenshot.
 """
@@ -19,6 +21,7 @@ Every node kind (screen, speaker, Vestaboard) opens one ``NodeLink``. It
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -38,12 +41,16 @@ from panic_edge.errors import ConfigError, PayloadError
 from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
-from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Unassigned
+from panic_edge.nodes.fetch import bounded_get, media_scope
+from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Shown, Unassigned
 
 log = logging.getLogger("panic_edge.nodes")
 
 
 REFILL = 64  # invocations fetched again after a reconnect: what a broker outage may have dropped
+STATUS_WAIT = 3.0  # seconds a file-bearing message waits for the status that says where media is
+MAX_WARNED = 256  # refused URLs remembered, so each is logged once
+BACKFILL_BYTES = 8 * 1024 * 1024
 
 
 def default_node_id(kind: str, network: str, mode: str = "") -> str:
@@ -77,6 +84,8 @@ class NodeLink:
         self._got_status = asyncio.Event()
         self.malformed = 0
         self._started_at = time.time()
+        self.refused = 0  # invocations dropped for a file off the appliance
+        self._warned: dict[str, None] = {}
         control = replies if control is None else control  # sends commands: logs in as control
         subscriptions = [(topics.availability, 1), (topics.status, 1)]
         if network:
@@ -247,8 +256,42 @@ class NodeLink:
             if isinstance(event, ApplianceStatus):
                 self.status = event
                 self._got_status.set()
+            if isinstance(event, Shown) and not await self._admit(event, message.topic):
+                continue
             if event is not None:
                 self.events.put_nowait(event)
+
+    @property
+    def media_base(self) -> str:
+        """Where this node fetches media: the config's public_url, else the appliance's status."""
+        if self.config.http.public_url:
+            return self.config.http.public_url.rstrip("/")
+        return (self.status.media_base if self.status else None) or self.config.media_base()
+
+    async def _admit(self, shown: Shown, source: str) -> bool:
+        """Whether ``shown``'s files are under the appliance's media_base; else warn (once per
+        URL) and count it. Waits a moment for the status that names the media_base."""
+        urls = [u for kind, u in ((shown.output_type, shown.output), (shown.input_type, shown.input))
+                if kind != "text" and u]
+        if not urls:
+            return True
+        if self.status is None and not self.config.http.public_url:
+            try:
+                await asyncio.wait_for(self._got_status.wait(), STATUS_WAIT)
+            except TimeoutError:
+                pass
+        for url in urls:
+            why = media_scope(url, self.media_base)
+            if why is not None:
+                self.refused += 1
+                if url not in self._warned:
+                    self._warned[url] = None
+                    if len(self._warned) > MAX_WARNED:
+                        del self._warned[next(iter(self._warned))]
+                    log.warning("%s: ignored invocation %s from %s: its file %.200r is not fetched: %s",
+                                self.node_id, shown.id[:80], source, url, why)
+                return False
+        return True
 
     def _parse(self, message: Message) -> Event | NodeCommand | None:
         topics, payload = self.topics, message.payload
@@ -279,23 +322,26 @@ class NodeLink:
         except TimeoutError:
             pass
         network = self.network
-        base = (self.status.media_base if self.status else None) or self.config.media_base()
+        base = self.media_base
         url = f"{base.rstrip('/')}/api/networks/{network}/invocations"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                response = await client.get(url, params={"limit": limit or self.backfill_limit})
-                response.raise_for_status()
-                items = response.json().get("invocations", [])
+                body = await bounded_get(client, url, BACKFILL_BYTES, 30.0,
+                                         {"limit": limit or self.backfill_limit})
+            items = json.loads(body).get("invocations", [])
             if not isinstance(items, list):
-                raise TypeError('"invocations" is not a list')
-        except (httpx.HTTPError, ValueError, TypeError, AttributeError, RecursionError) as err:
+                raise PayloadError("the answer holds no list of invocations")
+        except (httpx.HTTPError, ValueError, AttributeError, TimeoutError, RecursionError) as err:
             log.warning("%s: could not fetch recent invocations from %s (%s); showing new ones as they "
                         "come", self.node_id, url, err)
             return
         items = items[:limit or self.backfill_limit]
         for item in reversed(items):  # oldest first, like the live stream
             try:
-                self.events.put_nowait(messages.parse_invocation(item))
+                shown = messages.parse_invocation(item)
             except PayloadError as err:
                 log.warning("%s: ignored a malformed invocation from %s: %s", self.node_id, url, err)
+                continue
+            if await self._admit(shown, url):
+                self.events.put_nowait(shown)
         log.info("%s: %d recent invocations of %s from %s", self.node_id, len(items), network, base)

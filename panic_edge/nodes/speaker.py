@@ -20,7 +20,9 @@ import httpx
 
 from panic_edge.config import Config
 from panic_edge.core.installation import SpeakerScreen
+from panic_edge.errors import PayloadError
 from panic_edge.nodes.commands import NodeCommand
+from panic_edge.nodes.fetch import fetch_media
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned
 from panic_edge.nodes.service import Watchdog, quiet_http_logs
@@ -102,11 +104,15 @@ def espeak(text: str) -> bytes | None:
 
 
 class Speaker:
+    """Plays what the playlist says; fetches clips only under ``media_base()`` (nodes.fetch)."""
+
     def __init__(self, playlist: Playlist, player: MixerPlayer, http: httpx.AsyncClient,
                  clock: Callable[[], float] = time.time,
-                 on_play: Callable[[Shown], None] | None = None) -> None:
+                 on_play: Callable[[Shown], None] | None = None,
+                 media_base: Callable[[], str | None] = lambda: None) -> None:
         self.playlist, self.player, self.http, self.clock = playlist, player, http, clock
         self.on_play = on_play
+        self.media_base = media_base
         self.played: list[str] = []
         self._wake = asyncio.Event()
 
@@ -139,11 +145,10 @@ class Speaker:
                 log.warning("speaker: espeak-ng is not installed or failed; not speaking #%d", shown.sequence)
             return data
         try:
-            response = await self.http.get(shown.output or "")
-            response.raise_for_status()
-            return response.content
-        except httpx.HTTPError as err:
-            log.warning("speaker: could not fetch #%d from %s: %s", shown.sequence, shown.output, err)
+            return await fetch_media(self.http, shown.output or "", self.media_base())
+        except (httpx.HTTPError, PayloadError, TimeoutError) as err:
+            log.warning("speaker: could not fetch #%d from %.200r: %s: %.200s", shown.sequence, shown.output,
+                        type(err).__name__, err)
             return None
 
 
@@ -158,7 +163,8 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
         async with httpx.AsyncClient(timeout=30) as http, NodeLink.open(
                 config, kind="speaker", network=None if screen else network, mode=mode, node_id=node_id,
                 backfill=1, screen=screen, kinds=("speaker",), commands=("blank", "wake")) as link:
-            speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http)
+            speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http,
+                              media_base=lambda: link.media_base)
             runner = asyncio.create_task(speaker.run(), name="speaker")
             keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
             quiet = False

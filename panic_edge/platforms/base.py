@@ -1,14 +1,22 @@
-"""The interface every platform client implements, and the registry the daemon calls through."""
+"""The interface every platform client implements, and the registry the daemon calls through.
+
+Whatever a client returns or raises passes ``Platforms.invoke``, which cleans it
+(panic_edge.core.clean): the engine, the database, MQTT and the screens never see a lone
+surrogate, a control character or a NaN from a platform.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from panic_edge.core.clean import clean_meta, clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
-from panic_edge.platforms.errors import PermanentError
+from panic_edge.platforms.errors import PermanentError, PlatformError
+
+MAX_TEXT_CHARS = 100_000  # read of a text answer at most; the engine keeps 20,000
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,14 @@ class Platforms:
         client = self._clients.get(model.platform)
         if client is None:
             raise PermanentError(f"cannot run {model.id}: {self.why_missing(model.platform)}")
-        return await client.invoke(model, given)
+        try:
+            out = await client.invoke(model, given)
+        except PlatformError as err:
+            err.args = (clean_text(str(err), 2000),)
+            raise
+        text = None if out.text is None else clean_text(out.text, MAX_TEXT_CHARS)
+        flags = tuple(clean_text(str(f), 40) for f in out.flags)
+        return replace(out, text=text, flags=flags, meta=clean_meta(out.meta) or {})
 
     async def aclose(self) -> None:
         for client in self._clients.values():

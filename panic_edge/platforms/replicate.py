@@ -32,14 +32,16 @@ from pydantic import SecretStr
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from panic_edge.core.clean import clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
+from panic_edge.platforms.egress import EgressPolicy, GuardedTransport
 from panic_edge.platforms.errors import (PermanentError, PlatformError, SafetyFilterError,
                                          TransientError)
-from panic_edge.platforms.files import data_uri, fetch
-from panic_edge.platforms.http import parse_retry_after, status_error, transport_error
+from panic_edge.platforms.files import DOWNLOAD_DEADLINE, data_uri, fetch
+from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, status_error, transport_error
 
 log = logging.getLogger("panic_edge.platforms")
 
@@ -107,14 +109,15 @@ def _url(value: Any) -> str | None:
 
 
 def _shape(value: Any) -> str:
-    return type(value).__name__ if not isinstance(value, str) else repr(value[:40])
+    """What ``value`` is, never what it says (a platform's answer is not quoted in errors)."""
+    return f"text of {len(value)} characters" if isinstance(value, str) else type(value).__name__
 
 
 def failure(model: Model, prediction: Prediction) -> PlatformError:
     """The error for a prediction that did not succeed."""
     if prediction.status == "canceled":
         return PermanentError(f"{model.id}: the prediction {prediction.id} was cancelled on Replicate")
-    message = str(prediction.error or "no reason given")
+    message = clean_text(str(prediction.error or "no reason given"), 1000)
     if SAFETY.search(message):
         return SafetyFilterError(f"{model.id}: {message}")
     if RETRYABLE.search(message):
@@ -126,17 +129,24 @@ def _api_error(err: Exception, what: str) -> PlatformError:
     if isinstance(err, PlatformError):
         return err
     if isinstance(err, ReplicateError):
-        return status_error("replicate", err.status or 500, err.detail or err.title or "", what=what)
+        detail = err.detail or err.title or ""
+        return status_error("replicate", err.status or 500, detail if isinstance(detail, str) else "",
+                            what=what)
     if isinstance(err, httpx.TransportError):
         return transport_error("replicate", err)
-    return TransientError(f"replicate gave an answer panic-edge cannot read ({type(err).__name__}: {err})")
+    # the package's own parsing failed on an answer of the wrong shape: say which, quote nothing
+    return TransientError(f"replicate gave an answer panic-edge cannot read ({type(err).__name__})")
 
 
 async def _rate_limit_hook(response: httpx.Response) -> None:
     # the replicate package drops response headers from its errors: read Retry-After here
     if response.status_code == 429:
         await response.aread()
-        detail = response.text[:200]
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError, RecursionError):
+            detail = None
+        detail = clean_text(detail, 200) if isinstance(detail, str) else "no details given"
         raise TransientError(f"replicate is rate limited (429): {detail}",
                              parse_retry_after(response.headers.get("retry-after")))
 
@@ -146,15 +156,21 @@ class ReplicatePlatform:
 
     def __init__(self, base_url: str, key: SecretStr, connect_timeout: float = 10.0,
                  read_timeout: float = 120.0, wait: int = 60, poll_interval: float = 1.0,
-                 max_download_bytes: int = 32 * 1024 * 1024) -> None:
-        self._transport = httpx.AsyncHTTPTransport()
+                 max_download_bytes: int = 32 * 1024 * 1024, download_timeout: float = DOWNLOAD_DEADLINE,
+                 allow_private_downloads: bool = False, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+        self._transport = GuardedTransport("the replicate answer", max_answer_bytes)
         self._client = replicate.Client(
             api_token=key.get_secret_value(), base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), transport=self._transport,
             event_hooks={"response": [_rate_limit_hook]})
-        # downloads go to a CDN: a separate client that never carries the API token
-        self._files = httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                                        follow_redirects=True)
+        # downloads go to a CDN: a separate client that never carries the API token, connects
+        # only where the egress policy allows, and leaves redirects to files.fetch
+        policy = EgressPolicy(self.name, base_url, allow_private_downloads)
+        self._files = httpx.AsyncClient(
+            timeout=httpx.Timeout(min(read_timeout, download_timeout), connect=connect_timeout),
+            follow_redirects=False,
+            transport=GuardedTransport("the replicate output file", max_download_bytes, policy))
+        self.download_timeout = download_timeout
         self.wait = wait
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
@@ -180,7 +196,8 @@ class ReplicatePlatform:
         found = parse_output(model, prediction.output)
         if model.output is MediaType.TEXT:
             return ModelOutput(text=found.strip(), meta=meta)
-        data = await fetch(self._files, self.name, found, model.output, self.max_download_bytes)
+        data = await fetch(self._files, self.name, found, model.output, self.max_download_bytes,
+                           self.download_timeout)
         return ModelOutput(data=data, meta=meta)
 
     def _meta(self, model: Model, prediction: Prediction, began: float) -> dict[str, Any]:
@@ -202,7 +219,8 @@ class ReplicatePlatform:
                 return await call
         except TimeoutError:
             raise TransientError("replicate did not answer in time (no response)") from None
-        except (ReplicateError, httpx.HTTPError, ValueError, PlatformError) as err:
+        except (ReplicateError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError,
+                RecursionError, PlatformError) as err:  # the package chokes on odd shapes in kind
             raise _api_error(err, model.ref) from err
 
     async def _create(self, model: Model, body: dict[str, Any]) -> Prediction:

@@ -92,7 +92,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
                       qr_url=options.qr_url, screen=options.screen)
-    media = MediaCache()
+    media = MediaCache(max_pixels=config.images.max_pixels, max_side=max(screen.get_size()) or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,6 +110,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                                  screen=options.screen,
                                  kinds=("single", "grid"), commands=SCREEN_COMMANDS) as link, \
                 httpx.AsyncClient(timeout=15) as http:
+            media.media_base = lambda: link.media_base  # nothing is fetched from anywhere else
             log.info("display %s: %s of %s", node_id, options.mode, options.network or "its installation")
             control = ScreenControl(link, reel, options.reel_after)
             while not stop.is_set():
