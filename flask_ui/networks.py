@@ -93,7 +93,9 @@ def index() -> ResponseReturnValue:
 def _editor(view: NetworkView | None, network: Network | None, slug: str, is_new: bool,
             status: int = 200, problems: list[str] | None = None) -> ResponseReturnValue:
     catalogue = _catalogue()
-    models = sorted(catalogue.values(), key=lambda m: (not m.is_local, m.input, m.id))
+    # the picker offers no deprecated model (one already in the chain stays, marked)
+    models = sorted((m for m in catalogue.values() if not m.deprecated),
+                    key=lambda m: (not m.is_local, m.input, m.id))
     return render_template("network_edit.html", view=view, network=network, slug=slug, is_new=is_new,
                            models=models, catalogue=catalogue, problems=problems or [],
                            editable=current_app.config["PANIC"].networks_dir is not None), status

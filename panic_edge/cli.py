@@ -109,21 +109,27 @@ def cmd_models(args: argparse.Namespace) -> int:
     from panic_edge.platforms.registry import build_platforms
 
     platforms = build_platforms(_config(args))
-    models = sorted(CATALOGUE.values(), key=lambda m: (m.io(), m.platform != "local", m.id))
+    shown = CATALOGUE.values() if args.all else CATALOGUE.active()
+    models = sorted(shown, key=lambda m: (m.io(), m.platform != "local", m.id))
     if args.json:
         print(json.dumps([{"id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input),
                            "output": str(m.output), "warmth": str(m.hints.warmth),
                            "typical_seconds": m.hints.typical_seconds, "ref": m.ref,
-                           "available": platforms.available(m.platform), "description": m.description}
+                           "available": platforms.available(m.platform), "description": m.description,
+                           "deprecated": m.deprecated}
                           for m in models], indent=2))
         return 0
-    print(f"{'id':<22} {'io':<13} {'platform':<10} {'hints':<12} {'name'}")
+    print(f"{'id':<24} {'io':<13} {'platform':<10} {'hints':<12} {'name'}")
     for m in models:
         mark = "" if platforms.available(m.platform) else "  [unavailable]"
+        mark += "  [deprecated]" if m.deprecated else ""
         hints = f"{m.hints.warmth} ~{m.hints.typical_seconds:g}s"
-        print(f"{m.id:<22} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
+        print(f"{m.id:<24} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
     for name in sorted({m.platform for m in models if not platforms.available(m.platform)}):
         print(f"[unavailable] {name}: {platforms.why_missing(name)}")
+    hidden = len(CATALOGUE) - len(CATALOGUE.active())
+    if hidden and not args.all:
+        print(f"({hidden} deprecated models hidden; `panic-edge models --all` lists them)")
     return 0
 
 
@@ -138,6 +144,9 @@ def cmd_networks(args: argparse.Namespace) -> int:
             CATALOGUE[m].platform)})
         runnable = "runnable" if not missing else f"valid; needs {', '.join(missing)}"
         print(f"{slug:<24} {net.name}  [{runnable}]\n{'':<24} {' -> '.join(net.models)} -> (again)")
+        old = sorted({m for m in net.models if CATALOGUE[m].deprecated})
+        if old:
+            print(f"{'':<24} uses deprecated models: {', '.join(old)}")
     for name, problem in sorted(loaded.problems.items()):
         print(f"{name:<24} INVALID: {problem}")
     return 1 if (args.action == "validate" and loaded.problems) else 0
@@ -282,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-start", action="store_true", help="wait for a press instead of starting a run")
     models = add("models", cmd_models, "list the model catalogue")
     models.add_argument("--json", action="store_true", help="as JSON")
+    models.add_argument("--all", action="store_true",
+                        help="include deprecated models (kept for history and old networks)")
     nets = add("networks", cmd_networks, "list the networks, or validate them (exit 1 if any is invalid)")
     nets.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
     for name, func, help in (("start", cmd_start, "start a run of NETWORK from PROMPT"),

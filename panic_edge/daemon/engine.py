@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from panic_edge.archive import Archive
-from panic_edge.core import payloads
+from panic_edge.archive import Archive, sniff
+from panic_edge.core import payloads, picture_ref
+from panic_edge.core.catalogue import describe
 from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
@@ -284,7 +285,7 @@ class Engine:
         try:
             self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
-            if action.input.text is not None:
+            if action.input.text is not None and picture_ref.carried(action.input) is None:
                 given = self._model_input(action.input)
             else:
                 given = await asyncio.to_thread(self._model_input, action.input)
@@ -375,8 +376,21 @@ class Engine:
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
-            return ModelInput(content.type, text=content.text)
-        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime)
+            return ModelInput(content.type, text=content.text, **self._carried_picture(content))
+        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime, file=content.file)
+
+    def _carried_picture(self, content: Content) -> dict[str, Any]:
+        """The picture a text carries (core.picture_ref), if it is still in the archive."""
+        file = picture_ref.carried(content)
+        if file is None:
+            return {}
+        try:
+            data = self.archive.read(Content(MediaType.IMAGE, file=file))
+        except (PanicEdgeError, OSError) as err:
+            log.warning("the picture %s is gone from the archive (%s); the text goes on alone", file, err)
+            return {}
+        found = sniff(data)
+        return {"data": data, "mime": found[1] if found else None, "file": file}
 
     def _save_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
                      flags: tuple[str, ...]) -> Content:
@@ -403,8 +417,7 @@ class Engine:
             log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self._label(inv.model), inv.error)
 
     def _label(self, model_id: str) -> str:
-        model = self.catalogue.get(model_id)
-        return model.label if model else model_id
+        return describe(self.catalogue, model_id).label
 
     def _publish_invocation(self, inv: Invocation) -> None:
         body = invocation_message(inv, self._label(inv.model), self.media_base)

@@ -13,12 +13,14 @@ from panic_edge.platforms.errors import PermanentError
 
 @dataclass(frozen=True)
 class ModelInput:
-    """What a model is given: text, or the bytes of an archived file with its content type."""
+    """What a model is given: text, or the bytes of an archived file with its content type and its
+    archive name (``file``). A text may carry a picture too (see core.picture_ref)."""
 
     type: MediaType
     text: str | None = None
     data: bytes | None = None
     mime: str | None = None
+    file: str | None = None
 
 
 @dataclass(frozen=True)
