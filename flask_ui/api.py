@@ -75,7 +75,8 @@ def _network_json(view: Any) -> dict[str, Any]:
             "network": None if net is None else {
                 "name": net.name, "description": net.description, "models": list(net.models),
                 "lockout_seconds": net.lockout_seconds, "prompts": list(net.prompts),
-                "offline_policy": net.offline_policy, "about_url": net.about_url}}
+                "offline_policy": net.offline_policy, "about_url": net.about_url,
+                "safety_prompt": net.safety_prompt}}
 
 
 @bp.get("/networks")

@@ -23,11 +23,13 @@ from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
                                     EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
-                                    Resume, RunnerState, Start, Stop, Unreachable, step)
+                                    Resume, RunnerState, ShowPlaceholder, Start, Stop, Unreachable, Unsafe,
+                                    step)
 from panic_edge.core.topics import Topics
 from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
 from panic_edge.platforms.base import ModelInput, Platforms
-from panic_edge.platforms.errors import UnreachableError
+from panic_edge.platforms.errors import SafetyFilterError, UnreachableError
+from panic_edge.platforms.safety import placeholder
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.engine")
@@ -276,6 +278,11 @@ class Engine:
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
+            case ShowPlaceholder(inv_id, network, model_id, reason, _):
+                log.info("%s: the safety filter withheld %s; showing the placeholder: %s", network, inv_id,
+                         reason)
+                self._tasks[inv_id] = asyncio.create_task(self._placeholder(action, self.catalogue[model_id]),
+                                                          name=f"placeholder {inv_id}")
 
     # --- model calls ------------------------------------------------------------------------
 
@@ -303,6 +310,10 @@ class Engine:
             if self.on_unreachable is not None:
                 self.on_unreachable()
             event = Unreachable(action.invocation_id, str(err), self.clock())
+        except SafetyFilterError as err:  # the runner decides: the safety prompt, or the placeholder
+            log.info("%s #%d %s: refused by the safety filter: %s", action.network, action.sequence,
+                     model.label, err)
+            event = Unsafe(action.invocation_id, str(err), self.clock())
         except PanicEdgeError as err:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
@@ -310,7 +321,22 @@ class Engine:
             event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
         await self._report(action, event)
 
-    async def _report(self, action: Invoke, event: Event) -> None:
+    async def _placeholder(self, action: ShowPlaceholder, model: Model) -> None:
+        """Complete a refused invocation with the safety placeholder, flagged nsfw."""
+        out = placeholder(model.output, action.reason)
+        saved: Content | None = None
+        try:
+            saved = await self._until_storage_works(lambda: asyncio.to_thread(
+                self._save_output, action, model, out.text, out.data, out.flags))
+            event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
+        except asyncio.CancelledError:
+            self.archive.discard(saved)
+            raise
+        except PanicEdgeError as err:
+            event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}", self.clock())
+        await self._report(action, event)
+
+    async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:
         """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
 
         Every write an action makes is idempotent, so carrying out the same transition again
@@ -390,10 +416,10 @@ class Engine:
             log.warning("the picture %s is gone from the archive (%s); the text goes on alone", file, err)
             return {}
         found = sniff(data)
-        return {"data": data, "mime": found[1] if found else None, "file": file}
+        return {"data": data, "mime": found[0] if found else None, "file": file}
 
-    def _save_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
-                     flags: tuple[str, ...]) -> Content:
+    def _save_output(self, action: Invoke | ShowPlaceholder, model: Model, text: str | None,
+                     data: bytes | None, flags: tuple[str, ...]) -> Content:
         if model.output is MediaType.TEXT:
             if text is None:
                 raise PanicEdgeError(f"{model.id} should give text but gave a file")
