@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from panic_edge.config import AdminConfig
+from panic_edge.config import AdminConfig, VisitorsConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
 from panic_edge.store.reader import Reader
@@ -42,6 +42,9 @@ class Settings:
     control: "Control | None" = None
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
+    visitors: VisitorsConfig = field(default_factory=VisitorsConfig)
+    public_url: str = ""  # http.public_url: where phones reach the appliance, if configured
+    now: Callable[[], float] = time.time  # wall clock, for visitor passes
 
 
 def _secret_key(path: Path | None) -> bytes:
@@ -75,10 +78,11 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs
+    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs, visitor
 
     auth.init_app(app)
     render.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events):
+    visitor.init_app(app)
+    for module in (media, api, auth, pages, networks, runs, backups, events, visitor):
         app.register_blueprint(module.bp)
     return app

@@ -231,9 +231,10 @@ def cmd_display(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     options = DisplayOptions(args.network or _config(args).default_network, selection, args.terminal,
-                             bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
+                             bool(args.qr), None if args.qr in ("", "about", "visit") else args.qr,
+                             not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
-                             args.button_key, args.node_id)
+                             args.button_key, args.node_id, qr_visit=args.qr != "about")
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -324,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "starts a run (an empty line presses the button)")
     display.add_argument("--button-key", default="return", help="the key that presses the panic button "
                          "(a pygame key name; USB big red buttons send Enter)")
-    display.add_argument("--qr", nargs="?", const="about", default="", metavar="URL",
-                         help="show a QR code to the network's about page (or to URL)")
+    display.add_argument("--qr", nargs="?", const="visit", default="", metavar="URL",
+                         help="show a QR code: the visitors' prompt page with a fresh pass (or the "
+                         "about page if visitors are off); `--qr about` the about page; or URL")
     display.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     display.add_argument("--size", metavar="WxH", help="window or screenshot size, e.g. 1280x720")
     display.add_argument("--fps", type=float, default=20.0, help="frames per second")

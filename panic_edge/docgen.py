@@ -50,8 +50,9 @@ def configuration() -> str:
     lines += ["\n## Network files\n", "One `<slug>.toml` per network in `networks_dir`; the admin page "
               "writes the same keys.\n", "| key | default | meaning |\n|---|---|---|"]
     for name, field in NetworkFile.model_fields.items():
+        factory = field.default_factory
         default = ("required" if field.is_required() else
-                   f"`{field.default_factory()}`" if field.default_factory else _default(NetworkFile, name))  # type: ignore[call-arg]
+                   f"`{factory()}`" if factory else _default(NetworkFile, name))  # type: ignore[call-arg]
         lines.append(f"| `{name}` | {default} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
 

@@ -122,7 +122,8 @@ def test_markdown_renders_emphasis_but_never_raw_html_or_script_links():
 def test_a_written_network_file_reads_back_the_same(tmp_path_factory, name, prompts, lockout, safety):
     folder = tmp_path_factory.mktemp("nets")
     net = Network("round-trip", name, ("local-poet", "local-painter"), description=name * 2,
-                  lockout_seconds=lockout, prompts=tuple(prompts), offline_policy="replay", safety_prompt=safety)
+                  lockout_seconds=lockout, prompts=tuple(prompts), offline_policy="replay",
+                  safety_prompt=safety)
     path = write_network(folder, net)
     assert read_network(path) == net
     assert [p.name for p in folder.iterdir()] == ["round-trip.toml"]  # no temporary file left

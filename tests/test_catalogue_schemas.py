@@ -28,8 +28,8 @@ FROM_THE_ORIGINAL = ("qwen2-vl-7b-instruct", "llama-4-scout-instruct", "imagen-4
                      "claude-4-sonnet", "sd-3.5-large-turbo", "molmo", "moondream", "whisper")
 # Entries that predate the recorded excerpts; none of them is in the original's active list.
 UNCHECKED = {"flux-dev", "sd-3.5-large", "flux-lora-tarot", "flux-lora-80s", "flux-lora-ghibli", "flux-redux",
-             "llama-3-70b", "rube-goldberg-helper", "xtts", "xtts-fr", "xtts-ja", "xtts-es", "stable-audio-open",
-             "musicgen", "musicgen-continue"}
+             "llama-3-70b", "rube-goldberg-helper", "xtts", "xtts-fr", "xtts-ja", "xtts-es",
+             "stable-audio-open", "musicgen", "musicgen-continue"}
 PYTHON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "enum": (str,), "integer": (int,),
                                              "number": (int, float), "boolean": (bool,), "array": (list,)}
 

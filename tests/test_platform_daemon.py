@@ -133,7 +133,8 @@ async def test_a_call_refused_as_unsafe_is_retried_once_with_the_safety_prompt_t
         [withheld, *_] = await store.run_invocations(second_run)
     assert first.input.text == "something the filter refuses"  # history keeps what was typed
     assert first.output is not None and "nsfw" not in first.output.flags
-    assert "NSFW content detected" in first.meta["safety"] and first.meta["safety_prompt"] == "a calm lake at dawn"
+    assert "NSFW content detected" in first.meta["safety"]
+    assert first.meta["safety_prompt"] == "a calm lake at dawn"
     assert withheld.output is not None and withheld.output.flags == ("nsfw",) and withheld.output.file
     assert "with the safety prompt too" in withheld.meta["safety"]
 

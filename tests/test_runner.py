@@ -223,7 +223,8 @@ SAFE = NET.safety_prompt
 def test_a_refused_text_call_is_retried_once_with_the_networks_safety_prompt():
     state = started()
     state, actions = step(state, Unsafe("r1.0", "NSFW content detected", 101.0))
-    assert actions == [Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text(SAFE), 101.0, "call", again=True)]
+    assert actions == [Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text(SAFE), 101.0, "call",
+                              again=True)]
     verse = Content.of_text("a wombat's verse")
     state, actions = step(state, Completed("r1.0", verse, 102.0, {"predict_time": 1}))
     complete, invoke = actions
@@ -237,8 +238,8 @@ def test_refused_again_with_the_safety_prompt_it_shows_the_placeholder_and_the_r
     state = started()
     state, _ = step(state, Unsafe("r1.0", "flagged", 101.0))
     state, actions = step(state, Unsafe("r1.0", "flagged again", 102.0))
-    assert actions == [ShowPlaceholder("r1.0", "loop", "poet", "flagged; with the safety prompt too: flagged again",
-                                       102.0)]
+    assert actions == [ShowPlaceholder("r1.0", "loop", "poet",
+                                       "flagged; with the safety prompt too: flagged again", 102.0)]
     shown = Content(MediaType.TEXT, text="[withheld]", flags=("nsfw",))
     state, actions = step(state, Completed("r1.0", shown, 103.0, {"safety": "both"}))
     assert [type(a) for a in actions] == [Complete, Invoke] and actions[0].meta["safety"] == "both"

@@ -333,7 +333,8 @@ class Engine:
             self.archive.discard(saved)
             raise
         except PanicEdgeError as err:
-            event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}", self.clock())
+            event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}",
+                           self.clock())
         await self._report(action, event)
 
     async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:

@@ -35,6 +35,7 @@ class DisplayOptions:
     terminal: bool = False
     qr: bool = False
     qr_url: str | None = None
+    qr_visit: bool = True  # --qr about: the about page even when visitors' passes are offered
     fullscreen: bool = True
     size: tuple[int, int] | None = None
     fps: float = 20.0
@@ -72,7 +73,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     if options.terminal:
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
-                      qr_url=options.qr_url)
+                      qr_url=options.qr_url, qr_visit=options.qr_visit)
     media = MediaCache()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
