@@ -101,3 +101,11 @@ def test_the_network_editor_offers_no_deprecated_model_but_marks_one_already_cho
     models = browser.get("/models").get_data(as_text=True)
     assert 'id="model-flux-schnell"' not in models and "deprecated models are hidden" in models
     assert 'id="model-flux-schnell"' in browser.get("/models?all=1").get_data(as_text=True)
+
+
+def test_panic_edge_networks_says_which_models_of_a_network_are_deprecated(tmp_path: Path, capsys):
+    (tmp_path / "old.toml").write_text('name = "Old"\nmodels = ["flux-schnell", "blip-2"]\n')
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'networks_dir = "{tmp_path}"\n')
+    assert cli.main(["networks", "--config", str(conf)]) == 0
+    assert "uses deprecated models: blip-2, flux-schnell" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from hypothesis import given
@@ -176,3 +176,20 @@ def test_the_admin_prints_a_code_for_a_day(live: ThreadedDaemon):
     token = url.split("?t=")[1]
     assert passes.check(token, "demo", time.time() + 7.9 * 3600) is Verdict.OK
     assert passes.check(token, "demo", time.time() + 8.1 * 3600) is Verdict.EXPIRED
+
+
+@pytest.mark.parametrize("prompt", ["x" * 10_000, "\ud800 a lone surrogate", "  \n\t ", "<script>alert(1)</script>"])
+def test_a_hostile_prompt_gets_a_clear_answer_never_a_500(gallery, live: ThreadedDaemon, prompt):
+    url, _ = issue_link(live.app, gallery, live.url)
+    client = live.app.test_client()
+    form = _form(client, url)
+    # as a phone would send it: the bytes, even invalid UTF-8 (a lone surrogate)
+    body = urlencode({**form, "prompt": prompt.encode("utf-8", "surrogatepass")})
+    answer = client.post(f"/visit/{gallery}", data=body, content_type="application/x-www-form-urlencoded",
+                         follow_redirects=True, environ_base={"REMOTE_ADDR": f"10.0.0.{len(prompt) % 250}"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<script>alert" not in page
+    if prompt.strip() and len(prompt) <= 2000:
+        assert "your prompt is on its way" in page
+    else:
+        assert live.engine.states[gallery].run is None and ('class="note error"' in page)

@@ -35,7 +35,6 @@ class DisplayOptions:
     terminal: bool = False
     qr: bool = False
     qr_url: str | None = None
-    qr_visit: bool = True  # --qr about: the about page even when visitors' passes are offered
     fullscreen: bool = True
     size: tuple[int, int] | None = None
     fps: float = 20.0
@@ -43,6 +42,7 @@ class DisplayOptions:
     exit_after: float | None = None
     button_key: str = "return"
     node_id: str | None = None
+    qr_visit: bool = True  # --qr about: the about page even when visitors' passes are offered
 
     @property
     def mode(self) -> str:
