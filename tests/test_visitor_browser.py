@@ -63,3 +63,5 @@ def test_a_phone_opens_the_printed_code_sees_the_lockout_and_sends_a_prompt(chro
     phone.goto(visit_url(live.url, old))
     expect(phone.locator("h1")).to_have_text("This code has expired")
     shoot(phone, "visitor-expired-phone", full_page=False)
+    phone.context.close()  # before the daemon stops: no polling connection left open
+    desk.context.close()

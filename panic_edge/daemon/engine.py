@@ -27,7 +27,7 @@ from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Complete
                                     step)
 from panic_edge.core.topics import Topics
 from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
-from panic_edge.platforms.base import ModelInput, Platforms
+from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
 from panic_edge.platforms.errors import SafetyFilterError, UnreachableError
 from panic_edge.platforms.safety import placeholder
 from panic_edge.store import Store
@@ -297,11 +297,7 @@ class Engine:
             else:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
-                saved = self._save_output(action, model, out.text, out.data, out.flags)
-            else:
-                saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                    self._save_output, action, model, out.text, out.data, out.flags))
+            saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -326,8 +322,7 @@ class Engine:
         out = placeholder(model.output, action.reason)
         saved: Content | None = None
         try:
-            saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                self._save_output, action, model, out.text, out.data, out.flags))
+            saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -336,6 +331,13 @@ class Engine:
             event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}",
                            self.clock())
         await self._report(action, event)
+
+    async def _keep(self, action: Invoke | ShowPlaceholder, model: Model, out: ModelOutput) -> Content:
+        """``out`` as the invocation's output, archived; while the disk refuses, wait and retry."""
+        if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
+            return self._save_output(action, model, out.text, out.data, out.flags)
+        return await self._until_storage_works(lambda: asyncio.to_thread(
+            self._save_output, action, model, out.text, out.data, out.flags))
 
     async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:
         """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
