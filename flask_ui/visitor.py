@@ -184,7 +184,8 @@ def printable(slug: str) -> ResponseReturnValue:
     settings = current_app.config["PANIC"]
     base = settings.public_url or request.host_url
     seconds = hours * 3600 if "hours" in request.args else None
-    url, issued = issue_link(current_app._get_current_object(), slug, base, seconds)  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    url, issued = issue_link(app, slug, base, seconds)
     until = time.strftime("%H:%M", time.localtime(issued.expires_at))
     return render_template("visit_print.html", scene=scene, url=url, qr=qr_svg(url), until=until,
                            hours=hours, max_hours=MAX_PRINT_HOURS, public_url=settings.public_url)

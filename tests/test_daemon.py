@@ -310,6 +310,7 @@ async def test_the_retained_status_after_shutdown_is_the_daemons_last_state(make
         published = {slug: {k: v for k, v in net.items() if not k.startswith("visit_")}
                      for slug, net in retained["networks"].items()}
         assert retained["uptime"] >= 0.5 and published == final["networks"]
-        assert retained["networks"]["demo"]["visit_url"].startswith(f"{running.daemon.media_base}/visit/demo?t=")
+        link = retained["networks"]["demo"]["visit_url"]
+        assert link.startswith(f"{running.daemon.media_base}/visit/demo?t=")
     finally:
         probe.close()

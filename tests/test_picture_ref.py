@@ -16,11 +16,13 @@ from panic_edge.errors import PanicEdgeError
 
 
 def test_a_text_flagged_with_a_picture_carries_it_and_nothing_else_does():
-    text = Content(MediaType.TEXT, text=picture_ref.PASSED_ON, flags=("replay", picture_ref.flag("n/r.1.png")))
+    text = Content(MediaType.TEXT, text=picture_ref.PASSED_ON,
+                   flags=("replay", picture_ref.flag("n/r.1.png")))
     assert picture_ref.carried(text) == "n/r.1.png"
     assert picture_ref.carried(Content.of_text("plain")) is None
     assert picture_ref.carried(Content(MediaType.TEXT, text="x", flags=("picture:",))) is None
-    assert picture_ref.carried(Content(MediaType.IMAGE, file="n/r.1.png", flags=(picture_ref.flag("a"),))) is None
+    picture = Content(MediaType.IMAGE, file="n/r.1.png", flags=(picture_ref.flag("a"),))
+    assert picture_ref.carried(picture) is None
 
 
 @given(st.lists(st.text(max_size=40), max_size=5))

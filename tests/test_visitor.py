@@ -46,7 +46,8 @@ def test_any_text_as_a_pass_is_refused_and_never_raises(token):
 
 @given(st.one_of(st.none(), st.integers(), st.text(), st.lists(st.integers()),
                  st.dictionaries(st.text(), st.text()),
-                 st.fixed_dictionaries({"n": st.text(), "x": st.one_of(st.booleans(), st.floats(), st.text())})))
+                 st.fixed_dictionaries({"n": st.text(),
+                                        "x": st.one_of(st.booleans(), st.floats(), st.text())})))
 def test_a_signed_pass_of_the_wrong_shape_is_invalid(body):
     from itsdangerous import URLSafeSerializer
 
@@ -60,7 +61,8 @@ def test_a_signed_pass_of_the_wrong_shape_is_invalid(body):
 def app(tmp_path: Path):
     clock = {"now": NOW}
     status = {"networks": {"demo": {"name": "Demo", "state": "idle", "run_id": None, "lockout_until": None},
-                           "other": {"name": "Other", "state": "idle", "run_id": None, "lockout_until": None}}}
+                           "other": {"name": "Other", "state": "idle", "run_id": None,
+                                     "lockout_until": None}}}
     settings = Settings(tmp_path / "archive", tmp_path / "db.sqlite3", status=lambda: status,
                         now=lambda: clock["now"])
     flask_app = create_app(settings)
@@ -103,7 +105,8 @@ def test_an_expired_or_other_networks_pass_gets_a_friendly_page(app):
 def gallery(networks_dir: Path) -> str:
     """A network of local models whose lockout outlasts any test (loaded when ``live`` starts)."""
     (networks_dir / "gallery.toml").write_text(
-        'name = "Gallery"\ndescription = "Your words become a verse, the verse a picture, the picture words again."\n'
+        'name = "Gallery"\n'
+        'description = "Your words become a verse, the verse a picture, the picture words again."\n'
         'models = ["local-poet", "local-painter", "local-captioner"]\nlockout_seconds = 600\n')
     return "gallery"
 
@@ -178,7 +181,8 @@ def test_the_admin_prints_a_code_for_a_day(live: ThreadedDaemon):
     assert passes.check(token, "demo", time.time() + 8.1 * 3600) is Verdict.EXPIRED
 
 
-@pytest.mark.parametrize("prompt", ["x" * 10_000, "\ud800 a lone surrogate", "  \n\t ", "<script>alert(1)</script>"])
+@pytest.mark.parametrize("prompt", ["x" * 10_000, "\ud800 a lone surrogate", "  \n\t ",
+                                    "<script>alert(1)</script>"])
 def test_a_hostile_prompt_gets_a_clear_answer_never_a_500(gallery, live: ThreadedDaemon, prompt):
     url, _ = issue_link(live.app, gallery, live.url)
     client = live.app.test_client()
