@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from flask_ui.auth import admin_required, control_or_503, read_required
+from panic_edge.core.catalogue import describe
 from panic_edge.core.invocation import invocation_message
 from panic_edge.core.network import Network, chain_errors
 from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError, StartBudgetError
@@ -56,7 +57,8 @@ def json_string(body: dict[str, Any], key: str, default: str = "") -> str:
 
 def _message(inv: Any) -> dict[str, Any]:
     settings = current_app.config["PANIC"]
-    return invocation_message(inv, settings.model_names.get(inv.model, inv.model), settings.media_base)
+    name = settings.model_names.get(inv.model) or describe(settings.catalogue, inv.model).label
+    return invocation_message(inv, name, settings.media_base)
 
 
 # --- open: the display-node contract -------------------------------------------------------------
@@ -92,7 +94,8 @@ def _network_json(view: Any) -> dict[str, Any]:
             "network": None if net is None else {
                 "name": net.name, "description": net.description, "models": list(net.models),
                 "lockout_seconds": net.lockout_seconds, "prompts": list(net.prompts),
-                "offline_policy": net.offline_policy, "about_url": net.about_url}}
+                "offline_policy": net.offline_policy, "about_url": net.about_url,
+                "safety_prompt": net.safety_prompt}}
 
 
 @bp.get("/networks")
@@ -112,7 +115,8 @@ def check() -> ResponseReturnValue:
     slug = request.args.get("slug") or "draft"
     problems = chain_errors(Network(slug, slug, models), catalogue)
     chain = [{"id": m, "name": catalogue[m].label, "input": str(catalogue[m].input),
-              "output": str(catalogue[m].output)} if m in catalogue else {"id": m, "unknown": True}
+              "output": str(catalogue[m].output), "deprecated": catalogue[m].deprecated}
+             if m in catalogue else {"id": m, "unknown": True, "name": describe(catalogue, m).label}
              for m in models]
     return jsonify(runnable=not problems, problems=problems, chain=chain)
 
@@ -125,7 +129,7 @@ def models() -> ResponseReturnValue:
     return jsonify(models=[{
         "id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input), "output": str(m.output),
         "description": m.description, "warmth": str(m.hints.warmth), "typical_seconds": m.hints.typical_seconds,
-        "ready": platforms.available(m.platform) if platforms else m.is_local}
+        "ready": platforms.available(m.platform) if platforms else m.is_local, "deprecated": m.deprecated}
         for m in settings.catalogue.values()])
 
 

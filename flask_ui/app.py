@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from panic_edge.config import AdminConfig
+from panic_edge.config import AdminConfig, VisitorsConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
 from panic_edge.private_files import write_private
@@ -45,6 +45,9 @@ class Settings:
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
     installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
+    visitors: VisitorsConfig = field(default_factory=VisitorsConfig)
+    public_url: str = ""  # http.public_url: where phones reach the appliance, if configured
+    now: Callable[[], float] = time.time  # wall clock, for visitor passes
 
 
 def _secret_key(path: Path | None) -> bytes:
@@ -80,13 +83,14 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
     from flask_ui import (api, auth, backups, events, failures, headers, installations, media, networks, pages,
-                          render, runs, screens)
+                          render, runs, screens, visitor)
 
     auth.init_app(app)
     render.init_app(app)
     headers.init_app(app)
     failures.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens):
+    visitor.init_app(app)
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor):
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them

@@ -114,3 +114,40 @@ class Backoff:
                 return True, 0.0
             self._charge(client, now)
             return False, 0.0
+
+
+class SlidingWindow:
+    """At most ``limit`` events per key in any ``window`` seconds (the visitors' prompts). ``take``
+    checks and counts in one step, under a lock, so parallel requests cannot slip past the count;
+    at most ``max_keys`` keys are kept (the oldest go first)."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float], max_keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.max_keys = max_keys
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Count one event for ``key`` and return 0, or return the seconds to wait (counting nothing)."""
+        with self._lock:
+            now = self.clock()
+            events = self._events.pop(key, None) or deque()
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            wait = events[0] + self.window - now if len(events) >= self.limit else 0.0
+            if not wait:
+                events.append(now)
+            if events:
+                self._events[key] = events
+                while len(self._events) > self.max_keys:
+                    self._events.popitem(last=False)
+            return wait
+
+    def give_back(self, key: str) -> None:
+        """Undo the last ``take`` of ``key`` (another limit refused the same request)."""
+        with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()

@@ -11,6 +11,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from panic_edge import markdown as md
+from panic_edge.core.catalogue import describe
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
 
@@ -52,12 +53,14 @@ def cost(usd: float | None) -> str:
 def catalogue_json(catalogue: Mapping[str, Model]) -> str:
     """The catalogue for the page's scripts, safe inside a <script> element."""
     data = {m.id: {"name": m.label, "input": str(m.input), "output": str(m.output),
-                   "typical": m.hints.typical_seconds, "platform": m.platform} for m in catalogue.values()}
+                   "typical": m.hints.typical_seconds, "platform": m.platform,
+                   **({"deprecated": True} if m.deprecated else {})} for m in catalogue.values()}
     return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def init_app(app: Flask) -> None:
     app.add_template_global(catalogue_json, "catalogue_json")
+    app.add_template_global(describe, "describe")
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
     app.add_template_filter(clock, "clock")

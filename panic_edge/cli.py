@@ -121,21 +121,27 @@ def cmd_models(args: argparse.Namespace) -> int:
     from panic_edge.platforms.registry import build_platforms
 
     platforms = build_platforms(_config(args))
-    models = sorted(CATALOGUE.values(), key=lambda m: (m.io(), m.platform != "local", m.id))
+    shown = CATALOGUE.values() if args.all else CATALOGUE.active()
+    models = sorted(shown, key=lambda m: (m.io(), m.platform != "local", m.id))
     if args.json:
         print(json.dumps([{"id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input),
                            "output": str(m.output), "warmth": str(m.hints.warmth),
                            "typical_seconds": m.hints.typical_seconds, "ref": m.ref,
-                           "available": platforms.available(m.platform), "description": m.description}
+                           "available": platforms.available(m.platform), "description": m.description,
+                           "deprecated": m.deprecated}
                           for m in models], indent=2))
         return 0
-    print(f"{'id':<22} {'io':<13} {'platform':<10} {'hints':<12} {'name'}")
+    print(f"{'id':<24} {'io':<13} {'platform':<10} {'hints':<12} {'name'}")
     for m in models:
         mark = "" if platforms.available(m.platform) else "  [unavailable]"
+        mark += "  [deprecated]" if m.deprecated else ""
         hints = f"{m.hints.warmth} ~{m.hints.typical_seconds:g}s"
-        print(f"{m.id:<22} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
+        print(f"{m.id:<24} {m.io():<13} {m.platform:<10} {hints:<12} {m.label}{mark}")
     for name in sorted({m.platform for m in models if not platforms.available(m.platform)}):
         print(f"[unavailable] {name}: {platforms.why_missing(name)}")
+    hidden = len(CATALOGUE) - len(CATALOGUE.active())
+    if hidden and not args.all:
+        print(f"({hidden} deprecated models hidden; `panic-edge models --all` lists them)")
     return 0
 
 
@@ -150,6 +156,9 @@ def cmd_networks(args: argparse.Namespace) -> int:
             CATALOGUE[m].platform)})
         runnable = "runnable" if not missing else f"valid; needs {', '.join(missing)}"
         print(f"{slug:<24} {net.name}  [{runnable}]\n{'':<24} {' -> '.join(net.models)} -> (again)")
+        old = sorted({m for m in net.models if CATALOGUE[m].deprecated})
+        if old:
+            print(f"{'':<24} uses deprecated models: {', '.join(old)}")
     for name, problem in sorted(loaded.problems.items()):
         print(f"{name:<24} INVALID: {problem}")
     return 1 if (args.action == "validate" and loaded.problems) else 0
@@ -276,10 +285,11 @@ def cmd_display(args: argparse.Namespace) -> int:
         raise ConfigError(str(err)) from None
     network = "" if screen else (args.network or _config(args).default_network)
     options = DisplayOptions(network, selection, args.terminal,
-                             bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
+                             bool(args.qr), None if args.qr in ("", "about", "visit") else args.qr,
+                             not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
                              args.button_key, args.node_id, screen, Path(args.reel) if args.reel else None,
-                             args.reel_after)
+                             args.reel_after, qr_visit=args.qr != "about")
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -403,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "`panic-edge broker-config` does (logins in <data_dir>/broker/credentials.toml)")
     models = add("models", cmd_models, "list the model catalogue")
     models.add_argument("--json", action="store_true", help="as JSON")
+    models.add_argument("--all", action="store_true",
+                        help="include deprecated models (kept for history and old networks)")
     nets = add("networks", cmd_networks, "list the networks, or validate them (exit 1 if any is invalid)")
     nets.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
     for name, func, help in (("start", cmd_start, "start a run of NETWORK from PROMPT"),
@@ -450,8 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "starts a run (an empty line presses the button)")
     display.add_argument("--button-key", default="return", help="the key that presses the panic button "
                          "(a pygame key name; USB big red buttons send Enter)")
-    display.add_argument("--qr", nargs="?", const="about", default="", metavar="URL",
-                         help="show a QR code to the network's about page (or to URL)")
+    display.add_argument("--qr", nargs="?", const="visit", default="", metavar="URL",
+                         help="show a QR code: the visitors' prompt page with a fresh pass (or the "
+                         "about page if visitors are off); `--qr about` the about page; or URL")
     display.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     display.add_argument("--size", metavar="WxH", help="window or screenshot size, e.g. 1280x720")
     display.add_argument("--fps", type=float, default=20.0, help="frames per second")

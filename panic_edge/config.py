@@ -226,6 +226,17 @@ class LimitsConfig(_Section):
                              "starts_per_minute paces them.")
 
 
+class VisitorsConfig(_Section):
+    enabled: bool = Field(True, description="Offer each network's prompt page to visitors' phones: a QR "
+                          "code on the screens (`display --qr`) and printable from the admin page.")
+    token_minutes: float = Field(60, gt=0, le=24 * 60, description="How long a QR code's signed pass "
+                                 "opens the prompt page; screens show a fresh one.")
+    client_starts_per_minute: int = Field(2, ge=1, le=100, description="Prompts one phone may send a "
+                                          "minute (per client address).")
+    network_starts_per_minute: int = Field(6, ge=1, le=1000, description="Prompts all phones together "
+                                           "may send to one network a minute.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -286,6 +297,7 @@ class Config(_Section):
             if not re.match(NODE_NAME, name):
                 raise ValueError(f"node name {name!r} may use only letters, digits, '-' and '_' (at most 64)")
         return value
+    visitors: VisitorsConfig = VisitorsConfig()
 
     @property
     def database_path(self) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panic_edge.core.model import Model
-from panic_edge.core.network import SLUG, Network, chain_errors
+from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_errors
 from panic_edge.errors import ConfigError
 
 DEMO = Network(
@@ -33,13 +33,20 @@ class NetworkFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     slug: str | None = Field(None, description="Defaults to the file name without .toml.")
-    name: str
-    description: str = ""
-    models: list[str] = Field(min_length=1)
-    lockout_seconds: float = Field(60.0, ge=0)
-    prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1)
-    offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$")
-    about_url: str = ""
+    name: str = Field(description="The network's name as people see it.")
+    description: str = Field("", description="A sentence or two for visitors.")
+    models: list[str] = Field(min_length=1, description="Model ids in order; the last feeds the first.")
+    lockout_seconds: float = Field(60.0, ge=0, description="How long a run is safe from a visitor's "
+                                   "new start.")
+    prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1,
+                               description="What the panic button starts runs with, in turn.")
+    offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$", description="What a run does "
+                                "while the platforms are unreachable: pause, replay or stop.")
+    about_url: str = Field("", description="A page about the network (the screens' QR code links here).")
+    safety_prompt: str = Field(DEFAULT_SAFETY_PROMPT, max_length=2000,
+                               description="What a text model refused by its safety filter is called "
+                               "with instead, once, before the placeholder is shown; \"\" shows the "
+                               "placeholder at once.")
 
 
 def read_network(path: Path) -> Network:
@@ -58,7 +65,8 @@ def read_network(path: Path) -> Network:
         raise ConfigError(f"network file {path}: slug {slug!r} must match the file name {path.stem!r}")
     return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
                    lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
-                   offline_policy=spec.offline_policy, about_url=spec.about_url, source=str(path))
+                   offline_policy=spec.offline_policy, about_url=spec.about_url,
+                   safety_prompt=spec.safety_prompt, source=str(path))
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ def network_toml(network: Network) -> str:
               f"offline_policy = {s(network.offline_policy)}"]
     if network.about_url:
         lines.append(f"about_url = {s(network.about_url)}")
+    if network.safety_prompt != DEFAULT_SAFETY_PROMPT:
+        lines.append(f"safety_prompt = {s(network.safety_prompt)}")
     return "# written by the panic-edge admin page\n" + "\n".join(lines) + "\n"
 
 

@@ -104,11 +104,13 @@ def test_markdown_renders_emphasis_but_never_raw_html_or_script_links():
 
 @given(name=st.text(min_size=1, max_size=40).filter(lambda s: s.strip() and "\x00" not in s),
        prompts=st.lists(st.text(min_size=1, max_size=30).filter(lambda s: "\x00" not in s), min_size=1, max_size=3),
-       lockout=st.floats(min_value=0, max_value=1e6, allow_nan=False))
-def test_a_written_network_file_reads_back_the_same(tmp_path_factory, name, prompts, lockout):
+       lockout=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+       safety=st.text(max_size=40).filter(lambda s: "\x00" not in s))
+def test_a_written_network_file_reads_back_the_same(tmp_path_factory, name, prompts, lockout, safety):
     folder = tmp_path_factory.mktemp("nets")
     net = Network("round-trip", name, ("local-poet", "local-painter"), description=name * 2,
-                  lockout_seconds=lockout, prompts=tuple(prompts), offline_policy="replay")
+                  lockout_seconds=lockout, prompts=tuple(prompts), offline_policy="replay",
+                  safety_prompt=safety)
     path = write_network(folder, net)
     assert read_network(path) == net
     assert [p.name for p in folder.iterdir()] == ["round-trip.toml"]  # no temporary file left

@@ -151,7 +151,8 @@ def test_models_lists_the_catalogue_and_marks_what_cannot_run():
     result = subprocess.run([*CLI, "models", "--json"], capture_output=True, text=True, timeout=30)
     models = {m["id"]: m for m in json.loads(result.stdout)}
     assert models["local-poet"]["available"] and models["local-poet"]["name"] == "Drift Poet (local)"
-    assert models["flux-schnell"]["platform"] == "replicate"
+    assert models["flux-2-klein-4b"]["platform"] == "replicate"
+    assert "flux-schnell" not in models  # deprecated: `panic-edge models --all` lists it
 
 
 def test_networks_validate_fails_on_an_invalid_network(tmp_path: Path):

@@ -12,6 +12,11 @@ Rules:
 - Each completion is recorded and the next invocation prepared: model ``seq % len(models)``,
   the previous output as its input.
 - A failed invocation ends its run with the reason recorded.
+- A call refused by the model's safety filter (Unsafe) does not end the run: an invocation that
+  takes text is called once more with the network's ``safety_prompt`` (a fixed, harmless prompt;
+  empty turns this off); refused again, or taking a picture or a sound, it completes with the
+  safety placeholder (ShowPlaceholder), flagged ``nsfw``, and the loop goes on from it. The meta
+  of the completed invocation records the refusal (``safety``) and the prompt used (``safety_prompt``).
 - Stop ends the run; the invocation in flight is cancelled. A result that arrives for an
   invocation that is no longer current is discarded, never attached to a later run.
 - Offline (the model platforms are unreachable), by the network's ``offline_policy``:
@@ -26,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from panic_edge.core.media import Content
+from panic_edge.core.media import Content, MediaType
 from panic_edge.core.network import Network
 from panic_edge.errors import CommandError, LockoutError, OfflineError
 
@@ -50,6 +55,7 @@ class ActiveRun:
     model: str
     input: Content | None = None  # of the invocation in flight, kept to call it again after a hold
     held: bool = False  # waiting for the platforms to come back
+    safety: str | None = None  # why the safety filter refused this invocation once (then retried)
 
     @property
     def invocation_id(self) -> str:
@@ -119,6 +125,15 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Unsafe:
+    """The model's safety filter refused the call (or withheld its output)."""
+
+    invocation_id: str
+    error: str
+    now: float
+
+
+@dataclass(frozen=True)
 class Unreachable:
     """A call could not reach its platform: the appliance is offline."""
 
@@ -158,7 +173,8 @@ class Resume:
     now: float
 
 
-Event = Start | Press | Stop | Completed | Failed | Unreachable | NothingToReplay | Connectivity | Resume
+Event = (Start | Press | Stop | Completed | Failed | Unsafe | Unreachable | NothingToReplay | Connectivity
+         | Resume)
 
 # --- actions (out) --------------------------------------------------------------------------
 
@@ -226,11 +242,22 @@ class Discard:
 
 
 @dataclass(frozen=True)
+class ShowPlaceholder:
+    """Complete the invocation with the safety placeholder for its model's output (``reason`` says why)."""
+
+    invocation_id: str
+    network: str
+    model: str
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True)
 class Refuse:
     error: CommandError
 
 
-Action = BeginRun | EndRun | Invoke | Complete | Fail | Cancel | Discard | Refuse
+Action = BeginRun | EndRun | Invoke | Complete | Fail | Cancel | Discard | ShowPlaceholder | Refuse
 
 # --- the transition function ----------------------------------------------------------------
 
@@ -255,6 +282,8 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
             run = state.run
             if run is None or run.invocation_id != inv_id or run.held:
                 return state, [Discard(inv_id, output)]
+            if run.safety is not None:
+                meta = {"safety": run.safety, "safety_prompt": state.network.safety_prompt, **meta}
             next_seq = run.sequence + 1
             state, invoke = _invoke(state, run.run_id, next_seq, output, now)
             return state, [Complete(inv_id, output, now, meta), invoke]
@@ -264,6 +293,11 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, [Discard(inv_id, None)]
             reason = f"step {run.sequence} ({run.model}) failed: {error}"
             return replace(state, run=None), [Fail(inv_id, error, now), EndRun(run.run_id, reason, now)]
+        case Unsafe(inv_id, error, now):
+            run = state.run
+            if run is None or run.invocation_id != inv_id or run.held:
+                return state, [Discard(inv_id, None)]
+            return _unsafe(state, run, error, now)
         case Unreachable(inv_id, error, now):
             run = state.run
             if run is None or run.invocation_id != inv_id:
@@ -301,7 +335,7 @@ def _invoke(state: RunnerState, run_id: str, sequence: int, given: Content, now:
     assert state.run is not None
     model = state.network.model_at(sequence)
     mode = state.mode
-    run = replace(state.run, sequence=sequence, model=model, input=given, held=mode == "hold")
+    run = replace(state.run, sequence=sequence, model=model, input=given, held=mode == "hold", safety=None)
     invoke = Invoke(run.invocation_id, run_id, state.network.slug, sequence, model, given, now, mode, again)
     return replace(state, run=run), invoke
 
@@ -312,6 +346,25 @@ def _again(state: RunnerState, run: ActiveRun, mode: Mode, now: float) -> tuple[
     invoke = Invoke(run.invocation_id, run.run_id, state.network.slug, run.sequence, run.model, run.input,
                     now, mode, again=True)
     return replace(state, run=replace(run, held=mode == "hold")), [invoke]
+
+
+def _unsafe(state: RunnerState, run: ActiveRun, error: str, now: float) -> tuple[RunnerState, list[Action]]:
+    """Refused by the safety filter: once more with the safety prompt, else the placeholder."""
+    prompt = state.network.safety_prompt.strip()
+    takes_text = run.input is not None and run.input.text is not None
+    if run.safety is None and prompt and takes_text:
+        safe = Content.of_text(prompt)
+        invoke = Invoke(run.invocation_id, run.run_id, state.network.slug, run.sequence, run.model, safe, now,
+                        "call", again=True)
+        return replace(state, run=replace(run, input=safe, safety=error)), [invoke]
+    if run.safety is not None:
+        reason = f"{run.safety}; with the safety prompt too: {error}"
+    elif not prompt:
+        reason = f"{error} (this network has no safety prompt to try instead)"
+    else:
+        kind = "a sound" if run.input is not None and run.input.type is MediaType.AUDIO else "a picture"
+        reason = f"{error} (not retried: the model takes {kind})"
+    return state, [ShowPlaceholder(run.invocation_id, state.network.slug, run.model, reason, now)]
 
 
 def _start(state: RunnerState, run_id: str, prompt: str, now: float) -> tuple[RunnerState, list[Action]]:

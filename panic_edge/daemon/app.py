@@ -101,7 +101,8 @@ class Daemon:
                                 model_names={m.id: m.label for m in self.catalogue.values()},
                                 admin=config.admin, catalogue=self.catalogue, platforms=platforms,
                                 networks_dir=config.networks_dir, hub=Hub(),
-                                secret_key_path=config.data_dir / "admin-session-key")
+                                secret_key_path=config.data_dir / "admin-session-key",
+                                visitors=config.visitors, public_url=config.http.public_url)
             self.settings = settings
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
@@ -176,7 +177,8 @@ class Daemon:
                 background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
                               group.create_task(engine.run_outbox(), name="outbox"),
                               group.create_task(engine.run_call_watchdog(), name="stuck calls"),
-                              group.create_task(self._backups(), name="backups")]
+                              group.create_task(self._backups(), name="backups"),
+                              group.create_task(self._fresh_visit_passes(), name="visit passes")]
                 if any(engine.needs_internet(slug) for slug in engine.states):
                     background.append(group.create_task(monitor.run(), name="connectivity"))
                 await self._stop.wait()
@@ -249,6 +251,28 @@ class Daemon:
                 log.error("automatic backup failed: %s", err)
                 continue
             log.info("backed up the database to %s (%d old ones removed)", made, len(dropped))
+
+    async def _fresh_visit_passes(self) -> None:
+        """Republish the status before the screens' QR passes get old: each always has two thirds
+        of its life left when it goes out."""
+        if not self.config.visitors.enabled:
+            return
+        while True:
+            await asyncio.sleep(self.config.visitors.token_minutes * 60 / 3)
+            self._publish_status()
+
+    def _visit_links(self) -> dict[str, dict[str, Any]]:
+        """Per network: the prompt page's URL with a fresh pass, for the screens' QR codes (MQTT only:
+        /api/status, open to anyone on the network, hands out none)."""
+        if not self.config.visitors.enabled or self.http is None or self.engine is None:
+            return {}
+        from flask_ui.visitor import issue_link
+
+        links = {}
+        for slug in self.engine.networks:
+            url, issued = issue_link(self.http.app, slug, self.media_base)
+            links[slug] = {"visit_url": url, "visit_expires_at": issued.expires_at}
+        return links
 
     async def _watchdog(self, notifier: Notifier) -> None:
         interval = notifier.watchdog_interval
@@ -341,7 +365,11 @@ class Daemon:
         self._status_timer = None
         self._status_sent_at = time.monotonic()
         if self.bus is not None:
-            self.bus.publish(self.topics.status, payloads.encode(self.status()), qos=1, retain=True)
+            body = self.status()
+            for slug, link in self._visit_links().items():
+                if slug in body["networks"]:
+                    body["networks"][slug].update(link)
+            self.bus.publish(self.topics.status, payloads.encode(body), qos=1, retain=True)
 
     def _flush_status(self) -> None:
         """At shutdown: a publish still waiting in its window goes out now, while the bus is up."""

@@ -58,6 +58,11 @@ class Control:
             return await self.engine.start(network, prompt)
         return self._run(go())
 
+    def start_as_visitor(self, network: str, prompt: str) -> str:
+        """Start a run from a visitor's phone: the engine's own start, so the lockout (and every other
+        rule of a start) applies. Raises LockoutError while another visitor's run is young."""
+        return self._run(self.engine.start(network, prompt))
+
     def stop(self, network: str) -> bool:
         return self._run(self.engine.stop(network))
 

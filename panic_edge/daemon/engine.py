@@ -19,9 +19,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from panic_edge.archive import Archive
-from panic_edge.core import payloads
+from panic_edge.archive import Archive, sniff
+from panic_edge.core import payloads, picture_ref
 from panic_edge.core.budget import StartBudget
+from panic_edge.core.catalogue import describe
 from panic_edge.core.clean import clean_text
 from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
 from panic_edge.core.media import Content, MediaType
@@ -29,11 +30,13 @@ from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
                                     EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
-                                    Resume, RunnerState, Start, Stop, Unreachable, step)
+                                    Resume, RunnerState, ShowPlaceholder, Start, Stop, Unreachable, Unsafe,
+                                    step)
 from panic_edge.core.topics import Topics
 from panic_edge.errors import CommandError, PanicEdgeError, StartBudgetError, StorageFault
-from panic_edge.platforms.base import ModelInput, Platforms
-from panic_edge.platforms.errors import UnreachableError
+from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
+from panic_edge.platforms.errors import SafetyFilterError, UnreachableError
+from panic_edge.platforms.safety import placeholder
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.engine")
@@ -315,6 +318,11 @@ class Engine:
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
+            case ShowPlaceholder(inv_id, network, model_id, reason, _):
+                log.info("%s: the safety filter withheld %s; showing the placeholder: %s", network, inv_id,
+                         reason)
+                self._tasks[inv_id] = asyncio.create_task(self._placeholder(action, self.catalogue[model_id]),
+                                                          name=f"placeholder {inv_id}")
 
     # --- model calls ------------------------------------------------------------------------
 
@@ -324,16 +332,12 @@ class Engine:
         try:
             self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
-            if action.input.text is not None:
+            if action.input.text is not None and picture_ref.carried(action.input) is None:
                 given = self._model_input(action.input)
             else:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
-                saved = self._save_output(action, model, out.text, out.data, out.flags)
-            else:
-                saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                    self._save_output, action, model, out.text, out.data, out.flags))
+            saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -350,6 +354,10 @@ class Engine:
             if self.on_unreachable is not None:
                 self.on_unreachable()
             event = Unreachable(action.invocation_id, str(err), self.clock())
+        except SafetyFilterError as err:  # the runner decides: the safety prompt, or the placeholder
+            log.info("%s #%d %s: refused by the safety filter: %s", action.network, action.sequence,
+                     model.label, err)
+            event = Unsafe(action.invocation_id, str(err), self.clock())
         except PanicEdgeError as err:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
@@ -358,7 +366,29 @@ class Engine:
                            f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
-    async def _report(self, action: Invoke, event: Event) -> None:
+    async def _placeholder(self, action: ShowPlaceholder, model: Model) -> None:
+        """Complete a refused invocation with the safety placeholder, flagged nsfw."""
+        out = placeholder(model.output, action.reason)
+        saved: Content | None = None
+        try:
+            saved = await self._keep(action, model, out)
+            event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
+        except asyncio.CancelledError:
+            self.archive.discard(saved)
+            raise
+        except PanicEdgeError as err:
+            event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}",
+                           self.clock())
+        await self._report(action, event)
+
+    async def _keep(self, action: Invoke | ShowPlaceholder, model: Model, out: ModelOutput) -> Content:
+        """``out`` as the invocation's output, archived; while the disk refuses, wait and retry."""
+        if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
+            return self._save_output(action, model, out.text, out.data, out.flags)
+        return await self._until_storage_works(lambda: asyncio.to_thread(
+            self._save_output, action, model, out.text, out.data, out.flags))
+
+    async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:
         """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
 
         Every write an action makes is idempotent, so carrying out the same transition again
@@ -465,11 +495,24 @@ class Engine:
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
-            return ModelInput(content.type, text=content.text)
-        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime)
+            return ModelInput(content.type, text=content.text, **self._carried_picture(content))
+        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime, file=content.file)
 
-    def _save_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
-                     flags: tuple[str, ...]) -> Content:
+    def _carried_picture(self, content: Content) -> dict[str, Any]:
+        """The picture a text carries (core.picture_ref), if it is still in the archive."""
+        file = picture_ref.carried(content)
+        if file is None:
+            return {}
+        try:
+            data = self.archive.read(Content(MediaType.IMAGE, file=file))
+        except (PanicEdgeError, OSError) as err:
+            log.warning("the picture %s is gone from the archive (%s); the text goes on alone", file, err)
+            return {}
+        found = sniff(data)
+        return {"data": data, "mime": found[0] if found else None, "file": file}
+
+    def _save_output(self, action: Invoke | ShowPlaceholder, model: Model, text: str | None,
+                     data: bytes | None, flags: tuple[str, ...]) -> Content:
         if model.output is MediaType.TEXT:
             if text is None:
                 raise PanicEdgeError(f"{model.id} should give text but gave a file")
@@ -493,8 +536,7 @@ class Engine:
             log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self._label(inv.model), inv.error)
 
     def _label(self, model_id: str) -> str:
-        model = self.catalogue.get(model_id)
-        return model.label if model else model_id
+        return describe(self.catalogue, model_id).label
 
     def _publish_invocation(self, inv: Invocation) -> None:
         body = invocation_message(inv, self._label(inv.model), self.media_base)

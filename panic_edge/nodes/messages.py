@@ -7,7 +7,7 @@ daemon does not break an older node.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from panic_edge.core.installation import (
@@ -186,11 +186,13 @@ def parse_reply(payload: bytes) -> Reply:
 
 @dataclass(frozen=True)
 class ApplianceStatus:
-    """What a node needs from the retained ``status``: network names, about pages, media base."""
+    """What a node needs from the retained ``status``: network names, about pages, media base, and
+    the visitors' prompt page with a fresh pass (``visit_urls``; see flask_ui/visitor.py)."""
 
     network_names: dict[str, str]
     about_urls: dict[str, str]
     media_base: str | None
+    visit_urls: dict[str, str] = field(default_factory=dict)
 
 
 def parse_status(payload: bytes) -> ApplianceStatus:
@@ -199,15 +201,17 @@ def parse_status(payload: bytes) -> ApplianceStatus:
     networks = body.get("networks") or {}
     if not isinstance(networks, dict):
         raise PayloadError(f'{what} needs "networks" as an object')
-    names, abouts = {}, {}
+    names, abouts, visits = {}, {}, {}
     for slug, net in networks.items():
         if isinstance(net, dict):
             if isinstance(net.get("name"), str):
                 names[slug] = net["name"]
             if isinstance(net.get("about_url"), str) and net["about_url"]:
                 abouts[slug] = net["about_url"]
+            if isinstance(net.get("visit_url"), str) and net["visit_url"].startswith(("http://", "https://")):
+                visits[slug] = net["visit_url"]
     base = body.get("media_base")
-    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None)
+    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None, visits)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ class View:
     broker_online: bool
     running: bool
     lockout_until: float | None = None
-    about_url: str | None = None
+    about_url: str | None = None  # what the QR code opens
+    qr_label: str = "about this work"
     terminal: bool = False
     prompt: str = ""
     notice: str | None = None
@@ -75,6 +76,7 @@ class NodeState:
     terminal: bool = False
     show_qr: bool = False
     qr_url: str | None = None
+    qr_visit: bool = True  # the QR opens the visitors' prompt page when the daemon offers one
     appliance_online: bool | None = None
     broker_online: bool = False
     network_state: NetworkState | None = None
@@ -174,7 +176,8 @@ class NodeState:
     def view(self, now: float) -> View:
         rows, cols = (self.selection.rows, self.selection.cols) if isinstance(self.selection, Grid) else (1, 1)
         status = self.status
-        about = self.qr_url or (status.about_urls.get(self.network) if status else None)
+        visit = status.visit_urls.get(self.network) if status and self.qr_visit and not self.qr_url else None
+        about = self.qr_url or visit or (status.about_urls.get(self.network) if status else None)
         notice, until = self.notice, self.notice_until
         if until is not None and now >= until:
             notice, until = None, None
@@ -185,5 +188,7 @@ class NodeState:
                     appliance_online=self.appliance_online, broker_online=self.broker_online,
                     running=bool(state and state.running),
                     lockout_until=state.lockout_until if state else None,
-                    about_url=about if self.show_qr else None, terminal=self.terminal, prompt=self.prompt,
+                    about_url=about if self.show_qr else None,
+                    qr_label="scan to send a prompt" if visit else "about this work",
+                    terminal=self.terminal, prompt=self.prompt,
                     notice=notice, notice_until=until, problem=self.problem)

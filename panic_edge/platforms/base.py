@@ -17,16 +17,20 @@ from panic_edge.core.model import Model
 from panic_edge.platforms.errors import PermanentError, PlatformError
 
 MAX_TEXT_CHARS = 100_000  # read of a text answer at most; the engine keeps 20,000
+MAX_FLAGS = 16
+MAX_FLAG_CHARS = 200
 
 
 @dataclass(frozen=True)
 class ModelInput:
-    """What a model is given: text, or the bytes of an archived file with its content type."""
+    """What a model is given: text, or the bytes of an archived file with its content type and its
+    archive name (``file``). A text may carry a picture too (see core.picture_ref)."""
 
     type: MediaType
     text: str | None = None
     data: bytes | None = None
     mime: str | None = None
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class Platforms:
             err.args = (clean_text(str(err), 2000),)
             raise
         text = None if out.text is None else clean_text(out.text, MAX_TEXT_CHARS)
-        flags = tuple(clean_text(str(f), 40) for f in out.flags)
+        # a flag may name an archive file (core/picture_ref.py): long enough for a network's path
+        flags = tuple(clean_text(str(f), MAX_FLAG_CHARS) for f in out.flags[:MAX_FLAGS])
         return replace(out, text=text, flags=flags, meta=clean_meta(out.meta) or {})
 
     async def aclose(self) -> None:

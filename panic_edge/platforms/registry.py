@@ -1,7 +1,7 @@
 """Which platform clients this appliance has, built from the config and the credentials.
 
-Every cloud client is wrapped twice: ``Retrying`` retries its transient failures, and
-``SafetyNet`` turns a safety-filter refusal into a placeholder output. A platform without a key
+Every cloud client is wrapped in ``Retrying``, which retries its transient failures; a
+safety-filter refusal goes back to the runner (core.runner, the safety-prompt rule). A platform without a key
 stays missing, with the reason `panic-edge models` and a failing invocation show.
 """
 
@@ -14,7 +14,6 @@ from panic_edge.platforms.base import Platform, Platforms
 from panic_edge.platforms.credentials import ENV_NAMES, Credentials, load_credentials
 from panic_edge.platforms.local import LocalPlatform
 from panic_edge.platforms.retry import Retrying, RetryPolicy
-from panic_edge.platforms.safety import SafetyNet
 
 CLOUD = ("replicate", "openai", "anthropic", "gemini")
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -67,7 +66,7 @@ def build_platforms(config: Config, environ: Mapping[str, str] | None = None,
     policy = RetryPolicy(attempts=p.attempts, cap=p.max_backoff)
     for name in CLOUD:
         if name in cloud:
-            clients[name] = SafetyNet(Retrying(cloud[name], policy))
+            clients[name] = Retrying(cloud[name], policy)
         else:
             missing[name] = _no_key(name)
     return Platforms(clients, missing)

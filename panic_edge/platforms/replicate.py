@@ -24,6 +24,7 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -48,17 +49,33 @@ log = logging.getLogger("panic_edge.platforms")
 TERMINAL = ("succeeded", "failed", "canceled")
 DEFAULT_FIELD = {MediaType.TEXT: "prompt", MediaType.IMAGE: "image", MediaType.AUDIO: "audio"}
 # catalogue params the client reads; every other param is a literal input field of the model
-RESERVED = {"field", "template", "output_key", "official", "system", "system_field"}
+RESERVED = {"field", "template", "output_key", "official", "system", "system_field", "picture_field",
+            "picture_prompt", "genesis"}
 SAFETY = re.compile(r"nsfw|safety|sensitive|flagged", re.I)
 RETRYABLE = re.compile(r"interrupted|out of memory|CUDA|timed out|please retry|try again later", re.I)
 TASK_WRAPPER = re.compile(r"^\{\s*'<[A-Z_]+>'\s*:\s*(['\"])(.*)\1\s*\}$", re.S)
+
+
+def for_input(model: Model, given: ModelInput) -> Model:
+    """The model to call for ``given``: a model with ``genesis`` params (the image reproducer) that is
+    handed a text without a picture paints one with its genesis model instead."""
+    genesis = model.params.get("genesis")
+    if not isinstance(genesis, dict) or given.data is not None:
+        return model
+    params = dict(genesis)
+    return replace(model, ref=str(params.pop("ref")), params=params)
 
 
 def prediction_input(model: Model, given: ModelInput) -> dict[str, Any]:
     """The ``input`` object of a prediction of ``model`` on ``given`` (see docs/platforms.md)."""
     body = {k: v for k, v in model.params.items() if k not in RESERVED}
     field = str(model.params.get("field", DEFAULT_FIELD[given.type]))
-    if given.type is MediaType.TEXT:
+    picture_field = model.params.get("picture_field")
+    if given.type is MediaType.TEXT and picture_field and given.data is not None:
+        # a text that carries a picture (Image Reproducer II's output): the picture, and the instruction
+        body[str(picture_field)] = data_uri(given.data, given.mime)
+        body[field] = str(model.params.get("picture_prompt", given.text or ""))
+    elif given.type is MediaType.TEXT:
         body[field] = prompts.user_text(model, given)
         if model.output is MediaType.TEXT:
             system = prompts.system_prompt(model)
@@ -181,6 +198,7 @@ class ReplicatePlatform:
 
     async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
         began = time.perf_counter()
+        model = for_input(model, given)
         body = prediction_input(model, given)
         prediction = await self._create(model, body)
         try:

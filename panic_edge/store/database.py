@@ -190,8 +190,12 @@ class Store:
 
     async def mark_published(self, acknowledged: list[tuple[str, str]]) -> None:
         """Record (invocation id, state) pairs the broker acknowledged, in one transaction."""
-        await self._db.execute("BEGIN")
         try:
+            # A write whose task was cancelled after its statement ran but before its commit (a
+            # call cancelled by a stop) leaves sqlite3's implicit transaction open: join it (its
+            # write is meant to stand) rather than fail with "a transaction within a transaction".
+            if not self._db.in_transaction:
+                await self._db.execute("BEGIN")
             await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
                                        [(state, inv_id) for inv_id, state in acknowledged])
         except BaseException:

@@ -49,6 +49,7 @@ class DisplayOptions:
     screen: str | None = None  # --screen NAME: network and layout come from its installation
     reel: Path | None = None      # the backup reel, played while the daemon is unreachable
     reel_after: float = 60.0      # seconds unreachable before the reel starts
+    qr_visit: bool = True  # --qr about: the about page even when visitors' passes are offered
 
     @property
     def mode(self) -> str:
@@ -91,7 +92,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     if options.terminal or options.screen:  # a screen's installation may make it a terminal
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
-                      qr_url=options.qr_url, screen=options.screen)
+                      qr_url=options.qr_url, screen=options.screen, qr_visit=options.qr_visit)
     media = MediaCache(max_pixels=config.images.max_pixels, max_side=max(screen.get_size()) or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

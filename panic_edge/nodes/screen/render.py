@@ -55,7 +55,7 @@ def render(surface: pygame.Surface, view: View, media: MediaCache) -> None:
     if view.problem:
         _problem(surface, area, view.problem, unit)
     if view.about_url:
-        _qr(surface, view.about_url, area, unit)
+        _qr(surface, view.about_url, area, unit, view.qr_label)
     if view.terminal:
         _terminal(surface, pygame.Rect(0, height - bottom, width, bottom), view, unit)
     reason = view.offline_reason
@@ -235,7 +235,7 @@ def _qr_matrix(url: str) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(row) for row in code.get_matrix())
 
 
-def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int) -> None:
+def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int, label: str) -> None:
     matrix = _qr_matrix(url)
     n = len(matrix)
     px = max(2, (unit * 8) // n)
@@ -246,4 +246,4 @@ def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int) -> None
         for c, dark in enumerate(row):
             if dark:
                 pygame.draw.rect(surface, (0, 0, 0), (x0 + c * px, y0 + r * px, px, px))
-    draw_text(surface, "about this work", int(unit * 0.8), (x0 + side // 2, y0 + side + 4), INK, anchor="midtop")
+    draw_text(surface, label, int(unit * 0.8), (x0 + side // 2, y0 + side + 4), INK, anchor="midtop")
