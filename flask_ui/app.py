@@ -44,6 +44,7 @@ class Settings:
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
     installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
+    fleet: Callable[[], dict[str, Any]] | None = None  # every appliance on the broker ([fleet] enabled)
 
 
 def _secret_key(path: Path | None) -> bytes:
@@ -77,10 +78,10 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, installations, media, networks, pages, render, runs
+    from flask_ui import api, auth, backups, events, fleet, installations, media, networks, pages, render, runs
 
     auth.init_app(app)
     render.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events, installations):
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, fleet):
         app.register_blueprint(module.bp)
     return app

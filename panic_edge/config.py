@@ -34,6 +34,10 @@ class MqttConfig(_Section):
     username: str = Field("", description="Broker user name, if the broker wants one.")
     password: SecretStr = Field(SecretStr(""), description="Broker password; never logged or published.")
     keepalive: int = Field(15, ge=5, le=600, description="Seconds between keepalive pings.")
+    invocation_expiry: int = Field(600, ge=0, le=7 * 86400, description="Seconds an invocation message "
+                                   "waits at the broker for a display node that is away (MQTT 5 message "
+                                   "expiry): older ones are dropped, and the node fetches the recent ones "
+                                   "over HTTP when it is back. 0 keeps them until delivered.")
 
     @field_validator("url")
     @classmethod
@@ -72,7 +76,10 @@ class ButtonConfig(_Section):
     bounce_time: float = Field(0.05, ge=0, le=1, description="Debounce seconds.")
     hold_time: float = Field(2.0, gt=0, le=30, description="Seconds held that count as a long hold "
                              "(stop the network).")
-    network: str = Field("", description="Network the button drives; defaults to default_network.")
+    network: str = Field("", description="Network the button, `press` and `start` without a network "
+                         "drive; defaults to default_network. `cmd/button-network` (Home Assistant's "
+                         "select) changes it at runtime, kept in <data_dir>/button-network.json until "
+                         "this key is changed.")
     pin_factory: str = Field("", description="gpiozero pin factory: empty for the default, "
                              "'mock' for tests and demos.")
 
@@ -155,6 +162,20 @@ class AdminConfig(_Section):
                                 "address in 5 minutes before it must wait.")
 
 
+class HomeAssistantConfig(_Section):
+    enabled: bool = Field(False, description="Announce the appliance to Home Assistant by MQTT discovery "
+                          "(retained, under `prefix`): off by default, because it writes into a namespace "
+                          "every Home Assistant on the broker reads (see docs/operations.md).")
+    prefix: str = Field("homeassistant", max_length=100, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                        description="Home Assistant's discovery prefix (its MQTT setting of the same name).")
+
+
+class FleetConfig(_Section):
+    enabled: bool = Field(True, description="Follow every appliance on the broker (the retained "
+                          "panic/+/... topics, e.g. bridged from other sites) for the admin page's Fleet "
+                          "view and GET /api/fleet.")
+
+
 class BackupsConfig(_Section):
     interval_hours: float = Field(6.0, ge=0, le=24 * 30, description="Hours between automatic online "
                                   "backups of the database into <data_dir>/backups; 0 turns them off.")
@@ -168,7 +189,8 @@ class Config(_Section):
                            "backups. Under systemd, $STATE_DIRECTORY is the default.")
     networks_dir: Path | None = Field(None, description="Folder of network files (one <slug>.toml "
                                       "each), relative to the config file. The demo is always there.")
-    default_network: str = Field("demo", description="Network the button and `press` drive.")
+    default_network: str = Field("demo", description="Network the button and `press` drive (until "
+                                 "`cmd/button-network` chooses another; see button.network).")
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     button: ButtonConfig = ButtonConfig()
@@ -178,6 +200,8 @@ class Config(_Section):
     offline: OfflineConfig = OfflineConfig()
     backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    fleet: FleetConfig = FleetConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from panic_edge.core.runner import MAX_PROMPT_CHARS
+from panic_edge.core.topics import COMMANDS
 from panic_edge.errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -18,7 +19,7 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command. ``network`` is None for stop-all and for a press on the default network."""
+    """A parsed command. ``network`` is None for stop-all, and for a press or start on the button's network."""
 
     name: str
     network: str | None = None
@@ -28,8 +29,8 @@ class Command:
 
 def parse_command(name: str, payload: bytes) -> Command:
     """Parse the payload of ``cmd/<name>``. Raises PayloadError with a message to reply with."""
-    if name not in ("start", "stop", "stop-all", "press"):
-        raise PayloadError(f"unknown command {name!r}; use start, stop, stop-all or press")
+    if name not in COMMANDS:
+        raise PayloadError(f"unknown command {name!r}; use {', '.join(COMMANDS)}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     body: dict[str, Any] = {}
@@ -45,7 +46,7 @@ def parse_command(name: str, payload: bytes) -> Command:
         body = decoded
     request_id = _optional_str(body, "request_id")
     network = _optional_str(body, "network")
-    if name in ("start", "stop") and not network:
+    if name in ("stop", "button-network") and not network:  # start and press: the button's network
         raise PayloadError(f'{name} needs a "network"')
     prompt = None
     if name == "start":

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None) -> None: ...
+                on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None: ...
 
 
 class Engine:
@@ -48,7 +48,8 @@ class Engine:
                  media_base: str, clock: Callable[[], float] = time.time,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  replay_seconds: float | None = None,
-                 on_unreachable: Callable[[], None] | None = None) -> None:
+                 on_unreachable: Callable[[], None] | None = None,
+                 invocation_expiry: int | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -61,6 +62,7 @@ class Engine:
         self.new_id = new_id
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
+        self.invocation_expiry = invocation_expiry  # MQTT 5 message expiry of invocation messages (s)
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
         self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
@@ -410,7 +412,7 @@ class Engine:
         body = invocation_message(inv, self._label(inv.model), self.media_base)
         ack = (inv.id, inv.state.value)
         self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
-                               on_ack=lambda: self._acknowledged.append(ack))
+                               on_ack=lambda: self._acknowledged.append(ack), expiry=self.invocation_expiry)
         for listener in self._invocation_listeners:
             listener(body)
 
