@@ -17,6 +17,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from panic_edge.core.homeassistant import components, discovery, discovery_topic
 from panic_edge.core.payloads import Command
+from panic_edge.daemon.button_network import ButtonNetwork
+from panic_edge.errors import CommandError
 from tests.conftest import start_daemon
 from tests.mqtt_probe import Probe
 
@@ -280,3 +282,20 @@ async def test_a_chosen_button_network_survives_a_restart_until_the_config_chang
         assert running.daemon.status()["button_network"] == "loop2"  # the config's edit is newer
     finally:
         await running.stop()
+
+
+@given(raw=st.one_of(st.binary(max_size=300), st.sampled_from(
+    [b'{"network": "loop", "configured": "demo"}', b'{"network": "gone", "configured": "demo"}',
+     b'{"network": 7}', b"[" * 3000, b'{"network": "loop", "configured": "other"}'])))
+def test_a_kept_button_network_file_with_anything_in_it_never_breaks_the_button(tmp_path_factory, raw):
+    path = tmp_path_factory.mktemp("button") / "button-network.json"
+    path.write_bytes(raw)
+    button = ButtonNetwork("demo", path, lambda slug: slug in ("demo", "loop"))
+    assert button.current in ("demo", "loop")
+    assert button.current == "demo" or raw == b'{"network": "loop", "configured": "demo"}'
+    with pytest.raises(CommandError, match="unknown network"):
+        button.choose("gone")
+    button.choose("loop")
+    assert ButtonNetwork("demo", path, lambda slug: True).current == "loop"
+    button.choose("demo")  # back to the config's: nothing kept
+    assert not path.exists()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -103,6 +105,14 @@ async def test_a_response_topic_gets_the_answer_unless_it_would_impersonate_the_
         assert any("not on response topic" in r.getMessage() for r in caplog.records)
     finally:
         client.close()
+
+
+@given(st.text(max_size=80))
+def test_any_response_topic_is_judged_without_raising(topic):
+    refusal = response_refusal(topic, Topics("g"), ("homeassistant",))
+    assert refusal is None or isinstance(refusal, str)
+    if refusal is None:
+        assert not topic.startswith(("panic/g/cmd/stop", "homeassistant/", "$")) and "#" not in topic
 
 
 def test_response_topics_that_are_refused():

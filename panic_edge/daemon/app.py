@@ -85,7 +85,7 @@ class Daemon:
                                     lambda slug: self.engine is not None and slug in self.engine.states)
         self.button.listeners.append(lambda slug: self._publish_status())
         self.homeassistant: HomeAssistant | None = None
-        self.fleet = FleetWatcher(config.mqtt, config.appliance_id) if config.fleet.enabled else None
+        self.fleet: FleetWatcher | None = None  # made in run(): its bus needs the running loop
 
     def stop(self) -> None:
         self._stop.set()
@@ -120,6 +120,8 @@ class Daemon:
                                                     (topics.installations_filter, 1)),
                                      on_connect_publish=(online,), mqtt5=True)
             self.latest_images = LatestImages(bus, topics)
+            if config.fleet.enabled:
+                self.fleet = FleetWatcher(config.mqtt, config.appliance_id)
             if config.homeassistant.enabled:
                 self.homeassistant = HomeAssistant(
                     config.homeassistant, config.appliance_id, __version__, bus,
