@@ -78,7 +78,19 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, fleet, installations, media, networks, pages, render, runs
+    from flask_ui import (
+        api,
+        auth,
+        backups,
+        events,
+        fleet,
+        installations,
+        media,
+        networks,
+        pages,
+        render,
+        runs,
+    )
 
     auth.init_app(app)
     render.init_app(app)
