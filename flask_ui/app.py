@@ -48,6 +48,7 @@ class Settings:
     visitors: VisitorsConfig = field(default_factory=VisitorsConfig)
     public_url: str = ""  # http.public_url: where phones reach the appliance, if configured
     now: Callable[[], float] = time.time  # wall clock, for visitor passes
+    fleet: Callable[[], dict[str, Any]] | None = None  # every appliance on the broker ([fleet] enabled)
 
 
 def _secret_key(path: Path | None) -> bytes:
@@ -82,15 +83,15 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import (api, auth, backups, events, failures, headers, installations, media, networks, pages,
-                          render, runs, screens, visitor)
+    from flask_ui import (api, auth, backups, events, failures, fleet, headers, installations, media, networks,
+                          pages, render, runs, screens, visitor)
 
     auth.init_app(app)
     render.init_app(app)
     headers.init_app(app)
     failures.init_app(app)
     visitor.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor):
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor, fleet):
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them

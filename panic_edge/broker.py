@@ -31,7 +31,8 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 class LocalBroker:
-    """``mosquitto`` bound to 127.0.0.1:<port>; ``persistence_dir`` keeps sessions across restarts.
+    """``mosquitto`` bound to 127.0.0.1:<port>; ``persistence_dir`` keeps sessions across restarts;
+    ``extra`` is appended to its mosquitto.conf.
 
     Anonymous by default. Given ``setup`` (a ``BrokerSetup``), it is locked down the way
     ``panic-edge broker-config`` makes it: that setup is written (port and addresses made this
@@ -39,7 +40,7 @@ class LocalBroker:
     """
 
     def __init__(self, port: int | None = None, persistence_dir: Path | None = None,
-                 setup: BrokerSetup | None = None) -> None:
+                 setup: BrokerSetup | None = None, extra: str = "") -> None:
         binary = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
              if Path(p).exists()), None)
@@ -50,6 +51,7 @@ class LocalBroker:
         self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="panic-broker-")
         self.persistence_dir = persistence_dir
+        self.extra = extra  # more mosquitto.conf, appended (a bridge section, in the tests)
         self.process: subprocess.Popen[bytes] | None = None
         self.setup = setup
         if setup is not None:
@@ -85,7 +87,7 @@ class LocalBroker:
             self.persistence_dir.mkdir(parents=True, exist_ok=True)
             lines += ["persistence true", f"persistence_location {self.persistence_dir}/",
                       "autosave_interval 1"]
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(lines) + "\n" + self.extra)
         self.log_path = Path(self._tmp.name) / "mosquitto.log"
         with open(self.log_path, "wb") as logfile:
             self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logfile,

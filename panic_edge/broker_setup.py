@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panic_edge.config import MqttConfig
-from panic_edge.core.topics import COMMANDS, Topics
+from panic_edge.core.topics import COMMANDS, ROOT, Topics
 from panic_edge.errors import ConfigError
 
 ROLES = ("daemon", "node", "control")
@@ -56,6 +56,7 @@ class BrokerSetup:
     tls_key: Path | None = None
     tls_port: int = 8883
     tls_bind: str = ""  # every interface
+    ha_prefix: str = "homeassistant"  # Home Assistant's discovery prefix ([homeassistant] prefix)
 
     @property
     def tls(self) -> bool:
@@ -85,13 +86,20 @@ def render_conf(setup: BrokerSetup) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_acl(appliance_id: str, logins: dict[str, Login]) -> str:
+def render_acl(appliance_id: str, logins: dict[str, Login], ha_prefix: str = "homeassistant") -> str:
     base = Topics(appliance_id).base
+    fleet = [f"topic read {ROOT}/+/{leaf}" for leaf in ("availability", "status", "bridge", "nodes/+/+")]
     return "\n".join([
         f"# Who may do what under {base}/, written by `panic-edge broker-config`. Anonymous clients are refused.",
         "", f"user {logins['daemon'].username}", f"topic readwrite {base}/#",
+        "# the fleet view reads the other appliances' retained state (bridged in from a central broker)",
+        *fleet,
+        "# Home Assistant discovery (when [homeassistant] enabled): the device config, and HA's birth",
+        f"topic readwrite {ha_prefix}/#",
         "", f"user {logins['control'].username}", f"topic read {base}/#",
         *(f"topic write {base}/cmd/{name}" for name in COMMANDS),
+        "# Home Assistant logs in as control: it reads discovery and announces itself on <prefix>/status",
+        f"topic read {ha_prefix}/#", f"topic write {ha_prefix}/status",
         "", f"user {logins['node'].username}", f"topic read {base}/#",
         "", "# every client may announce itself, and only itself: nodes/<its client id>/<leaf>",
         "# (+, not #: a client id such as victim/status must not reach nodes/victim/status)",
@@ -175,7 +183,7 @@ def write(setup: BrokerSetup, *, rotate: bool = False, owner: str | None = None,
               for role in ROLES}
     _write(credentials, render_credentials(setup.appliance_id, logins))
     _write_passwd(directory / "passwd", logins, mosquitto_passwd() if use_mosquitto_passwd else None)
-    _write(directory / "acl", render_acl(setup.appliance_id, logins))
+    _write(directory / "acl", render_acl(setup.appliance_id, logins, setup.ha_prefix))
     _write(directory / "mosquitto.conf", render_conf(setup), mode=0o644)
     if os.name == "posix" and os.geteuid() == 0:
         broker_user = _user("mosquitto")

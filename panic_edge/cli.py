@@ -194,7 +194,8 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     setup = BrokerSetup(directory, config.appliance_id, port=args.port, bind=args.bind,
                         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-                        tls_key=Path(args.tls_key) if args.tls_key else None, tls_port=args.tls_port)
+                        tls_key=Path(args.tls_key) if args.tls_key else None, tls_port=args.tls_port,
+                        ha_prefix=config.homeassistant.prefix)
     logins = broker_setup.write(setup, rotate=args.rotate, owner=args.owner)
     conf = (directory / "mosquitto.conf").resolve()
     print(f"wrote {conf}, passwd, acl and credentials.toml (chmod 600) in {directory.resolve()}")
@@ -204,7 +205,41 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     print(f"  or system-wide: sudo ln -sf {conf} /etc/mosquitto/conf.d/panic-edge.conf && "
           f"sudo systemctl restart mosquitto")
     print(f"  then in the config: [mqtt] credentials_file = \"{(directory / 'credentials.toml').resolve()}\"")
+    if args.bridge:
+        _write_bridge(args, directory)
     return 0
+
+
+def _write_bridge(args: argparse.Namespace, directory: Path) -> None:
+    """The bridge part of ``broker-config`` (panic_edge/broker_bridge.py): DIR/bridge.conf."""
+    from panic_edge.broker_bridge import Bridge, read_secret, write_bridge
+
+    bridge = Bridge(_config(args).appliance_id, args.bridge, args.bridge_name or "", args.bridge_username or "",
+                    read_secret(Path(args.bridge_password_file)) if args.bridge_password_file else "",
+                    *(Path(f) if f else None for f in (args.bridge_cafile, args.bridge_certfile,
+                                                       args.bridge_keyfile)),
+                    fleet_view=not args.no_fleet_view)
+    path = write_bridge(directory, bridge)
+    print(f"wrote {path.resolve()} (chmod 600): the bridge {bridge.connection} to {args.bridge}")
+    print(f"  add it to the broker:  sudo ln -sf {path.resolve()} /etc/mosquitto/conf.d/panic-edge-bridge.conf"
+          " && sudo systemctl restart mosquitto")
+    print("  (or append it to the end of the mosquitto.conf you run with `mosquitto -c`)")
+
+
+def _bridge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bridge", metavar="URL", help="bridge this broker to a fleet's central broker, "
+                   "mqtt://host:1883 or mqtts://host:8883: writes DIR/bridge.conf (docs/operations.md, Fleets)")
+    p.add_argument("--bridge-name", metavar="NAME", help="the bridge connection's name (default: "
+                   "uplink-<appliance_id>)")
+    p.add_argument("--bridge-username", metavar="USER", help="the bridge's login on the central broker")
+    p.add_argument("--bridge-password-file", metavar="FILE", help="a file whose first line is that "
+                   "login's password (never on the command line)")
+    p.add_argument("--bridge-cafile", metavar="FILE", help="mqtts: the CA of the central broker's "
+                   "certificate (default: the system's CAs)")
+    p.add_argument("--bridge-certfile", metavar="FILE", help="mqtts: a client certificate for the bridge")
+    p.add_argument("--bridge-keyfile", metavar="FILE", help="mqtts: the key of --bridge-certfile")
+    p.add_argument("--no-fleet-view", action="store_true", help="send this appliance's topics only; do not "
+                   "bring the other appliances' status here for this admin page's Fleet view")
 
 
 def _remote(args: argparse.Namespace, name: str, body: dict[str, object]) -> int:
@@ -421,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("stop", cmd_stop, "stop NETWORK's run"),
                              ("stop-all", cmd_stop_all, "stop every network"),
                              ("press", cmd_press, "press the panic button (NETWORK defaults to the "
-                              "configured default_network)")):
+                              "button's network: button.network, else default_network, or what "
+                              "cmd/button-network chose)")):
         p = add(name, func, help)
         if name in ("start", "stop"):
             p.add_argument("network")
@@ -431,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("prompt")
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
     broker = add("broker-config", cmd_broker_config, "write a locked-down Mosquitto setup for this appliance "
-                 "into DIR: mosquitto.conf, passwd, acl and credentials.toml (see docs/security.md)")
+                 "into DIR: mosquitto.conf, passwd, acl and credentials.toml (see docs/security.md); with "
+                 "--bridge, also DIR/bridge.conf to a fleet's central broker")
     broker.add_argument("dir", metavar="DIR")
     broker.add_argument("--port", type=int, default=1883, help="port of the plain MQTT listener (default 1883)")
     broker.add_argument("--bind", metavar="ADDRESS", help="address of the plain listener (default: every "
@@ -444,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "DIR/credentials.toml are kept)")
     broker.add_argument("--owner", metavar="USER", help="when run as root: give credentials.toml to USER "
                         "(the daemon's service user, e.g. panic)")
+    _bridge_args(broker)
     add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
         "on the terminal, or one line on stdin) for [admin] password_hash")
     display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "

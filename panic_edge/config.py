@@ -50,6 +50,10 @@ class MqttConfig(_Section):
                                    "for one (with key_file).")
     key_file: Path | None = Field(None, description="Private key of cert_file.")
     keepalive: int = Field(15, ge=5, le=600, description="Seconds between keepalive pings.")
+    invocation_expiry: int = Field(600, ge=0, le=7 * 86400, description="Seconds an invocation message "
+                                   "waits at the broker for a display node that is away (MQTT 5 message "
+                                   "expiry): older ones are dropped, and the node fetches the recent ones "
+                                   "over HTTP when it is back. 0 keeps them until delivered.")
 
     @field_validator("url")
     @classmethod
@@ -92,7 +96,10 @@ class ButtonConfig(_Section):
     bounce_time: float = Field(0.05, ge=0, le=1, description="Debounce seconds.")
     hold_time: float = Field(2.0, gt=0, le=30, description="Seconds held that count as a long hold "
                              "(stop the network).")
-    network: str = Field("", description="Network the button drives; defaults to default_network.")
+    network: str = Field("", description="Network the button, `press` and `start` without a network "
+                         "drive; defaults to default_network. `cmd/button-network` (Home Assistant's "
+                         "select) changes it at runtime, kept in <data_dir>/button-network.json until "
+                         "this key is changed.")
     pin_factory: str = Field("", description="gpiozero pin factory: empty for the default, "
                              "'mock' for tests and demos.")
 
@@ -200,6 +207,20 @@ class AdminConfig(_Section):
                                  "is per client address, so behind a proxy this must be set.")
 
 
+class HomeAssistantConfig(_Section):
+    enabled: bool = Field(False, description="Announce the appliance to Home Assistant by MQTT discovery "
+                          "(retained, under `prefix`): off by default, because it writes into a namespace "
+                          "every Home Assistant on the broker reads (see docs/operations.md).")
+    prefix: str = Field("homeassistant", max_length=100, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                        description="Home Assistant's discovery prefix (its MQTT setting of the same name).")
+
+
+class FleetConfig(_Section):
+    enabled: bool = Field(True, description="Follow every appliance on the broker (the retained "
+                          "panic/+/... topics, e.g. bridged from other sites) for the admin page's Fleet "
+                          "view and GET /api/fleet.")
+
+
 class BackupsConfig(_Section):
     interval_hours: float = Field(6.0, ge=0, le=24 * 30, description="Hours between automatic online "
                                   "backups of the database into <data_dir>/backups; 0 turns them off.")
@@ -244,7 +265,8 @@ class Config(_Section):
                            "backups. Under systemd, $STATE_DIRECTORY is the default.")
     networks_dir: Path | None = Field(None, description="Folder of network files (one <slug>.toml "
                                       "each), relative to the config file. The demo is always there.")
-    default_network: str = Field("demo", description="Network the button and `press` drive.")
+    default_network: str = Field("demo", description="Network the button and `press` drive (until "
+                                 "`cmd/button-network` chooses another; see button.network).")
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     button: ButtonConfig = ButtonConfig()
@@ -256,6 +278,8 @@ class Config(_Section):
     platforms: PlatformsConfig = PlatformsConfig()
     limits: LimitsConfig = LimitsConfig()
     images: ImagesConfig = ImagesConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    fleet: FleetConfig = FleetConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:

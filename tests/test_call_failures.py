@@ -50,7 +50,7 @@ class Publisher:
         self.published: list[bytes] = []
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None) -> None:
+                on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None:
         if self.refuse_completed and b'"state":"completed"' in payload:
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         self.published.append(payload)

@@ -33,6 +33,25 @@ def test_every_topic_and_invocation_field_is_in_the_mqtt_page():
         assert f'"{field}"' in page, field
 
 
+def test_home_assistant_mqtt5_and_fleet_topics_and_fields_are_in_the_docs():
+    from panic_edge.core.homeassistant import discovery_topic, status_topic
+
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    operations = (REPO / "docs" / "operations.md").read_text()
+    topics = Topics("x")
+    for name in (topics.latest_image("<slug>"), topics.bridge, f"{topics.cmd_reply}/<name>"):
+        assert f"`{name.removeprefix('panic/x/')}`" in page, name
+    for name in (discovery_topic("<prefix>", "<appliance_id>"), status_topic("<prefix>")):
+        assert f"`{name}`" in page, name
+    for field in ("button_network", "invocations_per_minute", '"url"', '"invocation_id"', "invocation_expiry",
+                  "response topic", "correlation data"):
+        assert field in page, field
+    for heading in ("## Home Assistant", "## Fleets", "## Commands from a shell: mosquitto_rr"):
+        assert heading in operations, heading
+    for line in ("panic/<id>/#", "panic/<id>/cmd/+", "GET /api/fleet", "broker-config"):
+        assert line in operations, line
+
+
 def test_every_installation_and_screen_key_is_in_the_mqtt_page():
     from panic_edge.core.installation import SCREEN_TYPES, Installation
 

@@ -12,19 +12,19 @@ from typing import Any
 
 from panic_edge.core import wire
 from panic_edge.core.runner import MAX_PROMPT_CHARS
+from panic_edge.core.topics import COMMANDS
 from panic_edge.errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_REQUEST_ID_CHARS = 128
 MAX_NETWORK_CHARS = 64
-COMMAND_NAMES = ("start", "stop", "stop-all", "press")
 _SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, not tab, CR or LF
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command. ``network`` is None for stop-all and for a press on the default network."""
+    """A parsed command. ``network`` is None for stop-all, and for a press or start on the button's network."""
 
     name: str
     network: str | None = None
@@ -35,8 +35,8 @@ class Command:
 def parse_command(name: str, payload: bytes) -> Command:
     """Parse the payload of ``cmd/<name>``. Raises PayloadError with a message to reply with, carrying
     the payload's ``request_id`` when that much could be read, so the reply can still echo it."""
-    if name not in COMMAND_NAMES:
-        raise PayloadError(f"unknown command {name[:40]!r}; use start, stop, stop-all or press")
+    if name not in COMMANDS:
+        raise PayloadError(f"unknown command {name[:40]!r}; use {', '.join(COMMANDS)}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     body = wire.load_json(payload, "payload", MAX_PAYLOAD_BYTES) if payload.strip() else {}
@@ -56,7 +56,7 @@ def _command(name: str, body: dict[str, Any], request_id: str | None) -> Command
     network = _optional_str(body, "network", MAX_NETWORK_CHARS)
     if network is not None and not _SLUG.fullmatch(network):
         raise PayloadError(f'"network" must be a network\'s slug (letters, digits, - and _), not {network[:40]!r}')
-    if name in ("start", "stop") and not network:
+    if name in ("stop", "button-network") and not network:  # start and press: the button's network
         raise PayloadError(f'{name} needs a "network"')
     prompt = None
     if name == "start":

@@ -35,8 +35,18 @@ class Topics:
         """QoS 1 JSON, one message for every invocation state change."""
         return f"{self.base}/networks/{slug}/invocations"
 
+    def latest_image(self, slug: str) -> str:
+        """Retained JSON: the network's latest image output (its URL), for Home Assistant's image entity."""
+        return f"{self.base}/networks/{slug}/latest_image"
+
+    @property
+    def bridge(self) -> str:
+        """Retained ``1`` / ``0``: whether this appliance's broker bridge to a central broker is up. Written
+        by Mosquitto (the bridge's notifications), not by the daemon; ``0`` is the bridge's last will."""
+        return f"{self.base}/bridge"
+
     def cmd(self, name: str) -> str:
-        """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``."""
+        """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``, ``button-network``."""
         return f"{self.base}/cmd/{name}"
 
     @property
@@ -113,5 +123,5 @@ class Topics:
         return (node_id, rest) if node_id and rest else None
 
 
-COMMANDS = ("start", "stop", "stop-all", "press")
+COMMANDS = ("start", "stop", "stop-all", "press", "button-network")
 NODE_COMMANDS = ("blank", "wake", "reload", "screenshot")

@@ -19,9 +19,12 @@ from panic_edge.core import payloads
 from panic_edge.core.budget import StartBudget
 from panic_edge.core.catalogue import CATALOGUE, Catalogue
 from panic_edge.core.payloads import Command
+from panic_edge.core.rate import RollingCount
+from panic_edge.core.request_reply import response_refusal
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
 from panic_edge.backup import rotate
+from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.commands import CommandHandler
 from panic_edge.daemon.lock import DataDirLock
 from panic_edge.errors import BackupError
@@ -30,9 +33,12 @@ from panic_edge.daemon.control import Control
 from panic_edge.daemon.deadlines import call_deadline
 from panic_edge.daemon.engine import Engine
 from panic_edge.images import ImageLimits
+from panic_edge.daemon.fleet import FleetWatcher
+from panic_edge.daemon.homeassistant import HomeAssistant
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
+from panic_edge.daemon.latest_image import LatestImages
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
@@ -80,6 +86,12 @@ class Daemon:
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
         self._status_timer: asyncio.TimerHandle | None = None
+        self.invocations = RollingCount(60.0)  # completed in the last minute, for the status
+        self.button = ButtonNetwork(config.button_network, config.data_dir / "button-network.json",
+                                    lambda slug: self.engine is not None and slug in self.engine.states)
+        self.button.listeners.append(lambda slug: self._publish_status())
+        self.homeassistant: HomeAssistant | None = None
+        self.fleet: FleetWatcher | None = None  # made in run(): its bus needs the running loop
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,7 +126,17 @@ class Daemon:
                                      will=Will(topics.availability, b"offline"),
                                      subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1),
                                                     (topics.installations_filter, 1)),
-                                     on_connect_publish=(online,))
+                                     on_connect_publish=(online,), mqtt5=True)
+            self.latest_images = LatestImages(bus, topics)
+            if config.fleet.enabled:
+                self.fleet = FleetWatcher(config.mqtt, config.appliance_id)
+            if config.homeassistant.enabled:
+                self.homeassistant = HomeAssistant(
+                    config.homeassistant, config.appliance_id, __version__, bus,
+                    lambda: {s: n.name for s, n in (self.engine.networks if self.engine else {}).items()},
+                    lambda: self.media_base, self._republish)
+                bus.subscribe(*self.homeassistant.subscriptions)
+                stack.callback(self.homeassistant.close)
             bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
@@ -129,18 +151,24 @@ class Daemon:
                                           start_budget=StartBudget.full(config.limits.starts_per_minute,
                                                                         config.limits.start_burst,
                                                                         time.monotonic()),
-                                          call_deadline=lambda model: call_deadline(model, config))
+                                          call_deadline=lambda model: call_deadline(model, config),
+                                          invocation_expiry=config.mqtt.invocation_expiry or None)
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir,
                                        screens=self.screens)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
+            engine.on_invocation(self._invocation_published)
             self.installations = Installations(config.installations, config.data_dir, bus, topics,
                                                lambda slug: slug in engine.networks)
             settings.control.installations = self.installations
             settings.installations = lambda: self.installations.all if self.installations else ()
             self.installations.publish_all()
-            self.handler = handler = CommandHandler(engine, config.default_network)
+            self.handler = handler = CommandHandler(engine, self.button)
+            if self.homeassistant is not None:
+                self.homeassistant.announce()
+            if self.fleet is not None:
+                settings.fleet = self.fleet.snapshot
             await engine.resume_open_runs(config.offline.resume_after_restart)
             resent = await engine.republish_unacknowledged()
             if resent:
@@ -151,12 +179,12 @@ class Daemon:
             if led is not None:
                 stack.callback(led.close)
             engine.on_state_change(self._state_changed)
-            button = open_button(config.button, lambda: self._local(Command("press", config.button_network)),
-                                 lambda: self._local(Command("stop", config.button_network)),
+            button = open_button(config.button, lambda: self._local(Command("press", self.button.current)),
+                                 lambda: self._local(Command("stop", self.button.current)),
                                  self.pin_factory)
             if button is not None:
                 stack.callback(button.close)
-                log.info("panic button on GPIO%d drives %s", config.button.pin, config.button_network)
+                log.info("panic button on GPIO%d drives %s", config.button.pin, self.button.current)
             if self.stdin is not None:
                 keyboard = open_keyboard(config.keyboard.enabled, self._typed, self.stdin)
                 if keyboard is not None:
@@ -181,6 +209,9 @@ class Daemon:
                               group.create_task(self._fresh_visit_passes(), name="visit passes")]
                 if any(engine.needs_internet(slug) for slug in engine.states):
                     background.append(group.create_task(monitor.run(), name="connectivity"))
+                background.append(group.create_task(self._rate_refresh(), name="rate"))
+                if self.fleet is not None:
+                    background.append(group.create_task(self.fleet.run(), name="fleet"))
                 await self._stop.wait()
                 log.info("stopping")
                 notifier.stopping()
@@ -209,6 +240,8 @@ class Daemon:
             if shot is not None:
                 self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
             return
+        if self.homeassistant is not None and self.homeassistant.handle(message):
+            return
         node = self.topics.node_topic(message.topic)
         if node is not None:
             if self.presence.apply(*node, message.payload):
@@ -221,7 +254,19 @@ class Daemon:
             log.warning("ignored a retained cmd/%s: commands must not be retained", name[:40])
             return
         assert self.bus is not None
-        self.bus.publish(self.topics.cmd_reply, await handler.answer(name, message.payload))
+        reply = await handler.answer(name, message.payload)
+        self.bus.publish(self.topics.cmd_reply, reply)
+        if message.response_topic is not None:
+            self._respond(self.bus, message.response_topic, reply, message.correlation_data)
+
+    def _respond(self, bus: MqttBus, topic: str, reply: bytes, correlation: bytes | None) -> None:
+        """MQTT 5: the answer also goes to the request's response topic (core/request_reply.py)."""
+        refusal = response_refusal(topic, self.topics, (self.config.homeassistant.prefix,))
+        if refusal is not None:
+            log.warning("answered on %s only, not on response topic %r: %s", self.topics.cmd_reply,
+                        topic[:120], refusal)
+            return
+        bus.respond(topic, reply, correlation)
 
     def _to_node(self, topic: str, body: bytes) -> None:
         if self.bus is not None:
@@ -234,7 +279,7 @@ class Daemon:
             log.info("%s: %s", command.name, outcome.message)
 
     async def _typed(self, line: str) -> None:
-        network = self.config.default_network
+        network = self.button.current
         await self._local(Command("start", network, line) if line else Command("press", network))
 
     async def _backups(self) -> None:
@@ -284,6 +329,30 @@ class Daemon:
 
     # --- status -----------------------------------------------------------------------------
 
+    def _invocation_published(self, body: dict[str, Any]) -> None:
+        if body.get("state") == "completed":
+            self.invocations.add(time.monotonic())
+            self.latest_images.observe(body)
+
+    async def _rate_refresh(self, every: float = 10.0) -> None:
+        """Invocations per minute falls with no event to say so: publish the status when it moved."""
+        sent = 0
+        while True:
+            await asyncio.sleep(every)
+            now = self.invocations.count(time.monotonic())
+            if now != sent:
+                sent = now
+                self._publish_status()
+
+    def _republish(self) -> None:
+        """Every retained topic again (a broker that lost them; Home Assistant after its restart)."""
+        if self.engine is not None:
+            self.engine.publish_all_states()
+            self._publish_status()
+            self.latest_images.republish()
+            if self.installations is not None:
+                self.installations.publish_all()
+
     def _state_changed(self, state: RunnerState | None = None) -> None:
         if self._led is not None and self.engine is not None:
             states = self.engine.states.values()
@@ -291,6 +360,10 @@ class Daemon:
         self._publish_status()
         if state is None:
             return
+        if self.engine is not None and state.network.slug not in self.engine.states:  # it was removed
+            self.latest_images.forget(state.network.slug)
+        if self.homeassistant is not None:
+            self.homeassistant.announce(force=False)  # a network added or removed changes the device
         run = state.run
         self._hub_publish("state", {"network": state.network.slug, "state": state.phase,
                                     "run_id": run.run_id if run else None,
@@ -305,10 +378,9 @@ class Daemon:
     def _connection_changed(self, connected: bool) -> None:
         if connected and self.engine is not None:
             # a broker that restarted without persistence has lost the retained picture
-            self.engine.publish_all_states()
-            self._publish_status()
-            if self.installations is not None:
-                self.installations.publish_all()
+            self._republish()
+            if self.homeassistant is not None:
+                self.homeassistant.announce()
 
     async def _online_changed(self, online: bool) -> None:
         assert self.engine is not None
@@ -334,6 +406,8 @@ class Daemon:
                 "internet": self._internet(),
                 "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
+                "button_network": self.button.current,
+                "invocations_per_minute": self.invocations.count(time.monotonic()),
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
                 "nodes_online": self.presence.online(), "screens_online": self.presence.screens()}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from panic_edge.core import payloads
 from panic_edge.core.payloads import Command, parse_command
+from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.engine import Engine
 from panic_edge.errors import CommandError, LockoutError, PayloadError, StartBudgetError, StoreError
 
@@ -26,9 +27,9 @@ class Outcome:
 
 
 class CommandHandler:
-    def __init__(self, engine: Engine, default_network: str) -> None:
+    def __init__(self, engine: Engine, button: ButtonNetwork) -> None:
         self.engine = engine
-        self.default_network = default_network
+        self.button = button
 
     async def answer(self, name: str, payload: bytes) -> bytes:
         """The ``cmd/reply`` payload for one ``cmd/<name>`` message. Never raises (but for cancellation):
@@ -63,11 +64,12 @@ class CommandHandler:
         try:
             match command.name:
                 case "start":
-                    assert command.network and command.prompt
-                    run_id = await self.engine.start(command.network, command.prompt)
-                    return self._started(command.network, run_id)
+                    assert command.prompt
+                    network = command.network or self.button.current
+                    run_id = await self.engine.start(network, command.prompt)
+                    return self._started(network, run_id)
                 case "press":
-                    network = command.network or self.default_network
+                    network = command.network or self.button.current
                     run_id = await self.engine.press(network)
                     return self._started(network, run_id)
                 case "stop":
@@ -75,6 +77,11 @@ class CommandHandler:
                     was = await self.engine.stop(command.network)
                     return Outcome(True, f"stopped {command.network}" if was
                                    else f"{command.network} was idle", {})
+                case "button-network":
+                    assert command.network
+                    self.button.choose(command.network)
+                    return Outcome(True, f"the panic button now drives {command.network}",
+                                   {"network": command.network})
                 case "stop-all":
                     stopped = await self.engine.stop_all()
                     return Outcome(True, f"stopped {', '.join(stopped)}" if stopped else "all idle",

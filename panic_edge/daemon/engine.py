@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None) -> None: ...
+                on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None: ...
 
 
 class Engine:
@@ -62,7 +62,8 @@ class Engine:
                  on_unreachable: Callable[[], None] | None = None,
                  start_budget: StartBudget | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 call_deadline: Callable[[Model], float] | None = None) -> None:
+                 call_deadline: Callable[[Model], float] | None = None,
+                 invocation_expiry: int | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -75,6 +76,7 @@ class Engine:
         self.new_id = new_id
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
+        self.invocation_expiry = invocation_expiry  # MQTT 5 message expiry of invocation messages (s)
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
         self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
@@ -542,7 +544,7 @@ class Engine:
         body = invocation_message(inv, self._label(inv.model), self.media_base)
         ack = (inv.id, inv.state.value)
         self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
-                               on_ack=lambda: self._acknowledged.append(ack))
+                               on_ack=lambda: self._acknowledged.append(ack), expiry=self.invocation_expiry)
         for listener in self._invocation_listeners:
             listener(body)
 
