@@ -159,6 +159,27 @@ class BackupsConfig(_Section):
     keep: int = Field(8, ge=1, le=1000, description="Automatic backups kept; the oldest are deleted.")
 
 
+class InsightConfig(_Section):
+    enabled: bool = Field(True, description="Embed every output and publish the run's geometry (needs "
+                          "panic-edge[insight] and a model: `panic-edge insight fetch`); false turns it off.")
+    model_dir: Path | None = Field(None, description="Folder of the text embedding model (model2vec, or ONNX "
+                                   "with tokenizer.json); unset: <data_dir>/insight/models/potion-base-8M, "
+                                   "where `panic-edge insight fetch` puts it.")
+    image_model_dir: Path | None = Field(None, description="Folder of an ONNX image model (CLIP-style "
+                                         "vision tower) to embed image outputs too; unset: images are not "
+                                         "embedded. Costs ~0.3 s and ~0.5 GB per picture on a Pi-class CPU.")
+    window: int = Field(200, ge=4, le=1000, description="Newest points of a run whose persistence "
+                        "diagram (H0, H1) is computed after each output.")
+    queue: int = Field(64, ge=1, le=10_000, description="Outputs waiting to be embedded; beyond this the "
+                       "oldest are dropped (and counted), never the loop slowed.")
+    stuck_steps: int = Field(3, ge=1, le=50, description="Steps in a row shorter than stuck_epsilon "
+                             "that make a run STUCK.")
+    stuck_epsilon: float = Field(0.2, gt=0, le=2, description="A step shorter than this (distance "
+                                 "between unit vectors, 0..2) counts towards STUCK.")
+    loop_epsilon: float = Field(0.25, gt=0, le=2, description="A return this close to an earlier point "
+                                "(after moving away from it) makes a LOOP.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -176,6 +197,7 @@ class Config(_Section):
     offline: OfflineConfig = OfflineConfig()
     backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
+    insight: InsightConfig = InsightConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:

@@ -11,6 +11,7 @@
     ├── StoreError                        the database or archive refused an output or a write
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
     ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
+    ├── InsightError                      an embedding model is missing, refused or cannot load
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -82,3 +83,7 @@ class PlatformError(PanicEdgeError):
 
 class BackupError(PanicEdgeError, ValueError):
     """A database backup could not be made, or a file offered for restore is not a good one."""
+
+
+class InsightError(PanicEdgeError):
+    """An embedding model is missing, failed its checksums, or cannot be loaded (insight only)."""

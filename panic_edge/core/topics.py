@@ -33,6 +33,10 @@ class Topics:
         """QoS 1 JSON, one message for every invocation state change."""
         return f"{self.base}/networks/{slug}/invocations"
 
+    def insight(self, slug: str) -> str:
+        """QoS 1 JSON, not retained: a run's geometry after each embedded output (docs/insight.md)."""
+        return f"{self.base}/networks/{slug}/insight"
+
     def cmd(self, name: str) -> str:
         """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``."""
         return f"{self.base}/cmd/{name}"

@@ -32,6 +32,7 @@ from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
+from panic_edge.insight.service import InsightService
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
@@ -68,6 +69,7 @@ class Daemon:
         self.settings: Settings | None = None
         self._led: Any = None
         self.presence = Presence()
+        self.insight: InsightService | None = None
         self.media_base = ""
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
@@ -119,6 +121,8 @@ class Daemon:
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
+            self.insight = await stack.enter_async_context(InsightService.open(
+                config, engine, bus, topics, settings.model_names, lambda body: self._hub_publish("insight", body)))
             self.handler = handler = CommandHandler(engine, config.default_network)
             await engine.resume_open_runs(config.offline.resume_after_restart)
             resent = await engine.republish_unacknowledged()
@@ -269,7 +273,8 @@ class Daemon:
                 "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
-                "nodes_online": self.presence.online()}
+                "nodes_online": self.presence.online(),
+                "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"}}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)
