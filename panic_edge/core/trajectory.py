@@ -123,10 +123,11 @@ def _loop_period(points: np.ndarray, sequences: Sequence[int], keys: Sequence[st
     """The most recent earlier point (two or more back) the newest returns to, after having left."""
     n = len(points)
     newest_key = keys[-1]
-    for j in range(n - 3, -1, -1):
+    candidates = set(np.nonzero(before[: n - 2] <= th.loop_epsilon)[0].tolist())
+    if newest_key is not None:
+        candidates.update(j for j in range(n - 2) if keys[j] == newest_key)
+    for j in sorted(candidates, reverse=True):
         exact = newest_key is not None and keys[j] == newest_key
-        if not exact and before[j] > th.loop_epsilon:
-            continue
         between = points[j + 1:n - 1]
         if exact:
             left = any(key != newest_key for key in keys[j + 1:n - 1])
@@ -156,7 +157,7 @@ class Projection:
     mean: np.ndarray
     axes: np.ndarray  # (2, dim)
     scale: float
-    fitted_on: int  # past outputs in the reference set (besides the built-in atlas)
+    fitted_on: int  # points the reference set had (past outputs and the built-in atlas)
     version: int
 
     @property

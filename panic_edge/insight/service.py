@@ -137,6 +137,22 @@ class InsightService:
             await self._wake.wait()
         return self.queue.popleft()
 
+    async def _job_unless(self, exited: asyncio.Future[int]) -> str | None:
+        """The next job, or None as soon as the worker process ends (a job taken meanwhile goes back)."""
+        if self.queue:
+            return self.queue.popleft()
+        waiting = asyncio.ensure_future(self._next_job())
+        try:
+            await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        if exited.done():
+            if waiting.done() and not waiting.cancelled():
+                self.queue.appendleft(waiting.result())
+            return None
+        return waiting.result()
+
     # --- the worker process ------------------------------------------------------------------
 
     def _settings(self) -> dict[str, Any]:
@@ -195,8 +211,11 @@ class InsightService:
                      f", images with {self.image_model}" if self.image_model else "", proc.pid)
             if hello.get("image_error"):
                 log.warning("insight: images are not embedded: %s", hello["image_error"])
+            exited = asyncio.ensure_future(proc.wait())
             while True:
-                job = await self._next_job()
+                job = await self._job_unless(exited)
+                if job is None:
+                    return False  # the worker died while idle
                 proc.stdin.write(json.dumps({"invocation_id": job}).encode() + b"\n")
                 await proc.stdin.drain()
                 try:

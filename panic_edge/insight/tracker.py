@@ -167,12 +167,11 @@ class Tracker:
             current = tj.Projection(from_blob(stored["mean"]).astype(np.float64),
                                     from_blob(stored["axes"]).astype(np.float64).reshape(2, -1),
                                     float(stored["scale"]), int(stored["fitted_on"]), int(stored["version"]))
-        available = db.count_embeddings(self.conn, model) + extra
+        captions = atlas() if embedder.modality == "text" else []
+        available = db.count_embeddings(self.conn, model) + extra + len(captions)  # the atlas counts too
         if tj.should_refit(current, available, embedder.dim):
             reference = [from_blob(b) for b in db.reference_vectors(self.conn, model, self.settings.reference_limit)]
-            reference = [v for v in reference if len(v) == embedder.dim]
-            if embedder.modality == "text":
-                reference += list(embedder.embed(atlas()))
+            reference = [v for v in reference if len(v) == embedder.dim] + list(embedder.embed(captions))
             if len(reference) >= tj.MIN_REFERENCE:
                 previous = current if current is not None and current.dim == embedder.dim else None
                 current = tj.fit_projection(np.stack(reference), available, previous)
