@@ -248,6 +248,10 @@ def cmd_vestaboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_insight(args: argparse.Namespace) -> int:
+    return int(args.insight(args, _config(args)))
+
+
 def _node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", help="the network to follow (default: the configured default_network)")
     p.add_argument("--node-id", help="this node's stable id in MQTT (default: <host>-<kind>-<network>...); "
@@ -299,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon's answer")
     add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
         "on the terminal, or one line on stdin) for [admin] password_hash")
+    from panic_edge.insight.commands import add_actions
+
+    add_actions(add("insight", cmd_insight, "insight: embeddings of every output, the geometry of each run "
+                    "(docs/insight.md)"),
+                lambda p: p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                                         help="TOML config file (default: $PANIC_EDGE_CONFIG, else built-in defaults)"))
     display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "
                   "on KMS/DRM on a Pi console)")
     _node_args(display)

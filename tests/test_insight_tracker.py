@@ -40,8 +40,8 @@ async def add_run(store: Store, run_id: str, prompt: str, steps: list[tuple[str,
         if isinstance(output, bytes):
             assert archive is not None
             content = archive.save("net", inv_id, output, MediaType.IMAGE)
-        elif kind == "image":  # a picture that is not on disk: fine for a text-only tracker
-            content = Content(MediaType.IMAGE, file=f"net/{inv_id}.png", mime="image/png")
+        elif kind != "text":  # a file that is not on disk: fine for a text-only tracker
+            content = Content(MediaType(kind), file=f"net/{inv_id}.{kind}", mime=f"{kind}/x")
         else:
             content = Content.of_text(output)
         await store.complete(inv_id, content, started + seq + 0.5)

@@ -103,9 +103,10 @@ class Installed:
 
 
 def install(spec: ModelSpec, destination_root: Path, source: Path | None = None,
-            say: Callable[[str], None] = lambda _: None) -> Installed:
-    """Put ``spec`` into ``destination_root/<name>``, downloaded or copied from ``source``, checked
-    against its pins. Raises InsightError (and installs nothing) on any mismatch."""
+            say: Callable[[str], None] = lambda _: None, endpoint: str | None = None) -> Installed:
+    """Put ``spec`` into ``destination_root/<name>``, downloaded (from ``endpoint``, default the hub
+    or $HF_ENDPOINT) or copied from ``source``, checked against its pins. Raises InsightError (and
+    installs nothing) on any mismatch."""
     destination_root.mkdir(parents=True, exist_ok=True)
     final = destination_root / spec.name
     staging = destination_root / f".{spec.name}.partial-{os.getpid()}"
@@ -115,7 +116,7 @@ def install(spec: ModelSpec, destination_root: Path, source: Path | None = None,
         if source is not None:
             _copy(spec, Path(source).expanduser(), staging, say)
         else:
-            _download(spec, staging, say)
+            _download(spec, staging, say, endpoint)
         problems = check(staging, spec)
         if problems:
             origin = str(source) if source is not None else f"{spec.repo}@{spec.revision[:12]}"
@@ -148,7 +149,7 @@ def _copy(spec: ModelSpec, source: Path, staging: Path, say: Callable[[str], Non
         shutil.copyfile(found, staging / pinned.name)
 
 
-def _download(spec: ModelSpec, staging: Path, say: Callable[[str], None]) -> None:
+def _download(spec: ModelSpec, staging: Path, say: Callable[[str], None], endpoint: str | None) -> None:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
@@ -157,7 +158,7 @@ def _download(spec: ModelSpec, staging: Path, say: Callable[[str], None]) -> Non
     for pinned in spec.files:
         say(f"downloading {pinned.name} ({pinned.size / 1e6:.1f} MB)")
         try:
-            hf_hub_download(spec.repo, pinned.name, revision=spec.revision, local_dir=staging)
+            hf_hub_download(spec.repo, pinned.name, revision=spec.revision, local_dir=staging, endpoint=endpoint)
         except Exception as err:  # huggingface_hub's HTTP, offline and not-found errors
             raise InsightError(f"could not download {pinned.name} of {spec.repo}: {type(err).__name__}: {err}. "
                                f"No internet here? Fetch it on another machine and use --from DIR") from None

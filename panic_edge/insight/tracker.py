@@ -250,6 +250,8 @@ class Tracker:
                 points, prompt_xy, version, diagram = run
                 db.put_run(self.conn, run_id, model, len(points), to_blob(tj.signature(points)), prompt_xy, version,
                            None if diagram is None else diagram.as_json(), now)
+            else:  # nothing of this kind in the run yet: known, so a backfill does not come back for it
+                db.put_run(self.conn, run_id, model, 0, None, None, 0, None, now)
             if nearest is not None:
                 db.put_similar(self.conn, run_id, model, nearest, len(run[0]) if run else 0)
 
