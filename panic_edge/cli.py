@@ -224,7 +224,7 @@ def cmd_display(args: argparse.Namespace) -> int:
     options = DisplayOptions(args.network or _config(args).default_network, selection, args.terminal,
                              bool(args.qr), None if args.qr in ("", "about") else args.qr, not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
-                             args.button_key, args.node_id)
+                             args.button_key, args.node_id, args.hud)
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     display.add_argument("--grid", metavar="ROWSxCOLS", help="show the ROWS*COLS most recent invocations, "
                          "newest first")
     display.add_argument("--single", action="store_true", help="show one invocation (the default)")
+    display.add_argument("--hud", action="store_true", help="show the run's path through meaning, its drift, "
+                         "loops and persistence barcode (needs insight on the appliance); with --grid, as a panel "
+                         "beside the grid")
     display.add_argument("--offset", type=int, default=0, help="single: show sequence %% stride == offset")
     display.add_argument("--stride", type=int, default=1, help="single: how many screens share the loop")
     display.add_argument("--show-invoking", action="store_true", help="single: show a running invocation's "

@@ -29,6 +29,7 @@ from panic_edge import __version__
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.insight import parse_insight
 from panic_edge.core.topics import Topics
 from panic_edge.errors import PayloadError
 from panic_edge.nodes import messages
@@ -50,7 +51,7 @@ class NodeLink:
     """Open with ``async with NodeLink.open(...) as link``; read ``await link.events.get()``."""
 
     def __init__(self, config: Config, *, kind: str, network: str, mode: str, node_id: str,
-                 backfill: int = 16, replies: bool = False) -> None:
+                 backfill: int = 16, replies: bool = False, insight: bool = False) -> None:
         self.config = config
         self.topics = topics = Topics(config.appliance_id)
         self.kind, self.network, self.mode, self.node_id = kind, network, mode, node_id
@@ -63,6 +64,8 @@ class NodeLink:
                          (topics.invocations(network), 1)]
         if replies:
             subscriptions.append((topics.cmd_reply, 1))
+        if insight:  # the HUD: the run's geometry (core/insight.py)
+            subscriptions.append((topics.insight(network), 1))
         self._status_body = payloads.encode({
             "node_id": node_id, "kind": kind, "network": network, "mode": mode,
             "host": socket.gethostname(), "version": __version__, "started_at": time.time()})
@@ -139,6 +142,8 @@ class NodeLink:
             return messages.parse_status(payload) if payload else None
         if message.topic == topics.cmd_reply:
             return messages.parse_reply(payload)
+        if message.topic == topics.insight(self.network):
+            return parse_insight(payload)  # type: ignore[return-value]
         return None
 
     async def _backfill(self, limit: int | None = None) -> None:

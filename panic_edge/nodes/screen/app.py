@@ -20,7 +20,9 @@ from pathlib import Path
 import httpx
 
 from panic_edge.config import Config
-from panic_edge.nodes.feed import Selection
+from panic_edge.core.insight import Insight
+from panic_edge.nodes.feed import Grid, Selection
+from panic_edge.nodes.hud import HudState
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.view import NodeState
@@ -42,10 +44,11 @@ class DisplayOptions:
     exit_after: float | None = None
     button_key: str = "return"
     node_id: str | None = None
+    hud: bool = False
 
     @property
     def mode(self) -> str:
-        return self.selection.describe() + (", terminal" if self.terminal else "")
+        return self.selection.describe() + (", terminal" if self.terminal else "") + (", hud" if self.hud else "")
 
 
 def _choose_driver(fullscreen: bool) -> None:
@@ -59,6 +62,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     _choose_driver(options.fullscreen)
     import pygame
 
+    from panic_edge.nodes.screen.hud import render_with_hud
     from panic_edge.nodes.screen.media import MediaCache
     from panic_edge.nodes.screen.render import render
 
@@ -73,6 +77,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
                       qr_url=options.qr_url)
+    hud = HudState(options.network) if options.hud else None
     media = MediaCache()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,19 +91,26 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     try:
         async with NodeLink.open(config, kind="display", network=options.network, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
-                                 replies=options.terminal) as link, httpx.AsyncClient(timeout=15) as http:
+                                 replies=options.terminal, insight=options.hud) as link, \
+                httpx.AsyncClient(timeout=15) as http:
             log.info("display %s: %s of %s", node_id, options.mode, options.network)
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
                     event = link.events.get_nowait()
+                    if isinstance(event, Insight):
+                        dirty = (hud is not None and hud.apply(event)) or dirty
+                        continue
                     changed = state.apply(event, now)
                     if changed and isinstance(event, Shown):
                         log.debug("display %s: shown %s %s", node_id, event.id, event.state)
                     dirty = changed or dirty
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, options, button_key, stop) or dirty
-                render(screen, state.view(now), media)
+                if hud is not None:
+                    render_with_hud(screen, state.view(now), hud, media, isinstance(options.selection, Grid))
+                else:
+                    render(screen, state.view(now), media)
                 pygame.display.flip()
                 if fetching is None or fetching.done():
                     if fetching is not None and fetching.result():
