@@ -75,10 +75,10 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs
+    from flask_ui import api, auth, backups, events, insight, media, networks, pages, render, runs
 
     auth.init_app(app)
     render.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events):
+    for module in (media, api, auth, pages, networks, runs, backups, events, insight):
         app.register_blueprint(module.bp)
     return app

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from panic_edge.core import trajectory as tj
+from panic_edge.core.insight import hop_steps
 from panic_edge.core.persistence import distance_matrix, persistence, rips
 
 
@@ -84,8 +85,11 @@ def test_an_exact_repeated_caption_after_a_detour_is_a_loop_and_a_far_point_is_n
 
 
 def test_mean_steps_per_hop_say_which_models_move_meaning_most():
-    steps = tj.mean_steps(["painter>captioner", "poet", "painter>captioner", "poet"], [0.8, 0.1, 0.6, 0.3])
-    assert steps["painter>captioner"] == pytest.approx((0.7, 2)) and steps["poet"] == pytest.approx((0.2, 2))
+    steps = hop_steps(["painter>captioner", "poet", "painter>captioner", "poet"], [0.8, 0.1, 0.6, 0.3],
+                      {"painter": "Pixel Painter", "captioner": "Colour Captioner"})
+    assert [(h.hop, h.name, h.steps) for h in steps] == [
+        ("painter>captioner", "Pixel Painter \u2192 Colour Captioner", 2), ("poet", "poet", 2)]
+    assert steps[0].mean_step == pytest.approx(0.7) and steps[1].mean_step == pytest.approx(0.2)
 
 
 def test_the_projection_keeps_its_axes_sense_through_a_refit_and_puts_the_reference_inside_the_unit_box():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,17 @@ class Insight:
                 "h1": [list(b) for b in self.persistence.h1[:BARS_LIMIT]]},
             "created_at": self.created_at,
         }
+
+
+def hop_steps(hops: Sequence[str], steps: Sequence[float], names: Mapping[str, str]) -> tuple[HopSteps, ...]:
+    """Mean step per hop (the models a step went through, ids joined by ">"), largest first:
+    "which model moves meaning most". ``names`` turns model ids into their labels."""
+    sums: dict[str, list[float]] = {}
+    for hop, step in zip(hops, steps):
+        sums.setdefault(hop, []).append(float(step))
+    out = (HopSteps(hop, " \u2192 ".join(names.get(m, m) for m in hop.split(">")), sum(v) / len(v), len(v))
+           for hop, v in sums.items())
+    return tuple(sorted(out, key=lambda h: (-h.mean_step, h.hop)))
 
 
 def _round(value: float) -> float:

@@ -138,14 +138,6 @@ def _loop_period(points: np.ndarray, sequences: Sequence[int], keys: Sequence[st
     return None
 
 
-def mean_steps(labels: Sequence[str], steps: Sequence[float]) -> dict[str, tuple[float, int]]:
-    """Mean step per label (the models a step passed through), with how many steps it averages."""
-    sums: dict[str, list[float]] = {}
-    for label, step in zip(labels, steps):
-        sums.setdefault(label, []).append(step)
-    return {label: (float(np.mean(values)), len(values)) for label, values in sums.items()}
-
-
 # --- a projection that stays put -------------------------------------------------------------
 
 

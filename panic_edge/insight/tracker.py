@@ -24,7 +24,7 @@ import numpy as np
 
 from panic_edge.archive import Archive
 from panic_edge.core import trajectory as tj
-from panic_edge.core.insight import HopSteps, Insight, PathPoint, Persistence
+from panic_edge.core.insight import Insight, PathPoint, Persistence, hop_steps
 from panic_edge.core.persistence import persistence
 from panic_edge.errors import PanicEdgeError
 from panic_edge.insight import db
@@ -261,10 +261,7 @@ class Tracker:
         seqs = [o.sequence for o in outputs]
         keys = [tj_key(o) for o in outputs]
         m = tj.measure(points[: index + 1], seqs[: index + 1], keys[: index + 1], prompt, self.settings.thresholds)
-        hops = [p.hop for p in path]
-        per_hop = tj.mean_steps(hops, self._steps(points, prompt))
-        named = tuple(sorted((HopSteps(h, self._hop_name(h), mean, n) for h, (mean, n) in per_hop.items()),
-                             key=lambda h: -h.mean_step))
+        named = hop_steps([p.hop for p in path], self._steps(points, prompt), self.settings.labels)
         out = outputs[index]
         return Insight(run_id=run_id, network=network, sequence=out.sequence, invocation_id=out.invocation_id,
                        model=out.model, embedding_model=model, drift=m.drift, step=m.step,
@@ -280,10 +277,6 @@ class Tracker:
         first = tj.distance(prompt, points[0]) if prompt is not None else 0.0
         rest = np.sqrt(np.clip(2.0 - 2.0 * np.sum(points[1:] * points[:-1], axis=1, dtype=np.float64), 0.0, 4.0))
         return [first, *map(float, rest)]
-
-    def _hop_name(self, hop: str) -> str:
-        labels = self.settings.labels
-        return " \u2192 ".join(labels.get(m, m) for m in hop.split(">"))
 
 
 def tj_key(output: db.Output) -> str | None:
