@@ -305,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "on the terminal, or one line on stdin) for [admin] password_hash")
     from panic_edge.insight.commands import add_actions
 
-    add_actions(add("insight", cmd_insight, "insight: embeddings of every output, the geometry of each run "
-                    "(docs/insight.md)"),
+    add_actions(add("insight", cmd_insight, ("insight: embeddings of every output, the geometry of each run "
+                                             "(docs/insight.md)")),
                 lambda p: p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                                          help="TOML config file (default: $PANIC_EDGE_CONFIG, else built-in defaults)"))
     display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ("a an the of and in on with at by beside under over camel desert silver neon sky bright picture gold "
+WORDS_TEXT = ("a an the of and in on with at by beside under over camel desert silver neon sky bright picture gold "
          "sandy calm centred dark blue violet busy edges lighthouse storm sea rock red bicycle cherry blossom "
          "city street night sign forest path leaves mountain cloud boat lake dawn old man child cat dog bird "
-         "sun moon star fire water ice stone glass tree flower river road house window door music song").split()
+         "sun moon star fire water ice stone glass tree flower river road house window door music song")
+WORDS = tuple(WORDS_TEXT.split())
 
 
 def vocabulary() -> dict[str, int]:

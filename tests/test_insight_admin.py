@@ -37,7 +37,7 @@ def runs_with_insight(live: ThreadedDaemon, prompts: list[str], points: int = 5)
     ids = []
     path = live.config.database_path
     for prompt in prompts:
-        run_id = live.call(lambda: live.engine.start("demo", prompt))
+        run_id = live.call(lambda prompt=prompt: live.engine.start("demo", prompt))
         deadline = time.monotonic() + 30
         while True:
             conn = db.connect(path, readonly=True)

@@ -62,11 +62,10 @@ async def test_export_writes_parquet_tables_a_notebook_loads(history, tmp_path, 
 async def test_export_as_csv_keeps_vectors_as_json_arrays(history, tmp_path):
     assert main(["insight", "backfill"]) == 0
     assert main(["insight", "export", str(tmp_path / "csv"), "--format", "csv"]) == 0
-    with open(tmp_path / "csv" / "embeddings.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = list(csv.DictReader((tmp_path / "csv" / "embeddings.csv").read_text().splitlines()))
     assert len(rows) == 15 and len(json.loads(rows[0]["vector"])) == 16
-    with open(tmp_path / "csv" / "similar_runs.csv", newline="") as fh:
-        assert next(csv.reader(fh)) == ["run_id", "other_run_id", "embedding_model", "distance"]
+    header = next(csv.reader((tmp_path / "csv" / "similar_runs.csv").read_text().splitlines()))
+    assert header == ["run_id", "other_run_id", "embedding_model", "distance"]
 
 
 def test_export_of_a_missing_database_says_so(tmp_path, monkeypatch, capsys):

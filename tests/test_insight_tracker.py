@@ -56,8 +56,8 @@ async def database(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield store, path
 
 
-def tracker(path: Path, text, image=None, archive_dir=None, thresholds=Thresholds()):  # type: ignore[no-untyped-def]
-    return Tracker(db.connect(path), text, image, archive_dir, TrackerSettings(50, thresholds, LABELS),
+def tracker(path: Path, text, image=None, archive_dir=None, thresholds=None):  # type: ignore[no-untyped-def]
+    return Tracker(db.connect(path), text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
                    clock=lambda: 5000.0)
 
 

@@ -32,8 +32,8 @@ from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
-from panic_edge.insight.service import InsightService
 from panic_edge.inputs.keyboard import open_keyboard
+from panic_edge.insight.service import InsightService
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms

@@ -93,7 +93,7 @@ def load_embedder(directory: Path, threads: int = 2) -> Embedder:
     except ImportError as err:
         raise InsightError(f"cannot load {directory}: {err.name or err} is not installed; install "
                            f"panic-edge[insight] (and panic-edge[insight-onnx] for ONNX models)") from None
-    except Exception as err:  # a library's own error for a corrupt or foreign file
+    except Exception as err:  # noqa: BLE001 - each library has its own errors for a corrupt or foreign file
         raise InsightError(f"cannot load the embedding model in {directory}: {type(err).__name__}: {err}") from None
 
 

@@ -159,6 +159,6 @@ def _download(spec: ModelSpec, staging: Path, say: Callable[[str], None], endpoi
         say(f"downloading {pinned.name} ({pinned.size / 1e6:.1f} MB)")
         try:
             hf_hub_download(spec.repo, pinned.name, revision=spec.revision, local_dir=staging, endpoint=endpoint)
-        except Exception as err:  # huggingface_hub's HTTP, offline and not-found errors
+        except Exception as err:  # noqa: BLE001 - huggingface_hub's HTTP, offline, not-found and disk errors
             raise InsightError(f"could not download {pinned.name} of {spec.repo}: {type(err).__name__}: {err}. "
                                f"No internet here? Fetch it on another machine and use --from DIR") from None

@@ -26,7 +26,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from panic_edge.config import Config
-from panic_edge.core import payloads
 from panic_edge.core.topics import Topics
 from panic_edge.insight import model_dir, why_off
 
@@ -35,6 +34,7 @@ log = logging.getLogger("panic_edge.insight")
 LOAD_TIMEOUT = 180.0  # seconds a worker may take to import and load its model
 JOB_TIMEOUT = 300.0  # seconds one output may take before the worker is restarted
 MAX_LINE = 4 * 1024 * 1024
+MIN_GAP = 0.1  # seconds from one job to the next, at least: the worker's share of the CPU has a ceiling
 
 
 class Publisher(Protocol):
@@ -58,7 +58,7 @@ class InsightService:
         self.model: str | None = None
         self.dim: int | None = None
         self.image_model: str | None = None
-        self.queue: deque[str] = deque(maxlen=config.insight.queue)
+        self.queue: deque[tuple[str, str]] = deque(maxlen=config.insight.queue)  # (invocation id, run id)
         self.dropped = self.done = self.failed = 0
         self.last_seconds: float | None = None
         self.worker_pid: int | None = None
@@ -101,7 +101,7 @@ class InsightService:
             return
         if len(self.queue) == self.queue.maxlen:
             self.dropped += 1  # the deque drops its oldest
-        self.queue.append(body["id"])
+        self.queue.append((body["id"], str(body.get("run_id"))))
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -109,38 +109,48 @@ class InsightService:
                 "image_model": self.image_model, "queued": len(self.queue), "dropped": self.dropped,
                 "done": self.done, "failed": self.failed, "last_seconds": self.last_seconds}
 
-    def _answer(self, line: bytes) -> None:
+    def _answer(self, line: bytes) -> dict[str, Any] | None:
+        """A worker's answer; the header of a message to publish (whose payload is the next line)."""
         try:
             message = json.loads(line)
             kind = message["kind"]
         except (ValueError, KeyError, TypeError):
             log.warning("insight: ignored a line from the worker that is not its protocol: %r", line[:120])
-            return
+            return None
         if kind == "error":
             self.failed += 1
             log.warning("insight: no insight for %s: %s", message.get("invocation_id"), message.get("error"))
-            return
+            return None
         if kind != "done":
-            return
+            return None
         self.done += 1
         self.last_seconds = message.get("seconds")
-        body = message.get("insight")
-        if isinstance(body, dict) and isinstance(body.get("network"), str):
-            self.publisher.publish(self.topics.insight(body["network"]), payloads.encode(body), qos=1, retain=False)
-            if self.on_insight is not None:
-                self.on_insight({"run_id": body.get("run_id"), "network": body["network"],
-                                 "sequence": body.get("sequence"), "embedding_model": body.get("embedding_model")})
+        return message if message.get("payload") and isinstance(message.get("network"), str) else None
+
+    def _publish(self, header: dict[str, Any], payload: bytes) -> None:
+        """The worker's message as it made it: one line of JSON, published without decoding it."""
+        self.publisher.publish(self.topics.insight(header["network"]), payload.rstrip(b"\n"), qos=1, retain=False)
+        if self.on_insight is not None:
+            self.on_insight({k: header.get(k) for k in ("run_id", "network", "sequence", "embedding_model")})
+
+    def _pop(self) -> str:
+        """The oldest waiting output, skipping any whose run has a newer one waiting: the worker fills
+        a run's gaps when it takes its newest output, so the older ones would only repeat work."""
+        while True:
+            invocation_id, run_id = self.queue.popleft()
+            if not any(other == run_id for _, other in self.queue):
+                return invocation_id
 
     async def _next_job(self) -> str:
         while not self.queue:
             self._wake.clear()
             await self._wake.wait()
-        return self.queue.popleft()
+        return self._pop()
 
     async def _job_unless(self, exited: asyncio.Future[int]) -> str | None:
         """The next job, or None as soon as the worker process ends (a job taken meanwhile goes back)."""
         if self.queue:
-            return self.queue.popleft()
+            return self._pop()
         waiting = asyncio.ensure_future(self._next_job())
         try:
             await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -149,7 +159,7 @@ class InsightService:
                 waiting.cancel()
         if exited.done():
             if waiting.done() and not waiting.cancelled():
-                self.queue.appendleft(waiting.result())
+                self.queue.appendleft((waiting.result(), ""))
             return None
         return waiting.result()
 
@@ -191,6 +201,7 @@ class InsightService:
             stdout=asyncio.subprocess.PIPE, env=env, limit=MAX_LINE)
         assert proc.stdin is not None and proc.stdout is not None
         self.worker_pid = proc.pid
+        loop = asyncio.get_running_loop()
         try:
             proc.stdin.write(json.dumps(self._settings()).encode() + b"\n")
             await proc.stdin.drain()
@@ -218,14 +229,21 @@ class InsightService:
                     return False  # the worker died while idle
                 proc.stdin.write(json.dumps({"invocation_id": job}).encode() + b"\n")
                 await proc.stdin.drain()
+                sent = loop.time()
                 try:
                     line = await asyncio.wait_for(proc.stdout.readline(), JOB_TIMEOUT)
+                    header = self._answer(line) if line else None
+                    payload = await asyncio.wait_for(proc.stdout.readline(), 10) if header else None
                 except TimeoutError:
                     log.warning("insight: the worker spent over %.0f s on %s; restarting it", JOB_TIMEOUT, job)
                     return False
-                if not line:
+                if not line or (header and not payload):
                     return False
-                self._answer(line)
+                if header and payload:
+                    self._publish(header, payload)
+                # at most one output every MIN_GAP s: a flood of outputs (a replay storm, a benchmark)
+                # costs the worker a bounded share of the CPU; the next job catches up on what it skipped
+                await asyncio.sleep(max(0.0, MIN_GAP - (loop.time() - sent)))
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             return False
         finally:

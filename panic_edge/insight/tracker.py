@@ -41,7 +41,7 @@ SIMILAR_POINTS = 200
 @dataclass(frozen=True)
 class TrackerSettings:
     window: int = 200
-    thresholds: tj.Thresholds = tj.Thresholds()
+    thresholds: tj.Thresholds = field(default_factory=tj.Thresholds)
     labels: Mapping[str, str] = field(default_factory=dict)  # model id -> name, for hop names
     reference_limit: int = 2000
 

@@ -9,7 +9,8 @@ Protocol, one JSON object per line. The first line on stdin is the settings; the
 ``{"invocation_id": "..."}``, one at a time (the daemon sends the next only after an answer).
 On stdout: ``{"kind": "ready", "model", "dim", "image_model"}`` once the model is loaded, or
 ``{"kind": "off", "reason"}`` and exit when it cannot be; then for every job ``{"kind": "done",
-"invocation_id", "seconds", "insight"}`` (the message to publish, or null) or ``{"kind":
+"invocation_id", "seconds", "payload", ...}`` followed, when ``payload`` is true, by one more line:
+the insight message to publish, exactly as it goes out (the daemon never decodes it), or ``{"kind":
 "error", "invocation_id", "error"}``. Anything a library prints goes to stderr, never into the
 protocol. End of stdin ends the process.
 """
@@ -82,9 +83,16 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
             log.warning("insight: %s failed", invocation_id, exc_info=True)
             _send(out, {"kind": "error", "invocation_id": invocation_id, "error": f"{type(err).__name__}: {err}"})
             continue
-        _send(out, {"kind": "done", "invocation_id": invocation_id,
-                    "seconds": round(time.perf_counter() - began, 4),
-                    "insight": insight.to_json() if insight is not None else None})
+        header: dict[str, Any] = {"kind": "done", "invocation_id": invocation_id,
+                                  "seconds": round(time.perf_counter() - began, 4), "payload": insight is not None}
+        if insight is None:
+            _send(out, header)
+            continue
+        header.update(network=insight.network, run_id=insight.run_id, sequence=insight.sequence,
+                      embedding_model=insight.embedding_model)
+        payload = json.dumps(insight.to_json(), ensure_ascii=False, separators=(",", ":"))
+        out.write(json.dumps(header, separators=(",", ":")) + "\n" + payload + "\n")  # one line each
+        out.flush()
     conn.close()
     return 0
 

@@ -16,11 +16,11 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import pygame  # noqa: E402
+import pygame
 
-from panic_edge.core.insight import HopSteps, Insight, PathPoint, Persistence  # noqa: E402
-from panic_edge.nodes.hud import HudState  # noqa: E402
-from panic_edge.nodes.screen.hud import render_hud, render_with_hud  # noqa: E402
+from panic_edge.core.insight import HopSteps, Insight, PathPoint, Persistence
+from panic_edge.nodes.hud import HudState
+from panic_edge.nodes.screen.hud import render_hud, render_with_hud
 
 NOW = 1_764_140_000.0
 HOPS = ("local-poet", "local-voice>local-listener", "local-painter>local-captioner")
