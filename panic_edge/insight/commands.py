@@ -97,7 +97,7 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
         before = db.count_embeddings(conn, embedder.name)
         runs = db.runs_missing(conn, embedder.name, embedder.modality, args.run)
         for n, run_id in enumerate(runs, 1):
-            tracker.update_run(run_id, embedder, similar=True)
+            tracker.update_run(run_id, embedder, similar=True, history=None)
             if n % 50 == 0:
                 print(f"  {n}/{len(runs)} runs", file=sys.stderr)
         added = db.count_embeddings(conn, embedder.name) - before

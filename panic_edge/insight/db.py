@@ -68,21 +68,22 @@ def run_prompt(conn: sqlite3.Connection, run_id: str) -> tuple[str, str] | None:
 
 
 def run_outputs(conn: sqlite3.Connection, run_id: str, output_type: str, model: str,
-                upto: int | None = None) -> list[Output]:
-    """The run's completed outputs of ``output_type``, in order, up to sequence ``upto``."""
+                upto: int | None = None, newest: int | None = None) -> list[Output]:
+    """The run's completed outputs of ``output_type``, in order, up to sequence ``upto`` (only the
+    ``newest`` of them when given)."""
     sql = ("SELECT i.id, i.sequence, i.model, i.output_text, i.output_file, i.output_flags, e.vector "
            "FROM invocations i LEFT JOIN embeddings e ON e.invocation_id = i.id AND e.model = ? "
            "WHERE i.run_id = ? AND i.state = 'completed' AND i.output_type = ? "
-           "AND (? IS NULL OR i.sequence <= ?) ORDER BY i.sequence")
+           "AND (? IS NULL OR i.sequence <= ?) ORDER BY i.sequence DESC LIMIT ?")
+    rows = conn.execute(sql, (model, run_id, output_type, upto, upto, -1 if newest is None else newest))
     return [Output(r["id"], r["sequence"], r["model"], r["output_text"], r["output_file"],
-                   tuple(json.loads(r["output_flags"] or "[]")), r["vector"])
-            for r in conn.execute(sql, (model, run_id, output_type, upto, upto))]
+                   tuple(json.loads(r["output_flags"] or "[]")), r["vector"]) for r in rows][::-1]
 
 
-def run_models(conn: sqlite3.Connection, run_id: str) -> dict[int, str]:
-    """sequence -> model id, for every invocation of the run."""
-    return {r[0]: r[1] for r in conn.execute("SELECT sequence, model FROM invocations WHERE run_id = ?",
-                                             (run_id,))}
+def run_models(conn: sqlite3.Connection, run_id: str, since: int = 0) -> dict[int, str]:
+    """sequence -> model id, for the run's invocations from sequence ``since`` on."""
+    return {r[0]: r[1] for r in conn.execute("SELECT sequence, model FROM invocations WHERE run_id = ? "
+                                             "AND sequence >= ?", (run_id, since))}
 
 
 def prompt_vector(conn: sqlite3.Connection, run_id: str, model: str) -> bytes | None:

@@ -36,6 +36,7 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 HOP_MODELS = 4  # models named in a hop at most (the last ones)
 SIMILAR_CANDIDATES = 20
 SIMILAR_POINTS = 200
+HISTORY = 500  # newest outputs of a run a live job looks back over: its cost has a ceiling however long the run
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,17 @@ class Tracker:
             return None
         return self.update_run(row["run_id"], embedder, upto=row["sequence"], focus=invocation_id)
 
-    def update_run(self, run_id: str, embedder: Embedder, upto: int | None = None,
-                   focus: str | None = None, similar: bool | None = None) -> Insight | None:
-        """Embed what the run lacks, measure, store; the Insight of ``focus`` (default: the newest)."""
+    def update_run(self, run_id: str, embedder: Embedder, upto: int | None = None, focus: str | None = None,
+                   similar: bool | None = None, history: int | None = HISTORY) -> Insight | None:
+        """Embed what the run lacks, measure, store; the Insight of ``focus`` (default: the newest).
+        Only the newest ``history`` outputs are looked at (None: all of them, for a backfill)."""
         found = db.run_prompt(self.conn, run_id)
         if found is None:
             return None
         prompt_text, network = found
         now = self.clock()
         model = embedder.name
-        outputs = [o for o in db.run_outputs(self.conn, run_id, embedder.modality, model, upto)
+        outputs = [o for o in db.run_outputs(self.conn, run_id, embedder.modality, model, upto, history)
                    if "nsfw" not in o.flags]
         fresh = self._embed(embedder, [o for o in outputs if o.vector is None])
         prompt_blob = db.prompt_vector(self.conn, run_id, model)
@@ -187,7 +189,7 @@ class Tracker:
         return current
 
     def _hops(self, run_id: str, outputs: Sequence[db.Output]) -> list[str]:
-        models = db.run_models(self.conn, run_id)
+        models = db.run_models(self.conn, run_id, outputs[0].sequence - 4 * HOP_MODELS if outputs else 0)
         hops, previous = [], -1
         for out in outputs:
             between = [models[s] for s in range(previous + 1, out.sequence + 1) if s in models]
