@@ -155,6 +155,7 @@ def test_before_any_message_the_hud_says_it_is_waiting(surface):
 
 
 async def test_a_grid_display_with_the_hud_draws_a_live_runs_path(make_config, tmp_path):
+    pytest.importorskip("model2vec")
     config = make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(build_model2vec(tmp_path / "tiny-m2v")))
     daemon = await start_daemon(config)
     shot = tmp_path / "hud.png"
