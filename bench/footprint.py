@@ -66,6 +66,20 @@ def _count(db: Path) -> int:
         return 0
 
 
+def daemon_env(broker: LocalBroker, data: Path, home: Path, appliance: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked ``panic-edge run``: its own data folder, the poet loop in
+    ``home/networks``, no keyboard, mock pins, and a NOTIFY_SOCKET in ``home``."""
+    (home / "networks").mkdir(parents=True)
+    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
+    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
+           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
+           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
+           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
+           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock"), **extra}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    return env
+
+
 def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     target = 1_000 if quick else 100_000
     settle = 0.5 if quick else 2.0
@@ -75,15 +89,8 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     shm = Path("/dev/shm")
     data = Path(tempfile.mkdtemp(prefix="panic-bench-data-", dir=shm if shm.is_dir() else None))
     home = work / "footprint"
-    (home / "networks").mkdir(parents=True)
-    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
     appliance = f"bench-footprint-{os.getpid()}"
-    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
-           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
-           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
-           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
-           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock")}
-    env.pop("PANIC_EDGE_CONFIG", None)
+    env = daemon_env(broker, data, home, appliance)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(env["NOTIFY_SOCKET"])
     notify.settimeout(30)

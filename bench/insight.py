@@ -34,7 +34,7 @@ import numpy as np
 
 from bench import loop, press
 from bench.common import goal, latency_stats, mib, rss_kib, stop_process
-from bench.footprint import NETWORK, _command, _count, daemon_command
+from bench.footprint import _command, _count, daemon_command, daemon_env
 from bench.screen import node_rss
 from panic_edge.broker import LocalBroker
 
@@ -197,16 +197,8 @@ def daemon_rss(broker: LocalBroker, work: Path, model_dir: Path | None, quick: b
     shm = Path("/dev/shm")
     data = Path(tempfile.mkdtemp(prefix="panic-bench-insight-", dir=shm if shm.is_dir() else None))
     home = work / ("daemon-on" if model_dir else "daemon-off")
-    (home / "networks").mkdir(parents=True)
-    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
     appliance = f"bench-insight-{os.getpid()}-{home.name}"
-    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
-           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
-           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
-           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
-           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock"),
-           "PANIC_EDGE_INSIGHT_MODEL_DIR": str(model_dir or home / "no-model")}
-    env.pop("PANIC_EDGE_CONFIG", None)
+    env = daemon_env(broker, data, home, appliance, PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir or home / "no-model"))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(env["NOTIFY_SOCKET"])
     notify.settimeout(30)

@@ -16,20 +16,17 @@ import pygame
 from panic_edge.core.insight import Bar
 from panic_edge.nodes.hud import HudState, HudView
 from panic_edge.nodes.screen.media import MediaCache
+from panic_edge.nodes.screen.render import BANNER, BG, DIM, INK
 from panic_edge.nodes.screen.text import draw_text, font
 from panic_edge.nodes.view import View
 
-BG = (12, 12, 16)
 PANEL = (22, 22, 30)
-INK = (236, 232, 222)
-DIM = (140, 140, 155)
 FAINT = (52, 52, 66)
 STAR = (255, 236, 160)
 H0 = (110, 200, 255)
 H1 = (255, 120, 200)
 STUCK = (255, 170, 40)
 LOOP = (230, 100, 255)
-BANNER = (190, 30, 40)
 UNRELATED = math.sqrt(2)  # the distance between two unrelated unit vectors
 
 
