@@ -308,7 +308,16 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         networks_dir = networks_dir.expanduser()
         if path is not None and not networks_dir.is_absolute():
             networks_dir = Path(path).parent / networks_dir
-    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir})
+    insight = {key: _beside(value, path) for key in ("model_dir", "image_model_dir")
+               if (value := getattr(config.insight, key)) is not None}
+    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir,
+                                     "insight": config.insight.model_copy(update=insight)})
+
+
+def _beside(value: Path, config_file: Path | None) -> Path:
+    """A path from the config, with ~ expanded, relative to the config file's folder."""
+    value = value.expanduser()
+    return Path(config_file).parent / value if config_file is not None and not value.is_absolute() else value
 
 
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:
