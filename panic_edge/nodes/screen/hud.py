@@ -233,11 +233,13 @@ def _hops(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) -
     for i, hop in enumerate(hops[: max(1, (box.bottom - top) // row)]):
         y = top + i * row
         colour = view.colour(hop.hop)
-        bar = int((box.width * 0.3) * hop.mean_step / biggest)
+        bar_w = int(box.width * 0.22)
+        bar = int(bar_w * hop.mean_step / biggest)
         pygame.draw.rect(surface, colour, (box.x, y + row // 6, max(2, bar), row - row // 3), border_radius=2)
-        text = f"{hop.name}  {hop.mean_step:.2f}"
-        _line(surface, text, size, (box.x + int(box.width * 0.3) + unit // 2, y + row // 2), INK,
-              box.width - int(box.width * 0.3) - unit, "midleft")
+        value = draw_text(surface, f"{hop.mean_step:.2f}", size, (box.x + bar_w + unit // 2, y + row // 2), INK,
+                          True, "midleft")
+        _line(surface, hop.name, size, (value.right + unit // 2, y + row // 2), INK,
+              box.right - value.right - unit, "midleft")
 
 
 def _recurrence(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) -> None:
