@@ -1,8 +1,9 @@
 """Live updates for the dashboard as server-sent events, fed by the daemon's in-process hub.
 
 Events: ``invocation`` (every invocation state change, the MQTT message body with media links
-made relative), ``state`` (a network's runner state) and ``status`` (the appliance status, sent
-every few seconds, which doubles as the keepalive).
+made relative), ``state`` (a network's runner state), ``insight`` (a run's insight was updated:
+``run_id``, ``network``, ``sequence``; the run page then fetches its charts again) and ``status``
+(the appliance status, sent every few seconds, which doubles as the keepalive).
 """
 
 from __future__ import annotations

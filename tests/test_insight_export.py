@@ -72,3 +72,14 @@ def test_export_of_a_missing_database_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PANIC_EDGE_DATA_DIR", str(tmp_path / "nowhere"))
     assert main(["insight", "export", str(tmp_path / "out")]) == 2
     assert "no database at" in capsys.readouterr().err
+
+
+async def test_status_says_whether_insight_can_run_and_what_is_stored(history, capsys, monkeypatch, tmp_path):
+    assert main(["insight", "backfill"]) == 0
+    capsys.readouterr()
+    assert main(["insight", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "insight: can run" in out and "stored: 12 embeddings of tiny-m2v (16-d)" in out
+    monkeypatch.setenv("PANIC_EDGE_INSIGHT_MODEL_DIR", str(tmp_path / "gone"))
+    assert main(["insight", "status"]) == 0
+    assert "insight: off: no embedding model in" in capsys.readouterr().out
