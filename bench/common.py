@@ -197,11 +197,11 @@ def daemon_command() -> list[str]:
 
 
 @contextmanager
-def daemon_process(broker_url: str, home: Path, appliance: str,
-                   network: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, float]]:
+def daemon_process(broker_url: str, home: Path, appliance: str, network: str,
+                   **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, float]]:
     """A real ``panic-edge run``, started as systemd starts it (NOTIFY_SOCKET held here), running the
     one network ``network`` (a network file's text, slug ``poet-loop``) on the local models at zero
-    latency. Yields (process, data folder, seconds from spawn to READY=1); stops it and removes the
+    latency (``extra``: more environment). Yields (process, data folder, seconds from spawn to READY=1); stops it and removes the
     data folder after. The data folder goes on tmpfs where there is one (memory is the question in
     these benchmarks; fsync is measured by loop_overhead); the log stays in ``home``."""
     shm = Path("/dev/shm")
@@ -212,7 +212,7 @@ def daemon_process(broker_url: str, home: Path, appliance: str,
            "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
            "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
            "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
-           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock")}
+           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock"), **extra}
     env.pop("PANIC_EDGE_CONFIG", None)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, open(home / "daemon.log", "wb") as log:
         notify.bind(env["NOTIFY_SOCKET"])

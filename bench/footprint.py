@@ -51,6 +51,7 @@ def _count(db: Path) -> int:
         return 0
 
 
+
 def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     target = 1_000 if quick else 100_000
     settle = 0.5 if quick else 2.0

@@ -83,15 +83,16 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import (api, auth, backups, events, failures, fleet, headers, installations, media, networks,
-                          pages, render, runs, screens, visitor)
+    from flask_ui import (api, auth, backups, events, failures, fleet, headers, insight, installations, media,
+                          networks, pages, render, runs, screens, visitor)
 
     auth.init_app(app)
     render.init_app(app)
     headers.init_app(app)
     failures.init_app(app)
     visitor.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor, fleet):
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor, fleet,
+                   insight):
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them

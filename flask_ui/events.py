@@ -2,8 +2,9 @@
 
 Events: ``invocation`` (every invocation state change, the MQTT message body with media links
 made relative), ``state`` (a network's runner state), ``screenshot`` (a node's new thumbnail:
-``node_id``, ``at``) and ``status`` (the appliance status, sent every few seconds, which doubles
-as the keepalive).
+``node_id``, ``at``), ``insight`` (a run's insight was updated: ``run_id``, ``network``,
+``sequence``; the run page then fetches its charts again) and ``status`` (the appliance status,
+sent every few seconds, which doubles as the keepalive).
 """
 
 from __future__ import annotations

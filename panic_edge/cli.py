@@ -324,7 +324,7 @@ def cmd_display(args: argparse.Namespace) -> int:
                              not args.windowed, size,  # type: ignore[arg-type]
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
                              args.button_key, args.node_id, screen, Path(args.reel) if args.reel else None,
-                             args.reel_after, qr_visit=args.qr != "about")
+                             args.reel_after, qr_visit=args.qr != "about", hud=args.hud)
     asyncio.run(run_display(_config(args), options))
     return 0
 
@@ -408,6 +408,10 @@ def _with_node(parser: argparse.ArgumentParser, args: argparse.Namespace,
     return merged
 
 
+def cmd_insight(args: argparse.Namespace) -> int:
+    return int(args.insight(args, _config(args)))
+
+
 def _node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", metavar="NAME", help="take this node's options from the config's "
                    "[nodes.NAME] table (the services `panic-edge install` writes do); NAME is its node id")
@@ -484,6 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     _bridge_args(broker)
     add("hash-password", cmd_hash_password, "print a hash of the admin page's password (asked for "
         "on the terminal, or one line on stdin) for [admin] password_hash")
+    from panic_edge.insight.commands import add_actions
+
+    add_actions(add("insight", cmd_insight, ("insight: embeddings of every output, the geometry of each run "
+                                             "(docs/insight.md)")),
+                lambda p: p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                                         help="TOML config file (default: $PANIC_EDGE_CONFIG, else built-in defaults)"))
     display = add("display", cmd_display, "a screen node: show a network's invocations (pygame; fullscreen "
                   "on KMS/DRM on a Pi console)")
     _node_args(display)
@@ -492,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     display.add_argument("--grid-order", choices=("newest", "sequence"), help="grid: newest first across "
                          "runs (the default), or the current run's step seq in slot seq %% (ROWS*COLS)")
     display.add_argument("--single", action="store_true", help="show one invocation (the default)")
+    display.add_argument("--hud", action="store_true", help="show the run's path through meaning, its drift, "
+                         "loops and persistence barcode (needs insight on the appliance); with --grid, as a panel "
+                         "beside the grid")
     display.add_argument("--offset", type=int, default=0, help="single: show sequence %% stride == offset")
     display.add_argument("--stride", type=int, default=1, help="single: how many screens share the loop")
     display.add_argument("--show-invoking", action="store_true", help="single: show a running invocation's "

@@ -258,6 +258,27 @@ class VisitorsConfig(_Section):
                                            "may send to one network a minute.")
 
 
+class InsightConfig(_Section):
+    enabled: bool = Field(True, description="Embed every output and publish the run's geometry (needs "
+                          "panic-edge[insight] and a model: `panic-edge insight fetch`); false turns it off.")
+    model_dir: Path | None = Field(None, description="Folder of the text embedding model (model2vec, or ONNX "
+                                   "with tokenizer.json); unset: <data_dir>/insight/models/potion-base-8M, "
+                                   "where `panic-edge insight fetch` puts it.")
+    image_model_dir: Path | None = Field(None, description="Folder of an ONNX image model (CLIP-style "
+                                         "vision tower) to embed image outputs too; unset: images are not "
+                                         "embedded. Costs ~0.3 s and ~0.5 GB per picture on a Pi-class CPU.")
+    window: int = Field(200, ge=4, le=1000, description="Newest points of a run whose persistence "
+                        "diagram (H0, H1) is computed after each output.")
+    queue: int = Field(64, ge=1, le=10_000, description="Outputs waiting to be embedded; beyond this the "
+                       "oldest are dropped (and counted), never the loop slowed.")
+    stuck_steps: int = Field(3, ge=1, le=50, description="Steps in a row shorter than stuck_epsilon "
+                             "that make a run STUCK.")
+    stuck_epsilon: float = Field(0.2, gt=0, le=2, description="A step shorter than this (distance "
+                                 "between unit vectors, 0..2) counts towards STUCK.")
+    loop_epsilon: float = Field(0.25, gt=0, le=2, description="A return this close to an earlier point "
+                                "(after moving away from it) makes a LOOP.")
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -280,6 +301,7 @@ class Config(_Section):
     images: ImagesConfig = ImagesConfig()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     fleet: FleetConfig = FleetConfig()
+    insight: InsightConfig = InsightConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:
@@ -423,7 +445,16 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         networks_dir = networks_dir.expanduser()
         if path is not None and not networks_dir.is_absolute():
             networks_dir = Path(path).parent / networks_dir
-    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir})
+    insight = {key: _beside(value, path) for key in ("model_dir", "image_model_dir")
+               if (value := getattr(config.insight, key)) is not None}
+    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir,
+                                     "insight": config.insight.model_copy(update=insight)})
+
+
+def _beside(value: Path, config_file: Path | None) -> Path:
+    """A path from the config, with ~ expanded, relative to the config file's folder."""
+    value = value.expanduser()
+    return Path(config_file).parent / value if config_file is not None and not value.is_absolute() else value
 
 
 def _credential(environ: Mapping[str, str], name: str) -> str | None:

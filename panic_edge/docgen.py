@@ -141,6 +141,9 @@ def cli() -> str:
     for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
         for name, sub in action.choices.items():
             parts += [f"\n## `panic-edge {name}`\n", "```", sub.format_help().rstrip(), "```"]
+            for nested in (sub._subparsers._group_actions if sub._subparsers else ()):  # type: ignore[union-attr]
+                for inner, subsub in nested.choices.items():
+                    parts += [f"\n### `panic-edge {name} {inner}`\n", "```", subsub.format_help().rstrip(), "```"]
     return "\n".join(parts) + "\n"
 
 

@@ -14,6 +14,7 @@
     ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
     ├── InstallError                      `panic-edge install` cannot write or enable the services
     ├── ImageError (ValueError)           an image is too large to decode, or not an image at all
+    ├── InsightError                      an embedding model is missing, refused or cannot load
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -106,3 +107,7 @@ class InstallError(PanicEdgeError):
 
 class ImageError(PanicEdgeError, ValueError):
     """An image has more pixels than may be decoded, or cannot be read as an image."""
+
+
+class InsightError(PanicEdgeError):
+    """An embedding model is missing, failed its checksums, or cannot be loaded (insight only)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import uuid
@@ -22,6 +23,10 @@ from panic_edge.network_files import load_networks  # noqa: E402
 from tests.mqtt_probe import Probe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The insight tests need the insight extra, which scripts/setup installs (PANIC_EDGE_NO_INSIGHT=1 leaves it out).
+if importlib.util.find_spec("model2vec") is None or importlib.util.find_spec("onnx") is None:
+    collect_ignore_glob = ["test_insight_*.py", "test_trajectory.py"]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from panic_edge import docgen
+from panic_edge.core.insight import HopSteps, Insight, PathPoint, Persistence
 from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.topics import COMMANDS, NODE_COMMANDS, Topics
@@ -83,6 +84,18 @@ def test_security_names_every_broker_role_and_file():
     for name in [*(f"`{role}`" for role in ROLES), "`mosquitto.conf`", "`passwd`", "`acl`", "`credentials.toml`",
                  "## Hostile platform outputs", "## Admin page"]:
         assert name in page, name
+
+
+def test_the_insight_topic_and_every_field_of_its_message_are_in_the_mqtt_page():
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    assert f"`{Topics('x').insight('<slug>').removeprefix('panic/x/')}`" in page
+    sample = Insight("r", "n", 1, "i", "m", "e", 0.5, 0.2, (0.0, 0.0), nearest_sequence=0, nearest_distance=0.1,
+                     hops=(HopSteps("m", "M", 0.2, 1),), path=(PathPoint(1, "m", 0.0, 0.0, 0.5),),
+                     persistence=Persistence(3, ((0.0, None),), ()))
+    body = sample.to_json()
+    nested = [*body, *body["nearest"], *body["hops"][0], *body["path"][0], *body["persistence"]]
+    for field in nested:
+        assert f'"{field}"' in page, field
 
 
 def test_the_readme_starts_with_the_two_quick_start_commands():

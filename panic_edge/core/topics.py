@@ -45,6 +45,10 @@ class Topics:
         by Mosquitto (the bridge's notifications), not by the daemon; ``0`` is the bridge's last will."""
         return f"{self.base}/bridge"
 
+    def insight(self, slug: str) -> str:
+        """QoS 1 JSON, not retained: a run's geometry after each embedded output (docs/insight.md)."""
+        return f"{self.base}/networks/{slug}/insight"
+
     def cmd(self, name: str) -> str:
         """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``, ``button-network``."""
         return f"{self.base}/cmd/{name}"

@@ -44,6 +44,7 @@ from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
+from panic_edge.insight.service import InsightService
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
@@ -82,6 +83,7 @@ class Daemon:
         self.presence = Presence()
         self.installations: Installations | None = None
         self.screens = Screens(self.topics, self._to_node, self.presence.nodes)
+        self.insight: InsightService | None = None
         self.media_base = ""
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
@@ -164,6 +166,8 @@ class Daemon:
             settings.control.installations = self.installations
             settings.installations = lambda: self.installations.all if self.installations else ()
             self.installations.publish_all()
+            self.insight = await stack.enter_async_context(InsightService.open(
+                config, engine, bus, topics, settings.model_names, lambda body: self._hub_publish("insight", body)))
             self.handler = handler = CommandHandler(engine, self.button)
             if self.homeassistant is not None:
                 self.homeassistant.announce()
@@ -409,7 +413,8 @@ class Daemon:
                 "button_network": self.button.current,
                 "invocations_per_minute": self.invocations.count(time.monotonic()),
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
-                "nodes_online": self.presence.online(), "screens_online": self.presence.screens()}
+                "nodes_online": self.presence.online(), "screens_online": self.presence.screens(),
+                "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"}}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)

@@ -35,6 +35,7 @@ from panic_edge import __version__
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.insight import parse_insight
 from panic_edge.core.installation import GridScreen, Installation, SingleScreen, find_screen
 from panic_edge.core.topics import NODE_ID, Topics
 from panic_edge.errors import ConfigError, PayloadError
@@ -70,7 +71,8 @@ class NodeLink:
 
     def __init__(self, config: Config, *, kind: str, network: str | None, mode: str, node_id: str,
                  backfill: int = 16, replies: bool = False, screen: str | None = None,
-                 kinds: tuple[str, ...] = (), commands: tuple[str, ...] = (), control: bool | None = None) -> None:
+                 kinds: tuple[str, ...] = (), commands: tuple[str, ...] = (), control: bool | None = None,
+                 insight: bool = False) -> None:
         self.config = config
         self.topics = topics = Topics(config.appliance_id)
         self.kind, self.network, self.mode, self.node_id = kind, network, mode, node_id
@@ -94,6 +96,9 @@ class NodeLink:
             subscriptions.append((topics.installations_filter, 1))
         if replies:
             subscriptions.append((topics.cmd_reply, 1))
+        if insight and network:  # the HUD: the run's geometry (core/insight.py)
+            subscriptions.append((topics.insight(network), 1))
+        self.insight = insight
         if commands:
             subscriptions.append((topics.node_cmd_filter(node_id), 1))
         self._extra: dict[str, Any] = {"commands": list(commands), "showing": "live"}
@@ -166,9 +171,11 @@ class NodeLink:
         self.mode = mode or self.mode
         if network != self.network:
             if self.network:
-                self.bus.unsubscribe(topics.network_state(self.network), topics.invocations(self.network))
+                self.bus.unsubscribe(topics.network_state(self.network), topics.invocations(self.network),
+                                     *((topics.insight(self.network),) if self.insight else ()))
             self.network = network
-            self.bus.subscribe((topics.network_state(network), 1), (topics.invocations(network), 1))
+            self.bus.subscribe((topics.network_state(network), 1), (topics.invocations(network), 1),
+                               *(((topics.insight(network), 1),) if self.insight else ()))
             self._refill(None)
             log.info("%s: now following %s", self.node_id, network)
         self._reannounce()
@@ -222,7 +229,7 @@ class NodeLink:
         restart): unsubscribe, so the broker stops queueing it."""
         prefix = f"{self.topics.base}/networks/"
         slug, _, leaf = topic.removeprefix(prefix).partition("/")
-        if topic.startswith(prefix) and slug != self.network and leaf in ("state", "invocations"):
+        if topic.startswith(prefix) and slug != self.network and leaf in ("state", "invocations", "insight"):
             self.bus.unsubscribe(topic)
             return True
         return False
@@ -313,6 +320,8 @@ class NodeLink:
         found = topics.node_topic_leaf(message.topic)
         if found is not None and found[0] == self.node_id and found[1].startswith("cmd/"):
             return parse_node_command(found[1][4:], message.retain)
+        if self.network and message.topic == topics.insight(self.network):
+            return parse_insight(payload)  # type: ignore[return-value]
         return None
 
     async def _backfill(self, limit: int | None = None) -> None:

@@ -51,6 +51,74 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX invocations_unpublished ON invocations (created_at) WHERE published IS NOT state;
     CREATE INDEX invocations_model ON invocations (model, state);
     """,
+    # 3: insight: an embedding of every output and prompt, and each run's geometry (panic_edge/insight/)
+    """
+    CREATE TABLE embeddings (
+        invocation_id TEXT NOT NULL REFERENCES invocations (id) ON DELETE CASCADE,
+        model         TEXT NOT NULL,
+        dim           INTEGER NOT NULL,
+        vector        BLOB NOT NULL,
+        created_at    REAL NOT NULL,
+        PRIMARY KEY (invocation_id, model)
+    );
+    CREATE TABLE prompt_embeddings (
+        run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        model      TEXT NOT NULL,
+        dim        INTEGER NOT NULL,
+        vector     BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE insight_points (
+        invocation_id    TEXT NOT NULL REFERENCES invocations (id) ON DELETE CASCADE,
+        model            TEXT NOT NULL,
+        run_id           TEXT NOT NULL,
+        sequence         INTEGER NOT NULL,
+        hop              TEXT NOT NULL,
+        drift            REAL NOT NULL,
+        step             REAL NOT NULL,
+        x                REAL NOT NULL,
+        y                REAL NOT NULL,
+        projection       INTEGER NOT NULL,
+        flags            TEXT NOT NULL DEFAULT '[]',
+        loop_period      INTEGER,
+        nearest_sequence INTEGER,
+        nearest_distance REAL,
+        PRIMARY KEY (invocation_id, model)
+    );
+    CREATE INDEX insight_points_run ON insight_points (run_id, model, sequence);
+    CREATE TABLE insight_runs (
+        run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        model       TEXT NOT NULL,
+        points      INTEGER NOT NULL,
+        signature   BLOB,
+        prompt_x    REAL,
+        prompt_y    REAL,
+        projection  INTEGER NOT NULL,
+        persistence TEXT,
+        similar_at  INTEGER NOT NULL DEFAULT 0,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE insight_similar (
+        run_id   TEXT NOT NULL,
+        model    TEXT NOT NULL,
+        other    TEXT NOT NULL,
+        distance REAL NOT NULL,
+        PRIMARY KEY (run_id, model, other)
+    );
+    CREATE INDEX insight_similar_other ON insight_similar (other, model);
+    CREATE TABLE insight_projections (
+        model      TEXT PRIMARY KEY,
+        version    INTEGER NOT NULL,
+        fitted_on  INTEGER NOT NULL,
+        dim        INTEGER NOT NULL,
+        mean       BLOB NOT NULL,
+        axes       BLOB NOT NULL,
+        scale      REAL NOT NULL,
+        fitted_at  REAL NOT NULL
+    );
+    """,
 )
 
 

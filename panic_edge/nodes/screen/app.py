@@ -21,9 +21,11 @@ from pathlib import Path
 import httpx
 
 from panic_edge.config import Config
+from panic_edge.core.insight import Insight
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.commands import NodeCommand
-from panic_edge.nodes.feed import Feed, Selection
+from panic_edge.nodes.feed import Feed, Grid, Selection
+from panic_edge.nodes.hud import HudState
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.service import quiet_http_logs
@@ -50,12 +52,13 @@ class DisplayOptions:
     reel: Path | None = None      # the backup reel, played while the daemon is unreachable
     reel_after: float = 60.0      # seconds unreachable before the reel starts
     qr_visit: bool = True  # --qr about: the about page even when visitors' passes are offered
+    hud: bool = False
 
     @property
     def mode(self) -> str:
         if self.screen:
-            return f"screen {self.screen}"
-        return self.selection.describe() + (", terminal" if self.terminal else "")
+            return f"screen {self.screen}" + (", hud" if self.hud else "")
+        return self.selection.describe() + (", terminal" if self.terminal else "") + (", hud" if self.hud else "")
 
 
 def _choose_driver(fullscreen: bool) -> None:
@@ -71,6 +74,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
     import pygame
 
     from panic_edge.nodes.screen.control import SCREEN_COMMANDS, ScreenControl
+    from panic_edge.nodes.screen.hud import render_with_hud
     from panic_edge.nodes.screen.media import MediaCache
     from panic_edge.nodes.screen.reel import ReelPlayer
     from panic_edge.nodes.screen.render import render
@@ -93,7 +97,11 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.key.start_text_input()
     state = NodeState(options.network, options.selection, terminal=options.terminal, show_qr=options.qr,
                       qr_url=options.qr_url, screen=options.screen, qr_visit=options.qr_visit)
-    media = MediaCache(max_pixels=config.images.max_pixels, max_side=max(screen.get_size()) or None)
+    hud = HudState(options.network) if options.hud else None
+    def new_media() -> MediaCache:
+        return MediaCache(max_pixels=config.images.max_pixels, max_side=max(screen.get_size()) or None)
+
+    media = new_media()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,7 +116,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         async with NodeLink.open(config, kind="display", network=options.network or None, mode=options.mode,
                                  node_id=node_id, backfill=options.selection.backfill,
                                  replies=options.terminal or bool(options.screen), control=options.terminal,
-                                 screen=options.screen,
+                                 screen=options.screen, insight=options.hud,
                                  kinds=("single", "grid"), commands=SCREEN_COMMANDS) as link, \
                 httpx.AsyncClient(timeout=15) as http:
             media.media_base = lambda: link.media_base  # nothing is fetched from anywhere else
@@ -120,9 +128,15 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                     event = link.events.get_nowait()
                     if isinstance(event, NodeCommand):
                         if control.command(event):  # reload: forget the picture, fetch it again
-                            state.feed, media = Feed(state.feed.network, state.feed.capacity), MediaCache()
+                            state.feed, media = Feed(state.feed.network, state.feed.capacity), new_media()
+                            media.media_base = lambda: link.media_base
                             link.refill()
                         dirty = True
+                        continue
+                    if isinstance(event, Insight):
+                        if hud is not None and hud.network != state.network:  # --screen: its network now
+                            hud = HudState(state.network)
+                        dirty = (hud is not None and hud.apply(event)) or dirty
                         continue
                     changed = state.apply(event, now)
                     if changed and isinstance(event, Shown):
@@ -134,7 +148,12 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                 for event in pygame.event.get():
                     dirty = _key(event, state, link, button_key, stop) or dirty
                 view = state.view(now)
-                control.draw(screen, view, functools.partial(render, screen, view, media))
+                if hud is not None:
+                    draw = functools.partial(render_with_hud, screen, view, hud, media,
+                                             isinstance(state.selection, Grid))
+                else:
+                    draw = functools.partial(render, screen, view, media)
+                control.draw(screen, view, draw)
                 pygame.display.flip()
                 control.after_flip(screen)
                 if fetching is None or fetching.done():
