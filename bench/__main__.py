@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, footprint, loop, press, screen
+from bench import fanout, footprint, fuzz, images, insight, loop, press, screen
 from bench.common import machine
 from panic_edge import __version__
 from panic_edge.broker import LocalBroker
@@ -37,6 +37,9 @@ BENCHMARKS: dict[str, Bench] = {
     "press_to_dispatch": press.run,
     "footprint": lambda b, w, q: _sync(footprint.run, b, w, q),
     "screen_node": lambda b, w, q: _sync(screen.run, b, w, q),
+    "mqtt_fuzz": lambda b, w, q: _sync(fuzz.run, b, w, q),
+    "archived_images": lambda b, w, q: _sync(images.run, b, w, q),
+    "insight": insight.run,
 }
 
 

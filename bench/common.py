@@ -12,10 +12,13 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,7 @@ def bench_config(data_dir: Path, broker_url: str, appliance_id: str, **env: str)
         "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
         "PANIC_EDGE_KEYBOARD_ENABLED": "false",
         "PANIC_EDGE_DEFAULT_NETWORK": BENCH_NETWORK.slug,
+        "PANIC_EDGE_LIMITS_STARTS_PER_MINUTE": "0",  # presses by the hundred: the budget would pace them
     }
     return load_config(None, {**base, **env})
 
@@ -178,6 +182,51 @@ def merge(*parts: Mapping[str, Any]) -> dict[str, Any]:
     for part in parts:
         out.update(part)
     return out
+
+
+NETWORK = """name = "Poet loop (bench)"
+models = ["local-poet"]
+lockout_seconds = 0
+prompts = ["a camel in the desert"]
+"""
+
+
+def daemon_command() -> list[str]:
+    script = Path(sys.executable).parent / "panic-edge"
+    return [str(script), "run"] if script.exists() else [sys.executable, "-m", "panic_edge", "run"]
+
+
+@contextmanager
+def daemon_process(broker_url: str, home: Path, appliance: str, network: str,
+                   **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, float]]:
+    """A real ``panic-edge run``, started as systemd starts it (NOTIFY_SOCKET held here), running the
+    one network ``network`` (a network file's text, slug ``poet-loop``) on the local models at zero
+    latency (``extra``: more environment). Yields (process, data folder, seconds from spawn to READY=1); stops it and removes the
+    data folder after. The data folder goes on tmpfs where there is one (memory is the question in
+    these benchmarks; fsync is measured by loop_overhead); the log stays in ``home``."""
+    shm = Path("/dev/shm")
+    data = Path(tempfile.mkdtemp(prefix="panic-bench-data-", dir=shm if shm.is_dir() else None))
+    (home / "networks").mkdir(parents=True)
+    (home / "networks" / "poet-loop.toml").write_text(network)
+    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker_url,
+           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
+           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
+           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
+           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock"), **extra}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, open(home / "daemon.log", "wb") as log:
+        notify.bind(env["NOTIFY_SOCKET"])
+        notify.settimeout(30)
+        spawned = time.monotonic()
+        process = subprocess.Popen(daemon_command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            while b"READY=1" not in notify.recv(4096):
+                pass
+            yield process, data, time.monotonic() - spawned
+        finally:
+            stop_process(process, 15)
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 10.0) -> None:

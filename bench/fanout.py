@@ -92,7 +92,7 @@ async def daemon_fanout(broker: LocalBroker, work: Path, subscribers: int, kind:
             if not await bus.wait_connected(10):
                 raise RuntimeError("the bench bus did not reach the broker")
             engine = Engine(BENCH_NETWORKS.networks, BENCH_CATALOGUE, store, Archive(config.archive_dir),
-                            bench_platforms(platform), bus, topics, "http://127.0.0.1:8750")
+                            bench_platforms(platform), bus, topics, "http://127.0.0.1:9")
             engine.on_state_change(lambda _: bus.publish(topics.status, status, qos=1, retain=True))
             done = platform.call_number(invocations + 1)
             await engine.start("bench", "a camel in the desert")

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,23 +19,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import goal, mib, rss_kib, stop_process
+from bench.common import NETWORK, daemon_process, goal, mib, rss_kib
 from bench.screen import node_rss
 from panic_edge.broker import LocalBroker
 
-NETWORK = """name = "Poet loop (bench)"
-models = ["local-poet"]
-lockout_seconds = 0
-prompts = ["a camel in the desert"]
-"""
 RSS_GOAL_MIB = 60
 READY_GOAL_S = 1.0
 GROWTH_GOAL_MIB = 5  # "no growth beyond a few MB"
-
-
-def daemon_command() -> list[str]:
-    script = Path(sys.executable).parent / "panic-edge"
-    return [str(script), "run"] if script.exists() else [sys.executable, "-m", "panic_edge", "run"]
 
 
 def _command(port: int, topic: str, body: dict[str, str]) -> None:
@@ -66,35 +51,15 @@ def _count(db: Path) -> int:
         return 0
 
 
+
 def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     target = 1_000 if quick else 100_000
     settle = 0.5 if quick else 2.0
     # The data folder goes on tmpfs where there is one: memory is the question here, and with
     # fsync near free the 100,000 invocations fit the suite's five minutes (fsync is measured
     # by loop_overhead). The daemon's log and the notify socket stay in the scratch folder.
-    shm = Path("/dev/shm")
-    data = Path(tempfile.mkdtemp(prefix="panic-bench-data-", dir=shm if shm.is_dir() else None))
-    home = work / "footprint"
-    (home / "networks").mkdir(parents=True)
-    (home / "networks" / "poet-loop.toml").write_text(NETWORK)
     appliance = f"bench-footprint-{os.getpid()}"
-    env = {**os.environ, "PANIC_EDGE_DATA_DIR": str(data), "PANIC_EDGE_MQTT_URL": broker.url,
-           "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
-           "PANIC_EDGE_NETWORKS_DIR": str(home / "networks"), "PANIC_EDGE_DEFAULT_NETWORK": "poet-loop",
-           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0", "PANIC_EDGE_KEYBOARD_ENABLED": "false",
-           "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock", "NOTIFY_SOCKET": str(home / "notify.sock")}
-    env.pop("PANIC_EDGE_CONFIG", None)
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(env["NOTIFY_SOCKET"])
-    notify.settimeout(30)
-    log = open(home / "daemon.log", "wb")
-    spawned = time.monotonic()
-    process = subprocess.Popen(daemon_command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
-                               stderr=subprocess.STDOUT)
-    try:
-        while b"READY=1" not in notify.recv(4096):
-            pass
-        ready_s = time.monotonic() - spawned
+    with daemon_process(broker.url, work / "footprint", appliance, NETWORK) as (process, data, ready_s):
         time.sleep(settle)  # idle: the HTTP and MQTT threads settled
         idle = rss_kib(process.pid)
         db = data / "panic-edge.sqlite3"
@@ -117,11 +82,6 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
         time.sleep(settle)
         after = rss_kib(process.pid)
         count = _count(db)
-    finally:
-        stop_process(process, 15)
-        log.close()
-        notify.close()
-        shutil.rmtree(data, ignore_errors=True)
     try:
         screen_rss = node_rss(broker, work, 1.5 if quick else 3.0)
     except (OSError, RuntimeError) as err:  # the daemon's figures stand without it
@@ -132,7 +92,7 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     return {
         "what": "a real `panic-edge run` (mock GPIO, HTTP thread, MQTT, SQLite) started with NOTIFY_SOCKET; "
                 "then a loop of the local text->text model at zero latency",
-        "data_dir_on": "tmpfs" if str(data).startswith(str(shm)) else "disk",
+        "data_dir_on": "tmpfs" if str(data).startswith("/dev/shm") else "disk",
         "ready_s": round(ready_s, 3),
         "idle_rss_mib": mib(idle),
         "invocations": count, "invocations_target": target, "loop_seconds": round(seconds, 1),

@@ -14,6 +14,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ GOAL = 0.60
 WARMUP = 50
 
 
-async def daemon_rate(broker: LocalBroker, work: Path, n: int) -> dict[str, Any]:
-    """Invocations per second of a real in-process daemon over ``n`` invocations after a warm-up."""
+async def daemon_rate(broker: LocalBroker, work: Path, n: int, env: dict[str, str] | None = None,
+                      prepare: Callable[[Daemon], Awaitable[None]] | None = None) -> dict[str, Any]:
+    """Invocations per second of a real in-process daemon over ``n`` invocations after a warm-up
+    (``env``: extra config, e.g. insight on; ``prepare``: awaited once the daemon is ready)."""
     appliance = f"bench-loop-{work.name}"
-    config = bench_config(work / "daemon", broker.url, appliance)
+    config = bench_config(work / "daemon", broker.url, appliance, **(env or {}))
     counter = SubscriberProcess(broker.url, f"panic/{appliance}/#")
     platform = BenchPlatform()
     daemon = Daemon(config, BENCH_NETWORKS, catalogue=BENCH_CATALOGUE, stdin=None, handle_signals=False,
@@ -40,6 +43,8 @@ async def daemon_rate(broker: LocalBroker, work: Path, n: int) -> dict[str, Any]
         assert daemon.bus is not None and daemon.engine is not None
         if not await daemon.bus.wait_connected(10):
             raise RuntimeError("the daemon did not reach the bench broker")
+        if prepare is not None:
+            await prepare(daemon)
         first, last = platform.call_number(WARMUP + 1), platform.call_number(WARMUP + n + 1)
         await daemon.engine.start("bench", "a camel in the desert")
         began = await asyncio.wait_for(first, 30)

@@ -34,7 +34,8 @@ def invocation_body(inv_id: str, run_id: str, sequence: int, state: str) -> byte
         "id": inv_id, "run_id": run_id, "network": "bench", "sequence": sequence, "model": "bench-painter",
         "model_name": "Bench Painter", "state": state, "input_type": "text", "output_type": "image",
         "input": "A bright picture of sandy gold and silver, calm, centred.",
-        "output": f"http://127.0.0.1:8750/media/bench/{inv_id}.png" if state == "completed" else None,
+        # the media base the bench's display nodes are told (port 9: their backfill fails at once)
+        "output": f"http://127.0.0.1:9/media/bench/{inv_id}.png" if state == "completed" else None,
         "output_mime": "image/png" if state == "completed" else None, "flags": [], "error": None,
         "created_at": time.time(), "started_at": time.time(), "finished_at": None,
         "meta": {"predict_time": 0.0, "cost_usd": 0.0}}).encode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,12 @@ from panic_edge.daemon.app import Daemon
 GOAL_MS = 20.0
 
 
-async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
+async def run(broker: LocalBroker, work: Path, quick: bool, env: dict[str, str] | None = None,
+              background: Callable[[Daemon], Awaitable[None]] | None = None) -> dict[str, Any]:
+    """``env``: extra config (bench/insight.py turns insight on); ``background``: work to keep going
+    on the daemon meanwhile (started once it is ready, cancelled at the end)."""
     presses = 15 if quick else 200
-    config = bench_config(work / "press", broker.url, f"bench-press-{os.getpid()}")
+    config = bench_config(work / "press", broker.url, f"bench-press-{os.getpid()}", **(env or {}))
     factory = MockFactory()
     platform = BenchPlatform(latency=3600)  # cancelled by the stop before the next press
     daemon = Daemon(config, BENCH_NETWORKS, catalogue=BENCH_CATALOGUE, pin_factory=factory, stdin=None,
@@ -49,10 +53,13 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
         return began
 
     latencies: list[float] = []
+    busy: asyncio.Task[None] | None = None
     try:
         await asyncio.wait_for(daemon.ready.wait(), 30)
         assert daemon.engine is not None and daemon.bus is not None
         await daemon.bus.wait_connected(10)
+        if background is not None:
+            busy = asyncio.create_task(background(daemon), name="bench background")
         for _ in range(presses):
             called = platform.call_number(platform.calls + 1)
             began = await asyncio.to_thread(press)
@@ -62,6 +69,9 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
             await daemon.engine.stop("bench")
             await asyncio.sleep(settle)
     finally:
+        if busy is not None:
+            busy.cancel()
+            await asyncio.gather(busy, return_exceptions=True)
         daemon.stop()
         await asyncio.wait_for(task, 30)
     stats = latency_stats(latencies)

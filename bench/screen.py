@@ -110,11 +110,12 @@ def _measure(repeats: int) -> dict[str, Any]:
     return {"webp_bytes": len(data), "show": show, "decode": decode, "relayout": relayout}
 
 
-def node_rss(broker: LocalBroker, work: Path, settle: float) -> dict[str, Any]:
-    """RSS of a real ``panic-edge display --grid 4x4`` (dummy SDL driver), idle ``settle`` s after start."""
+def node_rss(broker: LocalBroker, work: Path, settle: float, mode: tuple[str, ...] = ("--grid", "4x4")) -> dict[str, Any]:
+    """RSS of a real ``panic-edge display --grid 4x4`` (or ``mode``; dummy SDL driver), idle ``settle`` s
+    after start."""
     script = Path(sys.executable).parent / "panic-edge"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "panic_edge"]
-    home = work / "screen-node"
+    home = work / ("screen-node" if mode == ("--grid", "4x4") else f"screen-node-{mode[-1].strip('-')}")
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy",
            "PANIC_EDGE_DATA_DIR": str(home), "PANIC_EDGE_MQTT_URL": broker.url,
@@ -122,7 +123,7 @@ def node_rss(broker: LocalBroker, work: Path, settle: float) -> dict[str, Any]:
     env.pop("PANIC_EDGE_CONFIG", None)
     with open(home / "display.log", "wb") as log:
         process = subprocess.Popen(
-            [*command, "display", "--network", "bench", "--grid", "4x4", "--windowed", "--size", "1920x1080",
+            [*command, "display", "--network", "bench", *mode, "--windowed", "--size", "1920x1080",
              "--node-id", f"bench-screen-{os.getpid()}"], env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT)
         try:
@@ -132,7 +133,7 @@ def node_rss(broker: LocalBroker, work: Path, settle: float) -> dict[str, Any]:
             rss = rss_kib(process.pid)
         finally:
             stop_process(process)
-    return {"what": "a real `panic-edge display --grid 4x4` (SDL dummy driver, 1920x1080, 20 fps), "
+    return {"what": f"a real `panic-edge display {' '.join(mode)}` (SDL dummy driver, 1920x1080, 20 fps), "
                     f"idle {settle:g} s after start", "rss_mib": mib(rss)}
 
 

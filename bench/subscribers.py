@@ -104,6 +104,7 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
 
         async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
             links, followers = [], []
+            # the media base of every URL the publishers send: nodes drop files from anywhere else
             status = json.dumps({"networks": {}, "media_base": f"http://{host}:9"}).encode()
             for index in range(count):
                 link = await stack.enter_async_context(NodeLink.open(

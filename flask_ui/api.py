@@ -4,6 +4,7 @@ checks as the pages (CSRF for a browser session, the failed-attempt rate limit f
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -11,9 +12,10 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from flask_ui.auth import admin_required, control_or_503, read_required
+from panic_edge.core.catalogue import describe
 from panic_edge.core.invocation import invocation_message
 from panic_edge.core.network import Network, chain_errors
-from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError
+from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError, StartBudgetError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -23,21 +25,40 @@ def _refused(err: PanicEdgeError) -> ResponseReturnValue:
     """The one place API errors become answers: what was wrong, and a status to match."""
     code = 409 if isinstance(err, CommandError) else 400
     body: dict[str, Any] = {"error": str(err)}
-    if isinstance(err, LockoutError):
+    if isinstance(err, (LockoutError, StartBudgetError)):
         body["retry_after"] = round(err.remaining, 1)
     return jsonify(body), code
 
 
-def _json() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def request_json(optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object. Refused (ConfigError, a 400): not JSON, not an object, nested
+    too deep, or holding strings that are not valid unicode (lone surrogates from \\ud800
+    escapes, which SQLite and every reply would choke on). ``optional``: no body is {}."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    try:
+        body = request.get_json(silent=True)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ConfigError("the JSON is nested too deep") from None
+    except UnicodeEncodeError:
+        raise ConfigError("the JSON holds text that is not valid unicode (a lone surrogate)") from None
     if not isinstance(body, dict):
         raise ConfigError("send a JSON object (Content-Type: application/json)")
     return body
 
 
+def json_string(body: dict[str, Any], key: str, default: str = "") -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f'"{key}" must be a string')
+    return value
+
+
 def _message(inv: Any) -> dict[str, Any]:
     settings = current_app.config["PANIC"]
-    return invocation_message(inv, settings.model_names.get(inv.model, inv.model), settings.media_base)
+    name = settings.model_names.get(inv.model) or describe(settings.catalogue, inv.model).label
+    return invocation_message(inv, name, settings.media_base)
 
 
 # --- open: the display-node contract -------------------------------------------------------------
@@ -73,7 +94,8 @@ def _network_json(view: Any) -> dict[str, Any]:
             "network": None if net is None else {
                 "name": net.name, "description": net.description, "models": list(net.models),
                 "lockout_seconds": net.lockout_seconds, "prompts": list(net.prompts),
-                "offline_policy": net.offline_policy, "about_url": net.about_url}}
+                "offline_policy": net.offline_policy, "about_url": net.about_url,
+                "safety_prompt": net.safety_prompt}}
 
 
 @bp.get("/networks")
@@ -93,7 +115,8 @@ def check() -> ResponseReturnValue:
     slug = request.args.get("slug") or "draft"
     problems = chain_errors(Network(slug, slug, models), catalogue)
     chain = [{"id": m, "name": catalogue[m].label, "input": str(catalogue[m].input),
-              "output": str(catalogue[m].output)} if m in catalogue else {"id": m, "unknown": True}
+              "output": str(catalogue[m].output), "deprecated": catalogue[m].deprecated}
+             if m in catalogue else {"id": m, "unknown": True, "name": describe(catalogue, m).label}
              for m in models]
     return jsonify(runnable=not problems, problems=problems, chain=chain)
 
@@ -106,7 +129,7 @@ def models() -> ResponseReturnValue:
     return jsonify(models=[{
         "id": m.id, "name": m.label, "platform": m.platform, "input": str(m.input), "output": str(m.output),
         "description": m.description, "warmth": str(m.hints.warmth), "typical_seconds": m.hints.typical_seconds,
-        "ready": platforms.available(m.platform) if platforms else m.is_local}
+        "ready": platforms.available(m.platform) if platforms else m.is_local, "deprecated": m.deprecated}
         for m in settings.catalogue.values()])
 
 
@@ -137,7 +160,7 @@ def run(run_id: str) -> ResponseReturnValue:
 @bp.post("/networks/<slug>/start")
 @admin_required
 def start(slug: str) -> ResponseReturnValue:
-    run_id = control_or_503().start(slug, str(_json().get("prompt", "")))
+    run_id = control_or_503().start(slug, json_string(request_json(), "prompt"))
     return jsonify(ok=True, network=slug, run_id=run_id)
 
 
@@ -156,8 +179,8 @@ def stop_all() -> ResponseReturnValue:
 @bp.post("/invocations/<invocation_id>/restart")
 @admin_required
 def restart(invocation_id: str) -> ResponseReturnValue:
-    body = request.get_json(silent=True) or {}
-    network, run_id, prompt = control_or_503().restart_from(invocation_id, body.get("network") or None)
+    network, run_id, prompt = control_or_503().restart_from(invocation_id,
+                                                            json_string(request_json(optional=True), "network") or None)
     return jsonify(ok=True, network=network, run_id=run_id, prompt=prompt)
 
 
@@ -166,7 +189,7 @@ def restart(invocation_id: str) -> ResponseReturnValue:
 def put_network(slug: str) -> ResponseReturnValue:
     from flask_ui.networks import network_from_fields
 
-    network = network_from_fields(slug, _json())
+    network = network_from_fields(slug, request_json())
     problems = control_or_503().save_network(network)
     return jsonify(ok=True, slug=slug, saved=True, runnable=not problems, problems=problems)
 

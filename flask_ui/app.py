@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -12,13 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from panic_edge.config import AdminConfig
+from panic_edge.config import AdminConfig, VisitorsConfig
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.model import Model
+from panic_edge.private_files import write_private
 from panic_edge.store.reader import Reader
 
 if TYPE_CHECKING:
+    from panic_edge.core.installation import Installation
     from panic_edge.daemon.control import Control
     from panic_edge.daemon.hub import Hub
     from panic_edge.platforms.base import Platforms
@@ -42,21 +44,27 @@ class Settings:
     control: "Control | None" = None
     hub: "Hub | None" = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
+    installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
+    visitors: VisitorsConfig = field(default_factory=VisitorsConfig)
+    public_url: str = ""  # http.public_url: where phones reach the appliance, if configured
+    now: Callable[[], float] = time.time  # wall clock, for visitor passes
+    fleet: Callable[[], dict[str, Any]] | None = None  # every appliance on the broker ([fleet] enabled)
 
 
 def _secret_key(path: Path | None) -> bytes:
-    """The key that signs login cookies: kept in a 0600 file so logins survive a restart."""
+    """The key that signs login cookies: kept in a 0600 file so logins survive a restart. A
+    missing or short (torn by a power cut) file is replaced with a new key."""
     if path is None:
         return secrets.token_bytes(32)
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
+        pass
+    key = secrets.token_bytes(32)
+    write_private(path, key)
+    return key
 
 
 def create_app(settings: Settings) -> Flask:
@@ -75,10 +83,18 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import api, auth, backups, events, media, networks, pages, render, runs
+    from flask_ui import (api, auth, backups, events, failures, fleet, headers, insight, installations, media,
+                          networks, pages, render, runs, screens, visitor)
 
     auth.init_app(app)
     render.init_app(app)
-    for module in (media, api, auth, pages, networks, runs, backups, events):
+    headers.init_app(app)
+    failures.init_app(app)
+    visitor.init_app(app)
+    for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor, fleet,
+                   insight):
         app.register_blueprint(module.bp)
+    hops = settings.admin.trusted_proxies
+    if hops:  # the client's own address and scheme, as the proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

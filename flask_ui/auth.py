@@ -4,7 +4,9 @@
 - Read-only pages are open without login only when ``admin.public_readonly`` is set.
 - Every POST/PUT/DELETE carries a CSRF token (Flask-WTF), except requests authenticated by a
   bearer token: a browser never sends that header by itself, so there is nothing to forge.
-- Failed logins and bad tokens are counted per client address (ratelimit.FailureLimiter).
+- Wrong passwords and wrong tokens slow down the client that sent them, never anyone else
+  (ratelimit.Backoff); a valid token is never slowed by failed logins.
+- Redirects after login go only to a plain path on this site (safe_next).
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
+import threading
+import unicodedata
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
@@ -21,17 +27,20 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash
 
-from flask_ui.ratelimit import FailureLimiter
+from flask_ui.ratelimit import Backoff
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# scrypt takes ~32 MB and a core for a moment: two checks at a time, whoever floods the form
+_PASSWORD_CHECKS = threading.BoundedSemaphore(2)
 
 
 def init_app(app: Flask) -> None:
     settings = app.config["PANIC"]
-    app.config["LIMITER"] = FailureLimiter(settings.admin.login_attempts, 300, settings.clock)
+    app.config["LIMITER"] = Backoff(settings.admin.login_attempts, settings.clock)  # passwords
+    app.config["TOKEN_LIMITER"] = Backoff(settings.admin.login_attempts, settings.clock)
     csrf.init_app(app)
     app.before_request(_identify)
     app.register_error_handler(CSRFError, _csrf_failed)
@@ -58,13 +67,13 @@ def _identify() -> ResponseReturnValue | None:
     g.admin, g.via_token = False, False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        limiter: FailureLimiter = current_app.config["LIMITER"]
-        wait = limiter.retry_after(_client())
+        token = current_app.config["PANIC"].admin.api_token.get_secret_value().encode()
+        offered = header[7:].strip().encode("utf-8", "replace")
+        limiter: Backoff = current_app.config["TOKEN_LIMITER"]
+        ok, wait = limiter.verify(_client(), lambda: bool(token) and hmac.compare_digest(offered, token))
         if wait:
             return _too_many(wait)
-        token = current_app.config["PANIC"].admin.api_token.get_secret_value()
-        if not token or not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-            limiter.failed(_client())
+        if not ok:
             return jsonify(error="bad API token"), 401
         g.admin = g.via_token = True
         return None
@@ -79,7 +88,18 @@ def _identify() -> ResponseReturnValue | None:
 
 
 def _client() -> str:
-    return request.remote_addr or "?"
+    """Whom failures are charged to: the client's address (after ProxyFix, when the page is
+    behind trusted proxies), an IPv6 address by its /64 (one machine's usual share)."""
+    address = request.remote_addr or "?"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _too_many(wait: float) -> ResponseReturnValue:
@@ -127,11 +147,17 @@ def read_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never //evil.example or https://..."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.dashboard")
+def safe_next(target: str | None, default: str = "pages.dashboard") -> str:
+    """``target`` if it is a plain path on this site, else the ``default`` page. Refused: other
+    sites (//evil.example, https://..., /\\evil.example) and any control, format or space
+    character, since browsers drop tabs and newlines from a URL (/<TAB>/evil.example is
+    //evil.example to them) and a lone surrogate cannot go in a header."""
+    if (target and len(target) <= 4096 and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and all(unicodedata.category(c)[0] not in "CZ" for c in target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for(default)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -139,21 +165,24 @@ def login() -> ResponseReturnValue:
     target = request.values.get("next", "")
     if request.method == "GET":
         return render_template("login.html", next=target, error=None)
-    limiter: FailureLimiter = current_app.config["LIMITER"]
-    wait = limiter.retry_after(_client())
-    if wait:
-        return _too_many(wait)
     pw_hash = _password_hash()
     if not pw_hash:
         return render_template("login.html", next=target, error="logging in is off: set "
                                "admin.password_hash (panic-edge hash-password)"), 403
-    if not check_password_hash(pw_hash, request.form.get("password", "")):
-        limiter.failed(_client())
+    limiter: Backoff = current_app.config["LIMITER"]
+    client = _client()
+    wait = limiter.attempt(client)  # charged as a failure now, refunded below if right
+    if wait:
+        return _too_many(wait)
+    with _PASSWORD_CHECKS:
+        right = check_password_hash(pw_hash, request.form.get("password", ""))
+    if not right:
         return render_template("login.html", next=target, error="wrong password"), 401
+    limiter.succeeded(client)
     session.clear()
     session.permanent = True
     session["admin"] = _fingerprint(pw_hash)
-    return redirect(_safe_next(target))
+    return redirect(safe_next(target))
 
 
 @bp.post("/logout")

@@ -1,13 +1,16 @@
 """Live updates for the dashboard as server-sent events, fed by the daemon's in-process hub.
 
 Events: ``invocation`` (every invocation state change, the MQTT message body with media links
-made relative), ``state`` (a network's runner state) and ``status`` (the appliance status, sent
-every few seconds, which doubles as the keepalive).
+made relative), ``state`` (a network's runner state), ``screenshot`` (a node's new thumbnail:
+``node_id``, ``at``), ``insight`` (a run's insight was updated: ``run_id``, ``network``,
+``sequence``; the run page then fetches its charts again) and ``status`` (the appliance status,
+sent every few seconds, which doubles as the keepalive).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -49,6 +52,13 @@ def stream() -> ResponseReturnValue:
         sub = subscription.__enter__()
     except CommandError as err:
         return jsonify(error=str(err)), 503
+    released = threading.Event()
+
+    def release() -> None:
+        """Once, whether the stream ran to its end or the response was closed before it began."""
+        if not released.is_set():
+            released.set()
+            subscription.__exit__(None, None, None)
 
     def generate() -> Iterator[str]:
         try:
@@ -68,7 +78,9 @@ def stream() -> ResponseReturnValue:
         except EOFError:  # the daemon is stopping
             return
         finally:
-            subscription.__exit__(None, None, None)
+            release()
 
-    return Response(generate(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(generate(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(release)
+    return response

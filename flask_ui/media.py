@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from panic_edge.archive import sniff
 
 bp = Blueprint("media", __name__)
+# what the archive names its files: <network>/<invocation>.<ext>, made of these characters only
+ARCHIVE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}(/[A-Za-z0-9._-]{1,200}){0,3}")
 
 
 @bp.get("/media/<path:relative>")
 def media(relative: str) -> ResponseReturnValue:
+    if not ARCHIVE_NAME.fullmatch(relative):
+        abort(404)  # NUL, control characters, absurd lengths: no file was ever named so
     root = current_app.config["PANIC"].archive_dir
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root.resolve()) or not target.is_file():
+    try:
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            abort(404)
+        with open(target, "rb") as fh:
+            found = sniff(fh.read(16))
+    except OSError:
         abort(404)
-    with open(target, "rb") as fh:
-        found = sniff(fh.read(16))
     mimetype = found[0] if found else "application/octet-stream"
     response = send_from_directory(root, relative, mimetype=mimetype, max_age=31536000)
     response.headers["Content-Disposition"] = "inline"

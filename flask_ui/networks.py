@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.model import Model
-from panic_edge.core.network import SLUG, Network, chain_errors
+from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_errors
 from panic_edge.core.pacing import parse_pacing_text
 from panic_edge.errors import ConfigError, PanicEdgeError
 from panic_edge.network_files import DEMO, NetworkFile, network_files
@@ -42,7 +42,9 @@ def network_from_fields(slug: str, fields: Mapping[str, Any]) -> Network:
         raise ConfigError(f"slug {slug!r} must be lowercase letters, digits and dashes "
                           "(starting with a letter or digit)")
     try:
-        spec = NetworkFile.model_validate({k: v for k, v in fields.items() if v not in (None, "")})
+        # an empty safety_prompt is a choice (placeholder at once); other empty fields take defaults
+        spec = NetworkFile.model_validate({k: v for k, v in fields.items()
+                                           if v not in (None, "") or (k == "safety_prompt" and v == "")})
     except ValidationError as err:
         raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                     for e in err.errors())) from None
@@ -57,6 +59,7 @@ def _form_fields() -> dict[str, Any]:
             "lockout_seconds": form.get("lockout_seconds") or None, "prompts": prompts or None,
             "offline_policy": form.get("offline_policy") or None,
             "about_url": form.get("about_url", "").strip(),
+            "safety_prompt": form["safety_prompt"].strip() if "safety_prompt" in form else None,
             "pacing": parse_pacing_text(form["pacing"]) if form.get("pacing", "").strip() else None}
 
 
@@ -93,9 +96,12 @@ def index() -> ResponseReturnValue:
 def _editor(view: NetworkView | None, network: Network | None, slug: str, is_new: bool,
             status: int = 200, problems: list[str] | None = None) -> ResponseReturnValue:
     catalogue = _catalogue()
-    models = sorted(catalogue.values(), key=lambda m: (not m.is_local, m.input, m.id))
+    # the picker offers no deprecated model (one already in the chain stays, marked)
+    models = sorted((m for m in catalogue.values() if not m.deprecated),
+                    key=lambda m: (not m.is_local, m.input, m.id))
     return render_template("network_edit.html", view=view, network=network, slug=slug, is_new=is_new,
                            models=models, catalogue=catalogue, problems=problems or [],
+                           default_safety_prompt=DEFAULT_SAFETY_PROMPT,
                            editable=current_app.config["PANIC"].networks_dir is not None), status
 
 
@@ -128,7 +134,9 @@ def save() -> ResponseReturnValue:
         problems = control_or_503().save_network(network)
     except PanicEdgeError as err:
         draft = Network(slug or "new", fields["name"] or "", tuple(fields["models"]),
-                        description=fields["description"], prompts=tuple(fields["prompts"] or ()))
+                        description=fields["description"], prompts=tuple(fields["prompts"] or ()),
+                        safety_prompt=DEFAULT_SAFETY_PROMPT if fields["safety_prompt"] is None
+                        else fields["safety_prompt"])
         return _editor(existing, draft, slug, is_new, 400, [str(err)])
     if problems:
         flash(f"saved {slug}, but it cannot run yet: " + "; ".join(problems), "error")

@@ -63,9 +63,13 @@ def run(run_id: str) -> ResponseReturnValue:
 def models() -> ResponseReturnValue:
     settings = _settings()
     platforms = settings.platforms
+    show_all = request.args.get("all") == "1"
+    hidden = sum(1 for m in settings.catalogue.values() if m.deprecated)
     rows = []
     for model in sorted(settings.catalogue.values(), key=lambda m: (m.io(), not m.is_local, m.id)):
+        if model.deprecated and not show_all:
+            continue
         ready = platforms.available(model.platform) if platforms else model.is_local
         why = "" if ready else (platforms.why_missing(model.platform) if platforms else "unknown")
         rows.append((model, ready, why))
-    return render_template("models.html", rows=rows)
+    return render_template("models.html", rows=rows, hidden=hidden, show_all=show_all)

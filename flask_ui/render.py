@@ -8,20 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from panic_edge import markdown as md
+from panic_edge.core.catalogue import describe
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
 from panic_edge.core.pacing import pacing_text
 
-# CommonMark with raw HTML off: a model's output can never inject markup or script, and
-# markdown-it refuses javascript:/vbscript:/data: links by itself.
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
-
 
 def markdown(text: str | None) -> Markup:
-    return Markup(_md.render(text or ""))
+    """A text output as HTML, by panic-edge's one markdown parser (raw HTML and images off)."""
+    return Markup(md.to_html(text))
 
 
 def media_path(content: Content | None) -> str | None:
@@ -30,7 +28,12 @@ def media_path(content: Content | None) -> str | None:
 
 
 def clock(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+    if not ts:
+        return ""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):  # a timestamp no clock could have written
+        return "?"
 
 
 def duration(seconds: float | None) -> str:
@@ -51,13 +54,15 @@ def cost(usd: float | None) -> str:
 def catalogue_json(catalogue: Mapping[str, Model]) -> str:
     """The catalogue for the page's scripts, safe inside a <script> element."""
     data = {m.id: {"name": m.label, "input": str(m.input), "output": str(m.output),
-                   "typical": m.hints.typical_seconds, "platform": m.platform} for m in catalogue.values()}
+                   "typical": m.hints.typical_seconds, "platform": m.platform,
+                   **({"deprecated": True} if m.deprecated else {})} for m in catalogue.values()}
     return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def init_app(app: Flask) -> None:
     app.add_template_global(catalogue_json, "catalogue_json")
     app.add_template_global(pacing_text, "pacing_text")
+    app.add_template_global(describe, "describe")
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
     app.add_template_filter(clock, "clock")

@@ -9,17 +9,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from flask_ui.auth import admin_required, control_or_503
+from flask_ui.auth import admin_required, control_or_503, safe_next
 from panic_edge.errors import PanicEdgeError
 
 bp = Blueprint("runs", __name__)
 
 
 def _back(default: str = "pages.dashboard") -> ResponseReturnValue:
-    target = request.form.get("back", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for(default))
+    return redirect(safe_next(request.form.get("back", ""), default))
 
 
 @bp.get("/run")

@@ -1,7 +1,10 @@
 """The output archive: one file per invocation under <data_dir>/archive, typed by its real content.
 
-Files are written atomically (temporary file, fsync, rename) so a crash never leaves half a
-picture behind, and their type is sniffed from the bytes, never taken on trust.
+Files are written atomically (temporary file, fsync, rename, fsync of the folder) so a crash or
+a power cut never leaves half a picture or a lost name behind; they are readable by the service
+user only (0600 in 0700 folders); their type is sniffed from the bytes, never taken on trust.
+Every image is made displayable and compact on the way in (panic_edge.images: JPEG, or PNG
+where it matters, fit to ``images.max_side``), whoever made it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 
 from panic_edge.core.media import Content, MediaType
 from panic_edge.errors import StorageFault, StoreError
+from panic_edge.images import DEFAULT_LIMITS, ImageLimits, normalise
+from panic_edge.private_files import fsync_dir, open_private, private_dir
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -22,6 +27,8 @@ _SIGNATURES: tuple[tuple[object, str, str, MediaType], ...] = (
     (lambda b: b.startswith(b"\xff\xd8\xff"), "image/jpeg", "jpg", MediaType.IMAGE),
     (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP", "image/webp", "webp", MediaType.IMAGE),
     (lambda b: b[:6] in (b"GIF87a", b"GIF89a"), "image/gif", "gif", MediaType.IMAGE),
+    (lambda b: b[:2] == b"BM" and len(b) > 26, "image/bmp", "bmp", MediaType.IMAGE),
+    (lambda b: b[:4] in (b"II*\x00", b"MM\x00*"), "image/tiff", "tiff", MediaType.IMAGE),
     (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WAVE", "audio/wav", "wav", MediaType.AUDIO),
     (lambda b: b.startswith(b"OggS"), "audio/ogg", "ogg", MediaType.AUDIO),
     (lambda b: b.startswith(b"fLaC"), "audio/flac", "flac", MediaType.AUDIO),
@@ -29,6 +36,8 @@ _SIGNATURES: tuple[tuple[object, str, str, MediaType], ...] = (
      "audio/mpeg", "mp3", MediaType.AUDIO),
 )
 
+KNOWN_FORMATS = "PNG, JPEG, WebP, GIF, BMP, TIFF, WAV, Ogg, FLAC or MP3"
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -43,34 +52,41 @@ def sniff(data: bytes) -> tuple[str, str, MediaType] | None:
 class Archive:
     """Stores output files; hands back Content pointing at them by archive-relative path."""
 
-    def __init__(self, root: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+    def __init__(self, root: Path, max_bytes: int = MAX_FILE_BYTES,
+                 images: ImageLimits = DEFAULT_LIMITS) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.images = images
 
     def save(self, network: str, invocation_id: str, data: bytes, expected: MediaType,
              flags: tuple[str, ...] = ()) -> Content:
-        """Write ``data`` as the output of ``invocation_id``. Raises StoreError if it is not a
-        ``expected`` file of a known format, is too large, or cannot be written."""
+        """Write ``data`` as the output of ``invocation_id``, an image normalised first. Raises
+        StoreError if it is not a ``expected`` file of a known format, is too large, or cannot be
+        written; ImageError if it is an image too large to decode."""
         if len(data) > self.max_bytes:
             raise StoreError(f"output of {invocation_id} is {len(data)} bytes; the archive limit is "
                              f"{self.max_bytes}")
         found = sniff(data)
         if found is None:
-            raise StoreError(f"output of {invocation_id} is not a file format panic-edge knows "
-                             f"(first bytes {data[:12]!r})")
+            raise StoreError(f"output of {invocation_id} ({len(data)} bytes) is not a file format "
+                             f"panic-edge knows ({KNOWN_FORMATS})")
         mime, ext, kind = found
         if kind is not expected:
             raise StoreError(f"output of {invocation_id} is {mime}, but the model should give {expected}")
+        if kind is MediaType.IMAGE:
+            data, mime = normalise(data, self.images)
+            ext = _EXTENSIONS[mime]
         relative = f"{_SAFE.sub('_', network)}/{_SAFE.sub('_', invocation_id)}.{ext}"
         target = self.root / relative
         tmp = target.with_suffix(target.suffix + ".part")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            private_dir(target.parent)
+            with os.fdopen(open_private(tmp), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            fsync_dir(target.parent)
         except OSError as err:
             with contextlib.suppress(OSError):
                 tmp.unlink()

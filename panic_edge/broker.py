@@ -8,8 +8,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from panic_edge import broker_setup
+from panic_edge.broker_setup import BrokerSetup
 from panic_edge.errors import PanicEdgeError
 
 
@@ -28,9 +31,16 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 class LocalBroker:
-    """``mosquitto`` bound to 127.0.0.1:<port>; ``persistence_dir`` keeps sessions across restarts."""
+    """``mosquitto`` bound to 127.0.0.1:<port>; ``persistence_dir`` keeps sessions across restarts;
+    ``extra`` is appended to its mosquitto.conf.
 
-    def __init__(self, port: int | None = None, persistence_dir: Path | None = None) -> None:
+    Anonymous by default. Given ``setup`` (a ``BrokerSetup``), it is locked down the way
+    ``panic-edge broker-config`` makes it: that setup is written (port and addresses made this
+    broker's: loopback, a free port, and a free TLS port when it has certificates) and used.
+    """
+
+    def __init__(self, port: int | None = None, persistence_dir: Path | None = None,
+                 setup: BrokerSetup | None = None, extra: str = "") -> None:
         binary = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
              if Path(p).exists()), None)
@@ -41,28 +51,50 @@ class LocalBroker:
         self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="panic-broker-")
         self.persistence_dir = persistence_dir
+        self.extra = extra  # more mosquitto.conf, appended (a bridge section, in the tests)
         self.process: subprocess.Popen[bytes] | None = None
+        self.setup = setup
+        if setup is not None:
+            self.setup = replace(setup, port=self.port, bind="127.0.0.1", tls_bind="127.0.0.1",
+                                 tls_port=free_port() if setup.tls else setup.tls_port)
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def tls_url(self) -> str:
+        """The TLS listener, by the name its certificate is expected to carry (localhost)."""
+        assert self.setup is not None and self.setup.tls, "this broker has no TLS listener"
+        return f"mqtts://localhost:{self.setup.tls_port}"
+
+    @property
+    def credentials_file(self) -> Path | None:
+        return self.setup.directory / "credentials.toml" if self.setup is not None else None
+
     def start(self, timeout: float = 10.0) -> "LocalBroker":
         conf = Path(self._tmp.name) / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000"]
+        if self.setup is not None:
+            broker_setup.write(self.setup)
+            lines = (self.setup.directory / "mosquitto.conf").read_text().splitlines()
+        else:
+            lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "set_tcp_nodelay true",
+                     f"max_packet_size {broker_setup.MAX_PACKET_BYTES}"]
+        lines.append("max_queued_messages 100000")
         if os.name == "posix" and os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to `mosquitto`, who cannot write our dirs
         if self.persistence_dir is not None:
             self.persistence_dir.mkdir(parents=True, exist_ok=True)
             lines += ["persistence true", f"persistence_location {self.persistence_dir}/",
                       "autosave_interval 1"]
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(lines) + "\n" + self.extra)
         self.log_path = Path(self._tmp.name) / "mosquitto.log"
         with open(self.log_path, "wb") as logfile:
             self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logfile,
                                             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while not port_open("127.0.0.1", self.port, 0.2):
+        ports = [self.port] + ([self.setup.tls_port] if self.setup is not None and self.setup.tls else [])
+        while not all(port_open("127.0.0.1", port, 0.2) for port in ports):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise PanicEdgeError(f"mosquitto did not start on port {self.port}: "

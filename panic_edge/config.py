@@ -10,6 +10,7 @@ docs/configuration.md is generated from this module.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,9 +19,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from panic_edge.core.installation import Installation, check_unique
 from panic_edge.errors import ConfigError
 
 ENV_PREFIX = "PANIC_EDGE_"
+FILE_ONLY = {"installations", "nodes"}  # tables of tables: set in the file, not by an environment variable
 
 
 class _Section(BaseModel):
@@ -28,22 +31,45 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL, mqtt://host:port.")
-    username: str = Field("", description="Broker user name, if the broker wants one.")
+    url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL: mqtt://host:port, or "
+                     "mqtts://host:port for TLS (port 8883 unless given).")
+    username: str = Field("", description="Broker user name, if the broker wants one; wins over "
+                          "credentials_file.")
     password: SecretStr = Field(SecretStr(""), description="Broker password; never logged or published.")
+    credentials_file: Path | None = Field(None, description="The credentials.toml written by `panic-edge "
+                                          "broker-config`: each program logs in with its own role's table "
+                                          "(the daemon [daemon], display nodes [node], a `display --terminal` "
+                                          "and start/stop/press [control]) unless username is set.")
+    role: Literal["", "daemon", "node", "control"] = Field("", description="The table of credentials_file "
+                                                           "to log in with instead of the program's own, e.g. "
+                                                           "control for a screen with a panic button (the node "
+                                                           "role may not send commands).")
+    ca_file: Path | None = Field(None, description="CA certificate(s) that signed the broker's TLS "
+                                 "certificate (mqtts://); unset trusts the system's CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate for TLS, for a broker that asks "
+                                   "for one (with key_file).")
+    key_file: Path | None = Field(None, description="Private key of cert_file.")
     keepalive: int = Field(15, ge=5, le=600, description="Seconds between keepalive pings.")
+    invocation_expiry: int = Field(600, ge=0, le=7 * 86400, description="Seconds an invocation message "
+                                   "waits at the broker for a display node that is away (MQTT 5 message "
+                                   "expiry): older ones are dropped, and the node fetches the recent ones "
+                                   "over HTTP when it is back. 0 keeps them until delivered.")
 
     @field_validator("url")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError("must look like mqtt://host:port, e.g. mqtt://127.0.0.1:1883")
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port or mqtts://host:port, e.g. mqtt://127.0.0.1:1883")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise ValueError("has a port that is not a number") from None
         return value
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
 
     @property
     def host(self) -> str:
@@ -51,7 +77,7 @@ class MqttConfig(_Section):
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 1883
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 class HttpConfig(_Section):
@@ -70,7 +96,10 @@ class ButtonConfig(_Section):
     bounce_time: float = Field(0.05, ge=0, le=1, description="Debounce seconds.")
     hold_time: float = Field(2.0, gt=0, le=30, description="Seconds held that count as a long hold "
                              "(stop the network).")
-    network: str = Field("", description="Network the button drives; defaults to default_network.")
+    network: str = Field("", description="Network the button, `press` and `start` without a network "
+                         "drive; defaults to default_network. `cmd/button-network` (Home Assistant's "
+                         "select) changes it at runtime, kept in <data_dir>/button-network.json until "
+                         "this key is changed.")
     pin_factory: str = Field("", description="gpiozero pin factory: empty for the default, "
                              "'mock' for tests and demos.")
 
@@ -137,6 +166,26 @@ class PlatformsConfig(_Section):
                                "a longer Retry-After gives up instead.")
     max_download_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest output file "
                                     "downloaded from a platform.")
+    download_timeout: float = Field(120.0, gt=0, le=3600, description="Seconds one output file "
+                                    "download may take in all, redirects included; a slower one fails.")
+    allow_private_downloads: bool = Field(False, description="Let output files come from loopback, "
+                                          "link-local or private addresses. Off: only public addresses, "
+                                          "or the platform's own address when its URL is itself local.")
+    call_deadline: float = Field(0, ge=0, le=86400, description="Seconds an invocation may stay "
+                                 "`invoking` before the watchdog fails it; 0 derives it from the "
+                                 "timeouts, attempts and the model's hints (docs/platforms.md).")
+
+
+class ImagesConfig(_Section):
+    max_pixels: int = Field(16_777_216, ge=4096, le=178_956_970, description="Largest image, in "
+                            "pixels (width x height), decoded at all; checked from the header before a "
+                            "pixel is decoded. A larger JPEG is decoded at 1/2, 1/4 or 1/8 scale "
+                            "instead; any other larger image fails the invocation.")
+    max_side: int = Field(1600, ge=64, le=8192, description="Longest side, in pixels, of an archived "
+                          "image; larger ones are downscaled, keeping their shape. (Display nodes "
+                          "read max_pixels too, and decode no larger than their screen.)")
+    jpeg_quality: int = Field(85, ge=30, le=95, description="JPEG quality of archived images; an image "
+                              "using transparency, or flat art whose PNG is smaller, is kept as PNG.")
 
 
 class AdminConfig(_Section):
@@ -149,14 +198,85 @@ class AdminConfig(_Section):
     secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only: set it "
                                 "when the page is served behind a TLS proxy.")
     session_hours: float = Field(168, gt=0, le=8760, description="Hours a login lasts.")
-    login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins allowed per client "
-                                "address in 5 minutes before it must wait.")
+    login_attempts: int = Field(5, ge=1, le=1000, description="Wrong passwords (or API tokens) a "
+                                "client address may send before each further try must wait, 2 s doubling "
+                                "to 15 min; forgotten an hour after its last failure (docs/admin.md).")
+    trusted_proxies: int = Field(0, ge=0, le=5, description="Reverse proxies in front of the page whose "
+                                 "X-Forwarded-For and X-Forwarded-Proto are believed: 0 when browsers "
+                                 "reach the daemon directly, 1 behind one nginx or Caddy. Login backoff "
+                                 "is per client address, so behind a proxy this must be set.")
+
+
+class HomeAssistantConfig(_Section):
+    enabled: bool = Field(False, description="Announce the appliance to Home Assistant by MQTT discovery "
+                          "(retained, under `prefix`): off by default, because it writes into a namespace "
+                          "every Home Assistant on the broker reads (see docs/operations.md).")
+    prefix: str = Field("homeassistant", max_length=100, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                        description="Home Assistant's discovery prefix (its MQTT setting of the same name).")
+
+
+class FleetConfig(_Section):
+    enabled: bool = Field(True, description="Follow every appliance on the broker (the retained "
+                          "panic/+/... topics, e.g. bridged from other sites) for the admin page's Fleet "
+                          "view and GET /api/fleet.")
 
 
 class BackupsConfig(_Section):
     interval_hours: float = Field(6.0, ge=0, le=24 * 30, description="Hours between automatic online "
                                   "backups of the database into <data_dir>/backups; 0 turns them off.")
     keep: int = Field(8, ge=1, le=1000, description="Automatic backups kept; the oldest are deleted.")
+
+
+class NodeConfig(_Section):
+    kind: Literal["display", "speaker", "vestaboard"] = Field(description="Which node: `display` (a screen), "
+                                                            "`speaker` or `vestaboard`.")
+    args: list[str] = Field([], description="Options of `panic-edge <kind>` for this node, as a list, "
+                            "e.g. `[\"--grid\", \"2x2\", \"--reel\", \"/var/lib/panic-edge/reel.mp4\"]`; "
+                            "options given on the command line come after them.")
+
+
+NODE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class LimitsConfig(_Section):
+    starts_per_minute: float = Field(20, ge=0, le=6000, description="Runs the whole appliance may start "
+                                     "a minute, from every source (button, MQTT, admin page), whatever each "
+                                     "network's lockout; a refused start is answered with retry_after. "
+                                     "0 turns the budget off (benchmarks only).")
+    start_burst: int = Field(10, ge=1, le=1000, description="Starts allowed at once before "
+                             "starts_per_minute paces them.")
+
+
+class VisitorsConfig(_Section):
+    enabled: bool = Field(True, description="Offer each network's prompt page to visitors' phones: a QR "
+                          "code on the screens (`display --qr`) and printable from the admin page.")
+    token_minutes: float = Field(60, gt=0, le=24 * 60, description="How long a QR code's signed pass "
+                                 "opens the prompt page; screens show a fresh one.")
+    client_starts_per_minute: int = Field(2, ge=1, le=100, description="Prompts one phone may send a "
+                                          "minute (per client address).")
+    network_starts_per_minute: int = Field(6, ge=1, le=1000, description="Prompts all phones together "
+                                           "may send to one network a minute.")
+
+
+class InsightConfig(_Section):
+    enabled: bool = Field(True, description="Embed every output and publish the run's geometry (needs "
+                          "panic-edge[insight] and a model: `panic-edge insight fetch`); false turns it off.")
+    model_dir: Path | None = Field(None, description="Folder of the text embedding model (model2vec, or ONNX "
+                                   "with tokenizer.json); unset: <data_dir>/insight/models/potion-base-8M, "
+                                   "where `panic-edge insight fetch` puts it.")
+    image_model_dir: Path | None = Field(None, description="Folder of an ONNX image model (CLIP-style "
+                                         "vision tower) to embed image outputs too; unset: images are not "
+                                         "embedded. Costs ~0.3 s and ~0.5 GB per picture on a Pi-class CPU.")
+    window: int = Field(200, ge=4, le=1000, description="Newest points of a run whose persistence "
+                        "diagram (H0, H1) is computed after each output.")
+    queue: int = Field(64, ge=1, le=10_000, description="Outputs waiting to be embedded; beyond this the "
+                       "oldest are dropped (and counted), never the loop slowed.")
+    stuck_steps: int = Field(3, ge=1, le=50, description="Steps in a row shorter than stuck_epsilon "
+                             "that make a run STUCK.")
+    stuck_epsilon: float = Field(0.2, gt=0, le=2, description="A step shorter than this (distance "
+                                 "between unit vectors, 0..2) counts towards STUCK.")
+    loop_epsilon: float = Field(0.25, gt=0, le=2, description="A return this close to an earlier point "
+                                "(after moving away from it) makes a LOOP.")
 
 
 _SIZE = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
@@ -275,7 +395,8 @@ class Config(_Section):
                            "backups. Under systemd, $STATE_DIRECTORY is the default.")
     networks_dir: Path | None = Field(None, description="Folder of network files (one <slug>.toml "
                                       "each), relative to the config file. The demo is always there.")
-    default_network: str = Field("demo", description="Network the button and `press` drive.")
+    default_network: str = Field("demo", description="Network the button and `press` drive (until "
+                                 "`cmd/button-network` chooses another; see button.network).")
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     button: ButtonConfig = ButtonConfig()
@@ -285,6 +406,11 @@ class Config(_Section):
     offline: OfflineConfig = OfflineConfig()
     backups: BackupsConfig = BackupsConfig()
     platforms: PlatformsConfig = PlatformsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    images: ImagesConfig = ImagesConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    fleet: FleetConfig = FleetConfig()
+    insight: InsightConfig = InsightConfig()
     archive: ArchiveConfig = ArchiveConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     budget: BudgetConfig = BudgetConfig()
@@ -305,6 +431,32 @@ class Config(_Section):
                     targets.append(target)
         return targets
     admin: AdminConfig = AdminConfig()
+    installations: tuple[Installation, ...] = Field((), description="`[[installations]]`: named screens "
+                                                    "grouped on a network (see docs/display-nodes.md); "
+                                                    "the admin page's edits, once made, live in "
+                                                    "<data_dir>/installations.toml and take precedence.")
+
+    @field_validator("installations")
+    @classmethod
+    def _unique_installations(cls, value: tuple[Installation, ...]) -> tuple[Installation, ...]:
+        problems = check_unique(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    nodes: dict[str, NodeConfig] = Field({}, description="Display nodes this machine runs as services, "
+                                         "by name: a `[nodes.<name>]` table each (`panic-edge install` "
+                                         "enables `panic-edge-<kind>@<name>.service`; `panic-edge <kind> "
+                                         "--node <name>` starts one by hand). The name is the node's id.")
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_names(cls, value: dict[str, NodeConfig]) -> dict[str, NodeConfig]:
+        for name in value:
+            if not re.match(NODE_NAME, name):
+                raise ValueError(f"node name {name!r} may use only letters, digits, '-' and '_' (at most 64)")
+        return value
+    visitors: VisitorsConfig = VisitorsConfig()
 
     @property
     def database_path(self) -> Path:
@@ -342,7 +494,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 name = f"{ENV_PREFIX}{key}_{sub}".upper()
                 if name in environ:
                     out.setdefault(key, {})[sub] = _env_value(SECTIONS[key], sub, environ[name])
-        else:
+        elif key not in FILE_ONLY:
             name = f"{ENV_PREFIX}{key}".upper()
             if name in environ:
                 out[key] = environ[name]
@@ -381,6 +533,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     if "data_dir" not in data and "STATE_DIRECTORY" in environ:  # systemd's StateDirectory=
         data["data_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    mqtt_password = _credential(environ, "mqtt-password")  # systemd's LoadCredential=
+    if mqtt_password is not None and "password" not in data.get("mqtt", {}):
+        data = {**data, "mqtt": {**data.get("mqtt", {}), "password": mqtt_password}}
     overrides = env_overrides(environ)
     try:
         config = Config.model_validate(_merge(data, overrides))
@@ -395,11 +550,41 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             creds = Path(path).parent / creds
         config = config.model_copy(update={"platforms": config.platforms.model_copy(
             update={"credentials_file": creds})})
+    mqtt_files = {key: _beside(value, path) for key in ("credentials_file", "ca_file", "cert_file", "key_file")
+                  if (value := getattr(config.mqtt, key)) is not None}
+    if mqtt_files:
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt_files)})
     if networks_dir is not None:
         networks_dir = networks_dir.expanduser()
         if path is not None and not networks_dir.is_absolute():
             networks_dir = Path(path).parent / networks_dir
-    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir})
+    insight = {key: _beside(value, path) for key in ("model_dir", "image_model_dir")
+               if (value := getattr(config.insight, key)) is not None}
+    return config.model_copy(update={"data_dir": data_dir, "networks_dir": networks_dir,
+                                     "insight": config.insight.model_copy(update=insight)})
+
+
+def _beside(value: Path, config_file: Path | None) -> Path:
+    """A path from the config, with ~ expanded, relative to the config file's folder."""
+    value = value.expanduser()
+    return Path(config_file).parent / value if config_file is not None and not value.is_absolute() else value
+
+
+def _credential(environ: Mapping[str, str], name: str) -> str | None:
+    """``$CREDENTIALS_DIRECTORY/<name>`` (systemd's LoadCredential=), stripped; None if absent."""
+    folder = environ.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        return None
+    try:
+        return (Path(folder) / name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _beside(file: Path, config_path: Path | None) -> Path:
+    """A path from the config: ``~`` expanded, relative ones read beside the config file."""
+    file = file.expanduser()
+    return Path(config_path).parent / file if config_path is not None and not file.is_absolute() else file
 
 
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:

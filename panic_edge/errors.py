@@ -6,6 +6,7 @@
     │   └── UnknownModelError (KeyError)  a model id is not in the catalogue
     ├── CommandError (ValueError)         a command (CLI, MQTT, button) could not be carried out
     │   ├── LockoutError                  a start came too soon after the current run began
+    │   ├── StartBudgetError              the appliance's starts per minute are spent
     │   ├── OfflineError                  a start while offline, on a network whose policy is stop
     │   ├── ClosedError                   a start outside the opening hours
     │   └── BudgetError                   a start when the day's budget is spent
@@ -13,6 +14,9 @@
     ├── StoreError                        the database or archive refused an output or a write
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
     ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
+    ├── InstallError                      `panic-edge install` cannot write or enable the services
+    ├── ImageError (ValueError)           an image is too large to decode, or not an image at all
+    ├── InsightError                      an embedding model is missing, refused or cannot load
     └── PlatformError                     a model call failed (see panic_edge.platforms.errors)
 
 Messages say what happened, to what, and what to do about it.
@@ -56,6 +60,15 @@ class LockoutError(CommandError):
         )
 
 
+class StartBudgetError(CommandError):
+    """A start was refused because the appliance has made its [limits] starts_per_minute already."""
+
+    def __init__(self, remaining: float) -> None:
+        self.remaining = remaining
+        super().__init__(f"too many starts: this appliance allows only so many runs a minute ([limits] "
+                         f"starts_per_minute); try again in {max(1, round(remaining))} s")
+
+
 class OfflineError(CommandError):
     """A start was refused because the platforms are unreachable and the network stops when offline."""
 
@@ -85,7 +98,11 @@ class BudgetError(CommandError):
 
 
 class PayloadError(PanicEdgeError, ValueError):
-    """An MQTT payload is malformed."""
+    """An MQTT payload is malformed. ``request_id``: the command's, when it could be read (for the reply)."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class StoreError(PanicEdgeError):
@@ -102,3 +119,15 @@ class PlatformError(PanicEdgeError):
 
 class BackupError(PanicEdgeError, ValueError):
     """A database backup could not be made, or a file offered for restore is not a good one."""
+
+
+class InstallError(PanicEdgeError):
+    """``panic-edge install`` or ``uninstall`` could not write or enable the services."""
+
+
+class ImageError(PanicEdgeError, ValueError):
+    """An image has more pixels than may be decoded, or cannot be read as an image."""
+
+
+class InsightError(PanicEdgeError):
+    """An embedding model is missing, failed its checksums, or cannot be loaded (insight only)."""

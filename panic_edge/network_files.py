@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panic_edge.core.model import Model
-from panic_edge.core.network import SLUG, Network, chain_errors
+from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_errors
 from panic_edge.core.pacing import parse_pacing
 from panic_edge.errors import ConfigError
 
@@ -34,15 +34,24 @@ class NetworkFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     slug: str | None = Field(None, description="Defaults to the file name without .toml.")
-    name: str
-    description: str = ""
-    models: list[str] = Field(min_length=1)
-    lockout_seconds: float = Field(60.0, ge=0)
-    prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1)
-    offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$")
-    about_url: str = ""
-    pacing: list[list[float]] | None = Field(None, description="[[run_age_seconds, delay_seconds], ...]: "
-                                             "the wait before each next call by the run's age.")
+    name: str = Field(description="The network's name as people see it.")
+    description: str = Field("", description="A sentence or two for visitors.")
+    models: list[str] = Field(min_length=1, description="Model ids in order; the last feeds the first.")
+    lockout_seconds: float = Field(60.0, ge=0, description="How long a run is safe from a visitor's "
+                                   "new start.")
+    prompts: list[str] = Field(default_factory=lambda: ["a camel in the desert"], min_length=1,
+                               description="What the panic button starts runs with, in turn.")
+    offline_policy: str = Field("pause", pattern="^(pause|replay|stop)$", description="What a run does "
+                                "while the platforms are unreachable: pause, replay or stop.")
+    about_url: str = Field("", description="A page about the network (the screens' QR code links here).")
+    safety_prompt: str = Field(DEFAULT_SAFETY_PROMPT, max_length=2000,
+                               description="What a text model refused by its safety filter is called "
+                               "with instead, once, before the placeholder is shown; \"\" shows the "
+                               "placeholder at once.")
+    pacing: list[list[float]] | None = Field(None, description="`[[run_age_seconds, delay_seconds], ...]`: "
+                                             "the wait before each next call, by the run's age; unset: "
+                                             "`[[0, 1], [600, 15], [3600, 600]]` for networks with a cloud "
+                                             "model, `[[0, 0], [600, 5], [3600, 60]]` for local ones.")
 
     @field_validator("pacing", mode="before")
     @classmethod
@@ -53,6 +62,7 @@ class NetworkFile(BaseModel):
         return Network(slug=slug, name=self.name, description=self.description, models=tuple(self.models),
                        lockout_seconds=self.lockout_seconds, prompts=tuple(self.prompts),
                        offline_policy=self.offline_policy, about_url=self.about_url,
+                       safety_prompt=self.safety_prompt,
                        pacing=parse_pacing(self.pacing) if self.pacing else None, source=source)
 
 
@@ -120,6 +130,8 @@ def network_toml(network: Network) -> str:
               f"offline_policy = {s(network.offline_policy)}"]
     if network.about_url:
         lines.append(f"about_url = {s(network.about_url)}")
+    if network.safety_prompt != DEFAULT_SAFETY_PROMPT:
+        lines.append(f"safety_prompt = {s(network.safety_prompt)}")
     if network.pacing is not None:
         lines.append(f"pacing = [{', '.join(f'[{age!r}, {delay!r}]' for age, delay in network.pacing)}]")
     return "# written by the panic-edge admin page\n" + "\n".join(lines) + "\n"
@@ -129,12 +141,16 @@ def write_network(directory: Path, network: Network) -> Path:
     """Write ``network`` to ``directory/<slug>.toml`` atomically (a reader never sees half a file)."""
     if not SLUG.match(network.slug):
         raise ConfigError(f"slug {network.slug!r} must be lowercase letters, digits and dashes")
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{network.slug}.toml"
-    fd, tmp = tempfile.mkstemp(prefix=f".{network.slug}.", suffix=".tmp", dir=directory)
+    return write_atomically(directory / f"{network.slug}.toml", network_toml(network))
+
+
+def write_atomically(target: Path, text: str) -> Path:
+    """Write ``text`` to ``target`` through a temporary file in the same folder, then rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(network_toml(network))
+            fh.write(text)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +23,10 @@ from panic_edge.network_files import load_networks  # noqa: E402
 from tests.mqtt_probe import Probe  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The insight tests need the insight extra, which scripts/setup installs (PANIC_EDGE_NO_INSIGHT=1 leaves it out).
+if importlib.util.find_spec("model2vec") is None or importlib.util.find_spec("onnx") is None:
+    collect_ignore_glob = ["test_insight_*.py", "test_trajectory.py"]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +45,9 @@ def make_config(tmp_path: Path, broker: LocalBroker):
         base = {
             "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
             "PANIC_EDGE_MQTT_URL": broker.url,
-            "PANIC_EDGE_APPLIANCE_ID": f"test-{os.getpid()}-{id(tmp_path)}-{next(counter)}",
+            # unique per test: id(tmp_path) can repeat within a run, and a stale retained status of an
+            # earlier test with the same id would then arrive in this one
+            "PANIC_EDGE_APPLIANCE_ID": f"test-{uuid.uuid4().hex[:16]}-{next(counter)}",
             "PANIC_EDGE_HTTP_PORT": "0",
             "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05",
             "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",

@@ -64,7 +64,7 @@ class Probe:
 def decode(payload: bytes) -> Any:
     try:
         return json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile payloads in the fuzz tests
         return payload.decode("utf-8", "replace")
 
 

@@ -3,6 +3,8 @@ read-only pages. Flask's test client against a real daemon (real engine, SQLite,
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -53,10 +55,32 @@ def test_a_page_asked_for_before_login_is_where_the_login_lands(browser: Browser
     assert browser.get("/history").status_code == 200
 
 
+OFF_SITE = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example",
+            "/\r\n/evil.example", "/\x00/evil.example", " //evil.example", "/\u3000/evil.example", "\x0b//evil.example",
+            "javascript:alert(1)", "http:evil.example", "/\u202e/evil.example"]
+
+
 def test_a_login_never_redirects_off_the_site(browser: Browser):
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in OFF_SITE:
         response = browser.login(next=target)
         assert response.status_code == 302 and response.location == "/", target
+        browser.post("/logout")
+
+
+def test_next_with_an_encoded_tab_or_newline_from_the_address_bar_lands_on_the_dashboard(browser: Browser):
+    for query in ("next=/%09/evil.example", "next=/%0a/evil.example", "next=%2F%0D%0A%2Fevil.example"):
+        page = browser.get(f"/login?{query}")
+        assert page.status_code == 200
+        hidden = re.search(r'name="next" value="([^"]*)"', page.get_data(as_text=True)).group(1)
+        response = browser.login(next=html.unescape(hidden))
+        assert response.status_code == 302 and response.location == "/", query
+        browser.post("/logout")
+
+
+def test_media_with_a_nul_or_a_path_outside_the_archive_is_a_404(browser: Browser):
+    for path in ("/media/%00", "/media/a%00b.png", "/media/../panic-edge.sqlite3", "/media/%2e%2e/x",
+                 "/media/" + "a" * 5000):
+        assert browser.get(path).status_code == 404, path
 
 
 def test_a_wrong_password_is_refused_and_logs_nobody_in(browser: Browser):
@@ -128,7 +152,7 @@ def test_the_api_token_works_without_a_session_or_csrf(browser: Browser, live: T
 
 
 def test_bad_api_tokens_are_rate_limited_too(browser: Browser, live: ThreadedDaemon):
-    live.app.config["LIMITER"].clock = lambda: 5.0
+    live.app.config["TOKEN_LIMITER"].clock = lambda: 5.0
     for _ in range(5):
         browser.client.post("/api/stop-all", headers={"Authorization": "Bearer guess"})
     refused = browser.client.post("/api/stop-all", headers={"Authorization": f"Bearer {TOKEN}"})

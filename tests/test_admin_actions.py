@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from panic_edge.core.invocation import InvocationState
+from panic_edge.core.network import DEFAULT_SAFETY_PROMPT
 from tests.admin_fixtures import (TOKEN, Browser, admin, admin_env, browser, live,  # noqa: F401
                                   networks_dir)
 from tests.live import ThreadedDaemon
@@ -121,6 +122,10 @@ def test_a_new_network_is_saved_loaded_and_runnable(admin: Browser, live, networ
     assert (networks_dir / "night.toml").is_file()
     net = live.engine.networks["night"]
     assert net.models == ("local-painter", "local-captioner") and net.prompts == ("owls", "moths")
+    assert net.safety_prompt == DEFAULT_SAFETY_PROMPT  # the form left out: the default
+    admin.post("/networks/save", {**form, "is_new": "0", "safety_prompt": ""})  # empty: a choice, kept
+    assert live.engine.networks["night"].safety_prompt == ""
+    assert 'safety_prompt = ""' in (networks_dir / "night.toml").read_text()
     page = admin.get("/networks/night").get_data(as_text=True)
     assert ">saved<" in page and ">runnable<" in page and ">idle<" in page
     assert "night" in admin.client.get("/api/status").get_json()["networks"]
@@ -228,3 +233,17 @@ def test_the_event_stream_sends_status_then_each_invocation_live(admin: Browser,
                     if '"state":"completed"' in line.replace(" ", ""):
                         break
             assert any('"/media/' in s or '"output": "' in s for s in seen)
+
+
+def test_a_backup_carrying_a_trigger_is_refused_and_nothing_changes(admin: Browser, live, tmp_path: Path):
+    from tests.test_backup_hostile import crafted
+
+    bad = crafted(tmp_path, "CREATE TRIGGER rewrite AFTER UPDATE ON invocations BEGIN "
+                            "UPDATE invocations SET output_text = 'pwned'; END")
+    admin.post("/backups/restore", {"backup": (io.BytesIO(bad.read_bytes()), "b.sqlite3")},
+               content_type="multipart/form-data")
+    page = admin.get("/backups").get_data(as_text=True)
+    assert "nothing was changed" in page and "unexpected trigger &#39;rewrite&#39;" in page
+    conn = sqlite3.connect(live.config.database_path)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'rewrite'").fetchone() == (0,)
+    conn.close()

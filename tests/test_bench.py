@@ -32,6 +32,17 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert footprint["ready_s"] > 0 and footprint["idle_rss_mib"] > 0
     assert footprint["invocations"] >= footprint["invocations_target"]
     assert footprint["screen_node_rss"]["rss_mib"] > 0
+    images = report["archived_images"]
+    assert images["cloud_webp_q80_1024"]["after_mime"] == "image/jpeg"
+    assert images["cloud_webp_q80_1024"]["after_bytes"] < images["cloud_webp_q80_1024"]["before_bytes"]
+    insight = report["insight"]
+    assert insight["embedding_per_caption"]["n"] > 0 and insight["persistence_by_window"]["200"]["median_ms"] > 0
+    assert insight["worker"]["ready_rss_mib"] > 0 and insight["daemon_rss_on"]["worker_idle_rss_mib"] > 0
+    assert insight["loop_rate_on"] > 0 and insight["press_on_worker_busy"]["p99_ms"] > 0
+    assert insight["hud_node_rss_mib"] > 0 and "loop_rate_off" not in insight  # --quick: the on side only
     for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
         assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
         assert report["screen_node"][figure]["n"] > 0
+    fuzz = report["mqtt_fuzz"]
+    assert fuzz["daemon_alive"] and fuzz["bugs_logged"] == 0 and fuzz["payloads"] > 0
+    assert fuzz["rss_after_mib"] > 0 and fuzz["reply_after_a_burst"]["n"] > 0

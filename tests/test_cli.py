@@ -151,7 +151,8 @@ def test_models_lists_the_catalogue_and_marks_what_cannot_run():
     result = subprocess.run([*CLI, "models", "--json"], capture_output=True, text=True, timeout=30)
     models = {m["id"]: m for m in json.loads(result.stdout)}
     assert models["local-poet"]["available"] and models["local-poet"]["name"] == "Drift Poet (local)"
-    assert models["flux-schnell"]["platform"] == "replicate"
+    assert models["flux-2-klein-4b"]["platform"] == "replicate"
+    assert "flux-schnell" not in models  # deprecated: `panic-edge models --all` lists it
 
 
 def test_networks_validate_fails_on_an_invalid_network(tmp_path: Path):
@@ -162,3 +163,32 @@ def test_networks_validate_fails_on_an_invalid_network(tmp_path: Path):
                             text=True, timeout=30)
     assert result.returncode == 1
     assert "flux-schnell outputs image but gpt-5-chat takes text" in result.stdout
+
+
+def test_the_demo_can_lock_its_private_broker_down(config):
+    import time
+
+    from panic_edge.broker import free_port, port_open
+
+    port = free_port()
+    env = env_for(config, PANIC_EDGE_MQTT_URL=f"mqtt://127.0.0.1:{port}", PANIC_EDGE_KEYBOARD_ENABLED="false")
+    demo = subprocess.Popen([*CLI, "demo", "--no-start", "--lock-broker"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not port_open("127.0.0.1", port, 0.2):
+            assert demo.poll() is None and time.monotonic() < deadline, "the demo's broker did not start"
+            time.sleep(0.1)
+        anonymous = cli(env, "press", "--timeout", "5")
+        assert anonymous.returncode == 2 and "refused the login" in anonymous.stderr
+        logins = {**env, "PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(config.data_dir / "broker" / "credentials.toml")}
+        for _ in range(5):  # a command sent before the daemon subscribed is not kept (clean session)
+            answered = cli(logins, "stop-all", "--timeout", "3")
+            if answered.returncode == 0:
+                break
+        assert answered.returncode == 0 and answered.stdout.strip() == "all idle", answered.stderr
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=15)
+    assert "PANIC_EDGE_MQTT_CREDENTIALS_FILE=" in output  # the banner tells a screen how to log in
+    assert "locked down" in output

@@ -69,6 +69,16 @@ def test_the_mqtt_password_is_never_shown():
     assert config.mqtt.password.get_secret_value() == "hunter2"
 
 
+def test_insight_model_folders_are_relative_to_the_config_file(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text('[insight]\nmodel_dir = "models/potion"\nimage_model_dir = "/opt/clip"\nwindow = 300\n')
+    config = load_config(file, {})
+    assert config.insight.model_dir == tmp_path / "models" / "potion"
+    assert config.insight.image_model_dir == Path("/opt/clip") and config.insight.window == 300
+    with pytest.raises(ConfigError, match="insight.window"):
+        load_config(None, {"PANIC_EDGE_INSIGHT_WINDOW": "2"})
+
+
 # --- weeks unattended: archive, schedule, budget ----------------------------------------------
 
 def test_sizes_take_units_a_technician_types():

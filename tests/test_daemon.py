@@ -306,6 +306,11 @@ async def test_the_retained_status_after_shutdown_is_the_daemons_last_state(make
     probe = Probe(broker.url, topic(config, "status"))  # a late subscriber: gets the retained message
     try:
         retained = await wait_for(probe, lambda t, b: True)
-        assert retained["uptime"] >= 0.5 and retained["networks"] == final["networks"]
+        # the published status also carries each network's visitor link (never in /api/status)
+        published = {slug: {k: v for k, v in net.items() if not k.startswith("visit_")}
+                     for slug, net in retained["networks"].items()}
+        assert retained["uptime"] >= 0.5 and published == final["networks"]
+        link = retained["networks"]["demo"]["visit_url"]
+        assert link.startswith(f"{running.daemon.media_base}/visit/demo?t=")
     finally:
         probe.close()

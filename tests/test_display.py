@@ -7,6 +7,8 @@ import json
 import uuid
 
 import pygame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from panic_edge.nodes.feed import Grid, Single
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
@@ -21,6 +23,18 @@ def test_markdown_is_rendered_as_styled_blocks_not_split_on_blank_lines():
     assert [(r.text, r.bold, r.italic) for r in parsed[1].runs][:4] == [
         ("A ", False, False), ("bold", True, False), (" and ", False, False), ("soft", False, True)]
     assert parsed[2].prefix == "\u2022 "
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=400) | st.sampled_from(["<script>alert(1)</script>", "[x](javascript:alert(1))",
+                                                "![a](http://evil/x.png)", "> " * 200 + "deep", "- " * 300]))
+def test_the_one_markdown_parser_takes_any_text_and_never_passes_markup_through(text):
+    from panic_edge.markdown import to_html
+
+    parsed = blocks(text)
+    assert parsed and all(isinstance(b.text, str) for b in parsed)
+    html = to_html(text)
+    assert "<script" not in html and 'href="javascript' not in html and "<img" not in html
 
 
 def distinct_colours(path) -> int:

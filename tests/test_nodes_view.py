@@ -42,6 +42,46 @@ def test_a_single_screen_shows_the_latest_finished_invocation_of_its_offset():
     assert ids(Single(offset=0, stride=1).select(feed)) == ["r1.6"]
 
 
+def test_the_genesis_shows_at_once_on_every_single_screen_whatever_its_offset():
+    feed = Feed("demo")
+    feed.apply_all(shown(s, run="old", created=100 + s) for s in range(9))
+    screens = [Single(offset=k, stride=3) for k in range(3)] + [Single(offset=2, stride=3, show_invoking=True)]
+    assert [ids(s.select(feed)) for s in screens] == [["old.6"], ["old.7"], ["old.8"], ["old.8"]]
+    feed.apply(shown(0, "invoking", run="new", created=200))  # a run starts: all reset to its genesis
+    assert [ids(s.select(feed)) for s in screens] == [["new.0"]] * 4
+    feed.apply(shown(0, run="new", created=200))
+    feed.apply(shown(1, "invoking", run="new", created=201))
+    assert [ids(s.select(feed)) for s in screens] == [["new.0"], ["new.0"], ["new.0"], ["new.0"]]
+    feed.apply(shown(1, run="new", created=201))
+    feed.apply(shown(2, "invoking", run="new", created=202))
+    # each screen takes over with its own step; the one showing invoking at once
+    assert [ids(s.select(feed)) for s in screens] == [["new.0"], ["new.1"], ["new.0"], ["new.2"]]
+
+
+def test_invocations_of_an_older_run_are_ignored_once_a_new_run_began():
+    feed = Feed("demo")
+    feed.apply_all(shown(s, run="old", created=100 + s) for s in range(5))
+    feed.apply(shown(0, run="new", created=200))
+    feed.apply(shown(5, run="old", created=105))  # late: the old run's last step, delivered again
+    assert ids(Single(offset=2, stride=3).select(feed)) == ["new.0"]
+    assert ids(Grid(1, 3, "sequence").select(feed)) == ["new.0", None, None]
+    assert ids(Grid(1, 3).select(feed)) == ["new.0", "old.5", "old.4"]  # newest first spans runs
+
+
+def test_a_grid_by_sequence_puts_each_step_in_slot_seq_mod_cells_and_overwrites_in_order():
+    feed = Feed("demo")
+    grid = Grid(2, 2, "sequence")
+    feed.apply_all(shown(s) for s in range(3))
+    assert ids(grid.select(feed)) == ["r1.0", "r1.1", "r1.2", None]
+    feed.apply_all(shown(s) for s in range(3, 6))
+    feed.apply(shown(6, "invoking"))
+    assert ids(grid.select(feed)) == ["r1.4", "r1.5", "r1.6", "r1.3"]
+    assert grid.select(feed)[2].state == "invoking" and grid.describe() == "grid 2x2 by sequence"
+    assert Grid(2, 2).describe() == "grid 2x2"  # newest first stays the default
+    with pytest.raises(ValueError, match="newest or sequence"):
+        Grid(2, 2, "diagonal")
+
+
 def test_a_message_seen_twice_or_an_older_state_arriving_late_changes_nothing():
     feed = Feed("demo")
     assert feed.apply(shown(0, "ready"))

@@ -23,9 +23,14 @@ def test_press_and_stop_all_need_no_body():
     assert parse_command("stop-all", b"") == Command("stop-all")
 
 
+def test_a_start_without_a_network_is_for_the_button_network_and_button_network_names_one():
+    assert parse_command("start", b'{"prompt": "x"}') == Command("start", None, "x")
+    assert parse_command("button-network", b'{"network": "demo"}') == Command("button-network", "demo")
+
+
 @pytest.mark.parametrize("name, payload, message", [
     ("start", b'{"network": "demo"}', 'start needs a non-empty "prompt"'),
-    ("start", b'{"prompt": "x"}', 'start needs a "network"'),
+    ("button-network", b"{}", 'button-network needs a "network"'),
     ("stop", b"{}", 'stop needs a "network"'),
     ("start", b"[1, 2]", "payload must be a JSON object"),
     ("start", b"{nope", "payload is not JSON"),
@@ -43,7 +48,8 @@ def test_oversized_payloads_are_refused():
         parse_command("start", b" " * (MAX_PAYLOAD_BYTES + 1))
 
 
-@given(name=st.sampled_from(["start", "stop", "stop-all", "press", "x"]), payload=st.binary(max_size=300))
+@given(name=st.sampled_from(["start", "stop", "stop-all", "press", "button-network", "x"]),
+       payload=st.binary(max_size=300))
 def test_any_bytes_give_a_command_or_a_payload_error(name, payload):
     try:
         command = parse_command(name, payload)

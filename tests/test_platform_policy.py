@@ -1,4 +1,4 @@
-"""Retry policy, the retrying and safety wrappers, credentials, and which platforms exist."""
+"""Retry policy, the retrying wrapper, safety placeholders, credentials, and which platforms exist."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, Tran
                                          UnreachableError)
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.platforms.retry import Retrying, RetryPolicy, retry_delay
-from panic_edge.platforms.safety import NSFW_FLAG, SafetyNet
+from panic_edge.platforms.safety import NSFW_FLAG, placeholder
 
 POLICY = RetryPolicy(attempts=4, base=1.0, cap=30.0)
 TEXT = ModelInput(MediaType.TEXT, text="hello")
@@ -87,8 +87,8 @@ async def test_permanent_errors_are_not_retried():
 
 @pytest.mark.parametrize("model_id, kind", [("flux-schnell", MediaType.IMAGE), ("musicgen", MediaType.AUDIO),
                                             ("gpt-5-chat", MediaType.TEXT)])
-async def test_a_safety_refusal_becomes_a_placeholder_flagged_nsfw(model_id, kind):
-    out = await SafetyNet(Scripted(SafetyFilterError("NSFW content detected"))).invoke(CATALOGUE[model_id], TEXT)
+async def test_the_safety_placeholder_is_flagged_nsfw_and_of_the_models_kind(model_id, kind):
+    out = placeholder(CATALOGUE[model_id].output, "NSFW content detected")
     assert out.flags == (NSFW_FLAG,) and "NSFW" in out.meta["safety"]
     if kind is MediaType.TEXT:
         assert out.text

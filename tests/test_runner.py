@@ -7,8 +7,8 @@ import pytest
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.network import Network
 from panic_edge.core.runner import (MAX_PROMPT_CHARS, BeginRun, Cancel, Complete, Completed, Discard,
-                                    EndRun, Fail, Failed, Invoke, Press, Refuse, RunnerState, Start, Stop,
-                                    step)
+                                    EndRun, Fail, Failed, Invoke, Press, Refuse, RunnerState, ShowPlaceholder,
+                                    Start, Stop, Unsafe, step)
 from panic_edge.errors import CommandError, LockoutError
 
 NET = Network(slug="loop", name="Loop", models=("poet", "painter", "captioner"), lockout_seconds=30,
@@ -213,6 +213,57 @@ def test_resume_takes_up_a_run_where_it_stopped():
     state, actions = step(RunnerState(NET), Resume("r1", 50.0, 4, Content.of_text("a verse"), True, 100.0))
     assert state.run is not None and state.run.started_at == 50.0 and state.run.sequence == 4
     assert actions == [Invoke("r1.4", "r1", "loop", 4, "painter", Content.of_text("a verse"), 100.0, "call", True)]
+
+
+# --- the safety filter: once more with the network's safety prompt, then the placeholder ---------
+
+SAFE = NET.safety_prompt
+
+
+def test_a_refused_text_call_is_retried_once_with_the_networks_safety_prompt():
+    state = started()
+    state, actions = step(state, Unsafe("r1.0", "NSFW content detected", 101.0))
+    assert actions == [Invoke("r1.0", "r1", "loop", 0, "poet", Content.of_text(SAFE), 101.0, "call",
+                              again=True)]
+    verse = Content.of_text("a wombat's verse")
+    state, actions = step(state, Completed("r1.0", verse, 102.0, {"predict_time": 1}))
+    complete, invoke = actions
+    assert complete == Complete("r1.0", verse, 102.0)
+    assert complete.meta == {"safety": "NSFW content detected", "safety_prompt": SAFE, "predict_time": 1}
+    assert invoke == Invoke("r1.1", "r1", "loop", 1, "painter", verse, 102.0)
+    assert state.run is not None and state.run.safety is None  # the next invocation starts afresh
+
+
+def test_refused_again_with_the_safety_prompt_it_shows_the_placeholder_and_the_run_goes_on():
+    state = started()
+    state, _ = step(state, Unsafe("r1.0", "flagged", 101.0))
+    state, actions = step(state, Unsafe("r1.0", "flagged again", 102.0))
+    assert actions == [ShowPlaceholder("r1.0", "loop", "poet",
+                                       "flagged; with the safety prompt too: flagged again", 102.0)]
+    shown = Content(MediaType.TEXT, text="[withheld]", flags=("nsfw",))
+    state, actions = step(state, Completed("r1.0", shown, 103.0, {"safety": "both"}))
+    assert [type(a) for a in actions] == [Complete, Invoke] and actions[0].meta["safety"] == "both"
+    assert state.phase == "running"
+
+
+def test_a_refused_picture_or_a_network_without_a_safety_prompt_shows_the_placeholder_at_once():
+    state = started()
+    state, _ = step(state, Completed("r1.0", Content.of_text("verse"), 101.0))
+    state, _ = step(state, Completed("r1.1", IMAGE, 102.0))  # the captioner takes a picture
+    _, actions = step(state, Unsafe("r1.2", "refused", 103.0))
+    assert actions == [ShowPlaceholder("r1.2", "loop", "captioner",
+                                       "refused (not retried: the model takes a picture)", 103.0)]
+    bare = RunnerState(Network(slug="loop", name="Loop", models=NET.models, safety_prompt=""))
+    state, _ = step(bare, Start("r1", "a camel", 100.0))
+    _, actions = step(state, Unsafe("r1.0", "refused", 101.0))
+    assert actions == [ShowPlaceholder("r1.0", "loop", "poet",
+                                       "refused (this network has no safety prompt to try instead)", 101.0)]
+
+
+def test_a_refusal_for_an_invocation_no_longer_current_is_discarded():
+    state = started()
+    state, _ = step(state, Stop(101.0))
+    assert step(state, Unsafe("r1.0", "late", 102.0)) == (state, [Discard("r1.0", None)])
 
 
 # --- pacing ---------------------------------------------------------------------------------

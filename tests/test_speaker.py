@@ -15,7 +15,7 @@ from tests.nodes_helpers import shown
 
 
 def clip(seq: int, base: str = "http://x", **kw):
-    return shown(seq, output_type="audio", output=f"{base}/{seq}.wav", **kw)
+    return shown(seq, output_type="audio", output=f"{base}/media/{seq}.wav", **kw)
 
 
 def test_the_playlist_plays_in_order_whatever_order_clips_arrive_in():
@@ -51,7 +51,7 @@ def test_text_is_only_spoken_when_asked_and_nsfw_or_unfinished_clips_never_play(
 
 
 async def test_the_speaker_plays_clips_in_order_one_at_a_time_through_the_mixer():
-    files = {f"/{n}.wav": _wav(array.array("h", [((i // 20) % 2) * 8000 for i in range(22050 // 4)]))
+    files = {f"/media/{n}.wav": _wav(array.array("h", [((i // 20) % 2) * 8000 for i in range(22050 // 4)]))
              for n in range(3)}
     server = FileServer(files)
     intervals: list[tuple[str, float]] = []
@@ -59,7 +59,8 @@ async def test_the_speaker_plays_clips_in_order_one_at_a_time_through_the_mixer(
     try:
         async with httpx.AsyncClient() as http:
             speaker = Speaker(Playlist(max_behind=5), player, http,
-                              on_play=lambda s: intervals.append((s.id, time.monotonic())))
+                              on_play=lambda s: intervals.append((s.id, time.monotonic())),
+                              media_base=lambda: server.url)
             task = asyncio.create_task(speaker.run())
             now = time.time()
             for seq in (1, 0, 2):
@@ -72,7 +73,7 @@ async def test_the_speaker_plays_clips_in_order_one_at_a_time_through_the_mixer(
         assert [i for i, _ in intervals] == speaker.played
         starts = [t for _, t in intervals]
         assert all(b - a >= 0.25 - 0.03 for a, b in zip(starts, starts[1:])), "clips overlapped"
-        assert server.requests == ["/0.wav", "/1.wav", "/2.wav"]  # each fetched once
+        assert server.requests == ["/media/0.wav", "/media/1.wav", "/media/2.wav"]  # each fetched once
     finally:
         player.close()
         server.close()

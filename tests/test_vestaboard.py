@@ -141,6 +141,49 @@ async def test_a_refused_post_is_retried_after_the_interval_and_nothing_is_lost(
         await http.aclose()
 
 
+def test_a_message_is_never_blank_nothing_to_show_becomes_p_bang():
+    assert compose("   \n ").as_json() == compose("P!").as_json()
+    assert any(code for row in compose("").codes for code in row)
+
+
+async def test_several_boards_share_a_network_by_stride_and_offset_and_one_shows_the_prompt():
+    boards = [FakeVestaboard(api="rw", key="k") for _ in range(2)]
+    http = httpx.AsyncClient()
+    bridges = [Bridge(VestaboardClient(http, "rw", "k", b.url), BoardOptions(
+        "demo", api="rw", url=b.url, min_interval=0.2, stride=2, offset=k, show_prompt=k == 0),
+        catalogue=Catalogue([])) for k, b in enumerate(boards)]
+    tasks = [asyncio.create_task(b.run()) for b in bridges]
+    try:
+        for bridge in bridges:
+            bridge.offer(shown(4, run="old", created=94, output="four, before"))
+            bridge.offer(shown(5, run="old", created=95, output="five, before"))
+        await asyncio.to_thread(boards[0].wait_for, 1)
+        await asyncio.to_thread(boards[1].wait_for, 1)
+        for bridge in bridges:  # a run starts; a late step of the run before is then ignored
+            bridge.offer(shown(0, "invoking", run="new", created=100, input="a camel in the desert"))
+            bridge.offer(shown(6, run="old", created=96, output="six, late"))
+        await asyncio.to_thread(boards[0].wait_for, 2)
+        for n in range(1, 5):
+            for bridge in bridges:
+                bridge.offer(shown(n, run="new", created=100 + n, output=f"step {n}"))
+        even = await asyncio.to_thread(boards[0].wait_for, 3)
+        odd = await asyncio.to_thread(boards[1].wait_for, 2)
+        assert [m for _, m in even] == [compose(t).as_json() for t in ("four, before", "a camel in the desert",
+                                                                       "step 4")]
+        assert [m for _, m in odd] == [compose(t).as_json() for t in ("five, before", "step 3")]
+        async with asyncio.timeout(5):
+            while len(bridges[0].posted) < 3 or len(bridges[1].posted) < 2:  # the board answers after it records
+                await asyncio.sleep(0.01)
+        assert bridges[0].posted == ["old.4", "new.prompt", "new.4"] and bridges[1].posted == ["old.5", "new.3"]
+        assert not any(b.rejected for b in boards)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await http.aclose()
+        for b in boards:
+            b.close()
+
+
 async def test_the_bridge_follows_a_network_over_mqtt_through_the_read_write_api(config, probe):
     fake = FakeVestaboard(api="rw", key="rw-key")
     task = asyncio.create_task(run_vestaboard(config, BoardOptions("demo", api="rw", url=fake.url,

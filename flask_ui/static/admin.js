@@ -23,6 +23,12 @@
     return h ? `${h} h ${String(m % 60).padStart(2, "0")} min` : `${m} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
   }
 
+  // --- forms that ask first: data-confirm (the CSP allows no inline handlers) ---------------
+  document.addEventListener("submit", (e) => {
+    const question = e.target.dataset ? e.target.dataset.confirm : undefined;
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
   // --- waiting timers on pending invocations -----------------------------------------------
   function tick() {
     for (const card of $$(".inv")) {
@@ -163,9 +169,10 @@
     if (!q) return null;
     if (catalogue[q]) return q;
     const ids = Object.keys(catalogue);
-    const byName = ids.filter((id) => catalogue[id].name.toLowerCase() === q);
+    const offered = ids.filter((id) => !catalogue[id].deprecated); // deprecated: only by exact id
+    const byName = offered.filter((id) => catalogue[id].name.toLowerCase() === q);
     if (byName.length === 1) return byName[0];
-    const partial = ids.filter((id) => id.includes(q) || catalogue[id].name.toLowerCase().includes(q));
+    const partial = offered.filter((id) => id.includes(q) || catalogue[id].name.toLowerCase().includes(q));
     return partial.length === 1 ? partial[0] : null;
   }
   function add(id) {
@@ -188,7 +195,7 @@
     const list = models();
     const last = list.length ? catalogue[list[list.length - 1]] : null;
     const want = last ? last.output : "text";
-    const fits = Object.keys(catalogue).filter((id) => catalogue[id].input === want)
+    const fits = Object.keys(catalogue).filter((id) => catalogue[id].input === want && !catalogue[id].deprecated)
       .sort((a, b) => (catalogue[a].platform !== "local") - (catalogue[b].platform !== "local")).slice(0, 8);
     box.replaceChildren(el("span", { class: "muted" }, `takes ${want}: `));
     for (const id of fits) {

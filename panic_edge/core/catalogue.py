@@ -6,6 +6,12 @@ output parsing live in ``params`` (docs/platforms.md lists the keys each client 
 gallery experience in the hints (warm or cold, typical seconds), their price where published.
 Prices are US dollars as published by the platforms in 2025; check them before trusting a bill.
 Replicate models without a pinned ``:version`` run their latest version, looked up at first use.
+
+Replicate entries follow each model's published input schema; the excerpt relied on for each is
+recorded in ``panic_edge/core/schemas/replicate.toml`` and tests/test_catalogue_schemas.py checks
+every request against it. ``deprecated`` entries are the ones whose endpoints broke or were
+superseded (most in February 2026, as the original PANIC! app found): kept for history and old
+networks, left out of the picker.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ WARM, COLD = Warmth.WARM, Warmth.COLD
 
 def _m(id: str, name: str, platform: str, io: tuple[MediaType, MediaType], description: str,
        ref: str = "", warmth: Warmth = WARM, seconds: float = 5.0, price: Price | None = None,
-       **params: object) -> Model:
+       deprecated: bool = False, **params: object) -> Model:
     return Model(id=id, name=name, platform=platform, input=io[0], output=io[1],
                  description=description, ref=ref, hints=Hints(warmth, seconds), params=dict(params),
-                 price=price)
+                 price=price, deprecated=deprecated)
+
+
+OLD = {"deprecated": True}  # the original app retired these Replicate endpoints (February 2026)
 
 
 def per_image(dollars: float) -> Price:
@@ -42,6 +51,9 @@ GEMINI = per_million(0.30, 2.50)       # gemini-2.5-flash
 LLAMA_8B = per_million(0.05, 0.25)     # meta/meta-llama-3-8b-instruct on Replicate
 LLAMA_70B = per_million(0.65, 2.75)    # meta/meta-llama-3-70b-instruct on Replicate
 ONE_SENTENCE = "Describe this picture in one vivid sentence."
+CAPTION = ("Provide an interesting, concise caption for this image. Describe foreground and background "
+           "elements.")
+REPRODUCE = "reproduce this image exactly"
 
 
 MODELS: tuple[Model, ...] = (
@@ -60,29 +72,63 @@ MODELS: tuple[Model, ...] = (
     _m("local-listener", "Tone Listener", "local", (A, T),
        "Listens to a sound and describes its length, loudness and pitch.", seconds=0.5),
     # --- image generation -----------------------------------------------------------------
+    _m("flux-2-klein-4b", "FLUX.2 [klein] 4B", "replicate", (T, I),
+       "Black Forest Labs' sub-second FLUX.2 model, the successor of FLUX.1 [schnell].",
+       "black-forest-labs/flux-2-klein-4b", seconds=2, official=True, aspect_ratio="16:9",
+       output_format="png"),
+    _m("imagen-4-fast", "Imagen 4 Fast", "replicate", (T, I),
+       "Google's fast Imagen 4: crisp, literal pictures.", "google/imagen-4-fast", seconds=5, official=True,
+       aspect_ratio="16:9", safety_filter_level="block_only_high"),
+    _m("photon-flash", "Luma Photon Flash", "replicate", (T, I),
+       "Luma's quick Photon model: bold, cinematic pictures.", "luma/photon-flash", seconds=6,
+       price=per_image(0.01), official=True, aspect_ratio="16:9"),
+    _m("seedream-4.5", "Seedream 4.5", "replicate", (T, I),
+       "ByteDance's Seedream 4.5, with a strong sense of space and layout.", "bytedance/seedream-4.5",
+       seconds=15, official=True, size="2K", aspect_ratio="16:9"),
+    _m("z-image-turbo", "Z-Image Turbo", "replicate", (T, I),
+       "Tongyi's Z-Image Turbo, distilled by Pruna: photographic pictures in about a second.",
+       "prunaai/z-image-turbo", seconds=3, aspect_ratio="16:9"),
+    _m("dreamina-3.1", "Dreamina 3.1", "replicate", (T, I),
+       "ByteDance's Dreamina 3.1: cinematic four-megapixel pictures.", "bytedance/dreamina-3.1", seconds=15,
+       official=True, aspect_ratio="16:9", resolution="2K"),
+    _m("ideogram-v3-turbo", "Ideogram 3 Turbo", "replicate", (T, I),
+       "Ideogram's fast model: realistic or designed pictures, good at lettering.",
+       "ideogram-ai/ideogram-v3-turbo", seconds=8, official=True, aspect_ratio="16:9"),
+    _m("sd-3.5-large-turbo", "Stable Diffusion 3.5 Large Turbo", "replicate", (T, I),
+       "Stability AI's distilled SD 3.5 large model: fewer steps, quicker pictures.",
+       "stability-ai/stable-diffusion-3.5-large-turbo", seconds=4, official=True, aspect_ratio="16:9",
+       output_format="png"),
+    _m("image-reproducer-i-flux", "Image Reproducer I (FLUX Kontext)", "replicate", (T, I),
+       "Asked to reproduce the picture it is handed exactly, FLUX Kontext drifts a little each time; "
+       "from a typed prompt it first paints one with FLUX.2 [klein]. Pair it with Image Reproducer II.",
+       "black-forest-labs/flux-kontext-dev", seconds=8, official=True, picture_field="input_image",
+       picture_prompt=REPRODUCE, guidance=2.5, num_inference_steps=30, aspect_ratio="match_input_image",
+       output_format="png",
+       genesis={"ref": "black-forest-labs/flux-2-klein-4b", "official": True, "aspect_ratio": "16:9",
+                "output_format": "png"}),
     _m("flux-schnell", "FLUX.1 [schnell]", "replicate", (T, I),
        "Black Forest Labs' fastest FLUX model: a picture in about a second.",
        "black-forest-labs/flux-schnell", seconds=2, price=per_image(0.003), official=True,
-       output_format="webp", num_outputs=1, aspect_ratio="1:1", go_fast=True),
+       output_format="webp", num_outputs=1, aspect_ratio="1:1", go_fast=True, **OLD),
     _m("flux-dev", "FLUX.1 [dev]", "replicate", (T, I),
        "The larger open FLUX model: slower, richer pictures.",
        "black-forest-labs/flux-dev", seconds=8, price=per_image(0.025), official=True,
        output_format="webp", num_outputs=1, aspect_ratio="1:1", num_inference_steps=28),
     _m("sdxl", "Stable Diffusion XL", "replicate", (T, I),
        "Stability AI's SDXL base model.", "stability-ai/sdxl", seconds=6,
-       width=1024, height=1024, num_inference_steps=30, refine="expert_ensemble_refiner"),
+       width=1024, height=1024, num_inference_steps=30, refine="expert_ensemble_refiner", **OLD),
     _m("sdxl-lightning", "SDXL Lightning", "replicate", (T, I),
        "ByteDance's 4-step distilled SDXL: fast and punchy.",
-       "bytedance/sdxl-lightning-4step", seconds=2, width=1024, height=1024, num_inference_steps=4),
+       "bytedance/sdxl-lightning-4step", seconds=2, width=1024, height=1024, num_inference_steps=4, **OLD),
     _m("sd-3.5-large", "Stable Diffusion 3.5 Large", "replicate", (T, I),
        "Stability AI's SD 3.5 large model.", "stability-ai/stable-diffusion-3.5-large", seconds=10,
        price=per_image(0.065), official=True, aspect_ratio="1:1", output_format="png"),
     _m("kandinsky", "Kandinsky 2.2", "replicate", (T, I),
        "Kandinsky's dreamy, painterly text-to-image model.", "ai-forever/kandinsky-2.2",
-       warmth=COLD, seconds=20, width=1024, height=1024, num_inference_steps=50),
+       warmth=COLD, seconds=20, width=1024, height=1024, num_inference_steps=50, **OLD),
     _m("proteus", "Proteus v0.2", "replicate", (T, I),
        "An SDXL fine-tune with strong prompt following.", "datacte/proteus-v0.2", warmth=COLD, seconds=25,
-       width=1024, height=1024, num_inference_steps=20, guidance_scale=7.5),
+       width=1024, height=1024, num_inference_steps=20, guidance_scale=7.5, **OLD),
     _m("flux-lora-tarot", "FLUX tarot LoRA", "replicate", (T, I),
        "FLUX fine-tuned on tarot cards (Finetune Friday).", "fofr/flux-tarot", warmth=COLD, seconds=30,
        template="{text}, in the style of TOK tarot card", output_format="png", num_outputs=1),
@@ -99,15 +145,29 @@ MODELS: tuple[Model, ...] = (
        "Paints a new variation of the picture it is shown.", "black-forest-labs/flux-redux-schnell",
        seconds=3, price=per_image(0.003), official=True, field="redux_image", output_format="png"),
     # --- captioning -----------------------------------------------------------------------
+    _m("qwen2-vl-7b-instruct", "Qwen2-VL 7B", "replicate", (I, T),
+       "Alibaba's Qwen2-VL: a modern vision-language model that reads pictures at any resolution.",
+       "lucataco/qwen2-vl-7b-instruct", warmth=COLD, seconds=10, field="media", prompt=CAPTION,
+       max_new_tokens=100),
+    _m("llama-4-scout-instruct", "Llama 4 Scout", "replicate", (I, T),
+       "Meta's natively multimodal Llama 4 Scout (17B, 16 experts), asked for a caption.",
+       "meta/llama-4-scout-instruct", seconds=4, official=True, prompt=CAPTION, max_tokens=100),
+    _m("claude-4-sonnet-caption", "Claude 4 Sonnet caption (Replicate)", "replicate", (I, T),
+       "Claude 4 Sonnet through Replicate describes the picture in one sentence.",
+       "anthropic/claude-4-sonnet", seconds=5, official=True, prompt="describe this image in one sentence",
+       max_image_resolution=0.5),
+    _m("image-reproducer-ii-flux", "Image Reproducer II", "local", (I, T),
+       "Hands the picture on, untouched, to Image Reproducer I: the pair loops a picture through "
+       "endless reproductions.", seconds=0.1),
     _m("blip-2", "BLIP-2", "replicate", (I, T),
        "Salesforce's BLIP-2 captioner: short, literal captions.", "andreasjansson/blip-2", seconds=2,
-       caption=True),
+       caption=True, **OLD),
     _m("blip-3", "BLIP-3 (xGen-MM)", "replicate", (I, T),
        "Salesforce's BLIP-3 vision-language model, asked for one sentence.", "zsxkib/blip-3",
-       seconds=4, question=ONE_SENTENCE),
+       seconds=4, question=ONE_SENTENCE, **OLD),
     _m("florence-2", "Florence-2", "replicate", (I, T),
        "Microsoft's Florence-2 with detailed captions.", "lucataco/florence-2-large", seconds=4,
-       task_input="More Detailed Caption", output_key="text"),
+       task_input="More Detailed Caption", output_key="text", **OLD),
     _m("moondream", "Moondream 2", "replicate", (I, T),
        "A tiny vision-language model that describes pictures in a sentence.", "lucataco/moondream2",
        seconds=3, prompt=ONE_SENTENCE),
@@ -116,13 +176,13 @@ MODELS: tuple[Model, ...] = (
        warmth=COLD, seconds=15, text=ONE_SENTENCE, max_new_tokens=100),
     _m("bunny", "Bunny", "replicate", (I, T),
        "Bunny, a small multimodal model (Phi-2 with SigLIP), asked for one sentence.",
-       "adirik/bunny-phi-2-siglip", warmth=COLD, seconds=10, prompt=ONE_SENTENCE),
+       "adirik/bunny-phi-2-siglip", warmth=COLD, seconds=10, prompt=ONE_SENTENCE, **OLD),
     _m("uform", "UForm Gen", "replicate", (I, T),
        "UForm's tiny generative captioner. Slow to start, slow to answer.", "zsxkib/uform-gen",
-       warmth=COLD, seconds=40, prompt=ONE_SENTENCE),
+       warmth=COLD, seconds=40, prompt=ONE_SENTENCE, **OLD),
     _m("llava", "LLaVA 13B", "replicate", (I, T),
        "LLaVA vision-language model, asked for a one-sentence description.", "yorickvp/llava-13b",
-       seconds=5, prompt=ONE_SENTENCE, max_tokens=100),
+       seconds=5, prompt=ONE_SENTENCE, max_tokens=100, **OLD),
     _m("claude-caption", "Claude caption", "anthropic", (I, T),
        "Claude describes the picture in one vivid sentence.", "claude-sonnet-4-5", seconds=4,
        price=CLAUDE),
@@ -132,9 +192,12 @@ MODELS: tuple[Model, ...] = (
     _m("gpt-caption", "GPT caption", "openai", (I, T),
        "GPT describes the picture in one vivid sentence.", "gpt-5-chat-latest", seconds=4, price=GPT),
     # --- language models ------------------------------------------------------------------
+    _m("claude-4-sonnet", "Claude 4 Sonnet (Replicate)", "replicate", (T, T),
+       "Claude 4 Sonnet through Replicate, asked to continue the idea in one sentence.",
+       "anthropic/claude-4-sonnet", seconds=4, official=True),
     _m("llama-3-8b", "Llama 3 8B Instruct", "replicate", (T, T),
        "Meta's small Llama 3, asked to continue the idea in one sentence.",
-       "meta/meta-llama-3-8b-instruct", seconds=2, price=LLAMA_8B, official=True, max_tokens=200),
+       "meta/meta-llama-3-8b-instruct", seconds=2, price=LLAMA_8B, official=True, max_tokens=200, **OLD),
     _m("llama-3-70b", "Llama 3 70B Instruct", "replicate", (T, T),
        "Meta's large Llama 3, asked to continue the idea in one sentence.",
        "meta/meta-llama-3-70b-instruct", seconds=4, price=LLAMA_70B, official=True, max_tokens=200),
@@ -166,11 +229,20 @@ MODELS: tuple[Model, ...] = (
     # --- speech recognition -----------------------------------------------------------------
     _m("whisper", "Whisper", "replicate", (A, T),
        "OpenAI's Whisper speech recognition, any language.", "openai/whisper", seconds=5,
-       model="large-v3", output_key="transcription"),
+       transcription="plain text", condition_on_previous_text=False, output_key="transcription"),
     _m("gemini-listener", "Gemini listener", "gemini", (A, T),
        "Gemini transcribes what it hears, or describes the sound when there are no words.",
        "gemini-2.5-flash", seconds=4, price=GEMINI, thinking_budget=0),
     # --- speech and music -------------------------------------------------------------------
+    _m("magnet", "MAGNeT", "replicate", (T, A),
+       "Meta's MAGNeT: ten seconds of music from a description, non-autoregressively.", "lucataco/magnet",
+       warmth=COLD, seconds=30, model="facebook/magnet-medium-10secs", variations=1),
+    _m("flux-music", "FLUX Music", "replicate", (T, A),
+       "A rectified-flow transformer that turns a description into music.", "zsxkib/flux-music",
+       warmth=COLD, seconds=40, model_version="base", steps=50, output_key="wav"),
+    _m("lyria-2", "Lyria 2", "replicate", (T, A),
+       "Google's Lyria 2: 48 kHz stereo music from a description.", "google/lyria-2", seconds=20,
+       official=True),
     _m("xtts", "XTTS v2 speech", "replicate", (T, A),
        "Coqui XTTS v2: multilingual text-to-speech, in English.", "lucataco/xtts-v2", warmth=COLD,
        seconds=20, field="text", language="en"),
@@ -191,7 +263,7 @@ MODELS: tuple[Model, ...] = (
        seconds=90, model_version="stereo-large", duration=8, output_format="wav"),
     _m("riffusion", "Riffusion", "replicate", (T, A),
        "Riffusion: music from a spectrogram diffusion model.", "riffusion/riffusion", warmth=COLD,
-       seconds=15, field="prompt_a", output_key="audio"),
+       seconds=15, field="prompt_a", output_key="audio", **OLD),
     # --- audio to audio ---------------------------------------------------------------------
     _m("musicgen-continue", "MusicGen continuation", "replicate", (A, A),
        "MusicGen hears a sound and keeps playing from it. Takes ages.", "meta/musicgen", warmth=COLD,
@@ -222,12 +294,33 @@ class Catalogue(Mapping[str, Model]):
     def __len__(self) -> int:
         return len(self._models)
 
+    def active(self) -> list[Model]:
+        """The models a curator may choose: every one not deprecated."""
+        return [m for m in self._models.values() if not m.deprecated]
+
+    def describe(self, model_id: str, given: MediaType = T, gives: MediaType = T) -> Model:
+        return describe(self, model_id, given, gives)
+
     def _unknown(self, model_id: str) -> str:
         import difflib  # pure, and only needed on the error path
 
         close = difflib.get_close_matches(model_id, self._models, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; `panic-edge models` lists them"
         return f"unknown model {model_id!r}{hint}"
+
+
+def describe(catalogue: Mapping[str, Model], model_id: str, given: MediaType = T,
+             gives: MediaType = T) -> Model:
+    """The model, or a placeholder for one no longer in the catalogue (a history row may name it):
+    pages, the API and nodes show the placeholder instead of failing."""
+    return catalogue.get(model_id) or unknown_model(model_id, given, gives)
+
+
+def unknown_model(model_id: str, given: MediaType = T, gives: MediaType = T) -> Model:
+    """What history shows for a model id that is not in the catalogue (any more)."""
+    return Model(id=model_id, name=f"Unknown model ({model_id})", platform="unknown", input=given,
+                 output=gives, description="This model is no longer in the catalogue; its past outputs "
+                 "are kept, but a network naming it cannot run.", deprecated=True)
 
 
 CATALOGUE = Catalogue(MODELS)

@@ -61,6 +61,10 @@ class Model:
     ``owner/name`` or ``owner/name:version``, an OpenAI model id, ...); ``params`` are the fixed
     request parameters the platform client merges into every call (docs/platforms.md lists the
     keys each client reads); ``price`` is set where the platform publishes one.
+
+    ``deprecated`` marks a model whose endpoint broke or was superseded: it stays resolvable, so
+    history and old networks keep working, but the network editor's picker and `panic-edge
+    models` leave it out (``--all`` shows it).
     """
 
     id: str
@@ -73,6 +77,7 @@ class Model:
     hints: Hints = field(default_factory=Hints)
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     price: Price | None = field(default=None, compare=False)
+    deprecated: bool = field(default=False, compare=False)
 
     @property
     def is_local(self) -> bool:

@@ -12,6 +12,8 @@ from panic_edge.core.pacing import Pacing
 from panic_edge.errors import NetworkError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# what a call refused by a safety filter is tried once more with (the original installation's own)
+DEFAULT_SAFETY_PROMPT = "a wombat holding a sign that says 'whoops!'"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Network:
 
     ``prompts`` are what the panic button starts runs with, in turn. ``offline_policy`` says what
     a running network does while the platforms are unreachable (pause, replay or stop).
+    ``safety_prompt`` is what a text model refused by its safety filter is called with instead,
+    once, before the placeholder is shown ("" shows the placeholder at once).
     """
 
     slug: str
@@ -30,6 +34,7 @@ class Network:
     prompts: tuple[str, ...] = ("a camel in the desert",)
     offline_policy: str = "pause"
     about_url: str = ""
+    safety_prompt: str = DEFAULT_SAFETY_PROMPT
     pacing: Pacing | None = None  # None: panic_edge.core.pacing.default_pacing for its models
     source: str = field(default="", compare=False)  # the file it came from, for error messages
 

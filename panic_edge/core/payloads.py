@@ -1,24 +1,30 @@
 """MQTT payloads: what the daemon publishes and the commands it accepts.
 
 Encoding is plain JSON (UTF-8). Parsing is strict and total: any bytes give either a command
-or a PayloadError whose message says what was wrong, never another exception.
+or a PayloadError whose message says what was wrong, never another exception (see ``wire``).
 """
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from panic_edge.core import wire
 from panic_edge.core.runner import MAX_PROMPT_CHARS
+from panic_edge.core.topics import COMMANDS
 from panic_edge.errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_REQUEST_ID_CHARS = 128
+MAX_NETWORK_CHARS = 64
+_SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, not tab, CR or LF
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command. ``network`` is None for stop-all and for a press on the default network."""
+    """A parsed command. ``network`` is None for stop-all, and for a press or start on the button's network."""
 
     name: str
     network: str | None = None
@@ -27,47 +33,54 @@ class Command:
 
 
 def parse_command(name: str, payload: bytes) -> Command:
-    """Parse the payload of ``cmd/<name>``. Raises PayloadError with a message to reply with."""
-    if name not in ("start", "stop", "stop-all", "press"):
-        raise PayloadError(f"unknown command {name!r}; use start, stop, stop-all or press")
+    """Parse the payload of ``cmd/<name>``. Raises PayloadError with a message to reply with, carrying
+    the payload's ``request_id`` when that much could be read, so the reply can still echo it."""
+    if name not in COMMANDS:
+        raise PayloadError(f"unknown command {name[:40]!r}; use {', '.join(COMMANDS)}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
-    body: dict[str, Any] = {}
-    if payload.strip():
-        try:
-            decoded = json.loads(payload.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise PayloadError("payload is not UTF-8 text") from None
-        except json.JSONDecodeError as err:
-            raise PayloadError(f"payload is not JSON: {err.msg} at character {err.pos}") from None
-        if not isinstance(decoded, dict):
-            raise PayloadError("payload must be a JSON object")
-        body = decoded
-    request_id = _optional_str(body, "request_id")
-    network = _optional_str(body, "network")
-    if name in ("start", "stop") and not network:
+    body = wire.load_json(payload, "payload", MAX_PAYLOAD_BYTES) if payload.strip() else {}
+    given = body.get("request_id")
+    request_id = given if isinstance(given, str) and len(given) <= MAX_REQUEST_ID_CHARS and wire.clean(given) \
+        else None
+    try:
+        wire.check_object(body, "payload")
+        request_id = _optional_str(body, "request_id", MAX_REQUEST_ID_CHARS)
+        return _command(name, body, request_id)
+    except PayloadError as err:
+        err.request_id = request_id
+        raise
+
+
+def _command(name: str, body: dict[str, Any], request_id: str | None) -> Command:
+    network = _optional_str(body, "network", MAX_NETWORK_CHARS)
+    if network is not None and not _SLUG.fullmatch(network):
+        raise PayloadError(f'"network" must be a network\'s slug (letters, digits, - and _), not {network[:40]!r}')
+    if name in ("stop", "button-network") and not network:  # start and press: the button's network
         raise PayloadError(f'{name} needs a "network"')
     prompt = None
     if name == "start":
-        prompt = _optional_str(body, "prompt")
+        prompt = _optional_str(body, "prompt", MAX_PROMPT_CHARS)
         if not prompt or not prompt.strip():
             raise PayloadError('start needs a non-empty "prompt"')
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise PayloadError(f"prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+        if _CONTROL.search(prompt):
+            raise PayloadError('"prompt" holds a control character; only line breaks and tabs are allowed')
     return Command(name, network if name != "stop-all" else None, prompt, request_id)
 
 
-def _optional_str(body: dict[str, Any], key: str) -> str | None:
+def _optional_str(body: dict[str, Any], key: str, limit: int) -> str | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise PayloadError(f'"{key}" must be a string, not {type(value).__name__}')
+    if len(value) > limit:
+        raise PayloadError(f'"{key}" is {len(value)} characters; the limit is {limit}')
     return value
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return wire.encode(obj)
 
 
 def reply(command: str, request_id: str | None, ok: bool, message: str, **extra: Any) -> bytes:

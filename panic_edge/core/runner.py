@@ -12,6 +12,11 @@ Rules:
 - Each completion is recorded and the next invocation prepared: model ``seq % len(models)``,
   the previous output as its input.
 - A failed invocation ends its run with the reason recorded.
+- A call refused by the model's safety filter (Unsafe) does not end the run: an invocation that
+  takes text is called once more with the network's ``safety_prompt`` (a fixed, harmless prompt;
+  empty turns this off); refused again, or taking a picture or a sound, it completes with the
+  safety placeholder (ShowPlaceholder), flagged ``nsfw``, and the loop goes on from it. The meta
+  of the completed invocation records the refusal (``safety``) and the prompt used (``safety_prompt``).
 - Stop ends the run; the invocation in flight is cancelled. A result that arrives for an
   invocation that is no longer current is discarded, never attached to a later run.
 - Offline (the model platforms are unreachable), by the network's ``offline_policy``:
@@ -35,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from panic_edge.core.media import Content
+from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.core.pacing import NO_BOARDS, Boards, Pacing, default_pacing, wait_before
@@ -64,6 +69,7 @@ class ActiveRun:
     held: bool = False  # waiting for a gate to open (the platforms, the opening hours, the budget)
     held_reason: Gate | None = None
     next_at: float | None = None  # the prepared invocation is called at this instant (pacing)
+    safety: str | None = None  # why the safety filter refused this invocation once (then retried)
 
     @property
     def invocation_id(self) -> str:
@@ -172,6 +178,15 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Unsafe:
+    """The model's safety filter refused the call (or withheld its output)."""
+
+    invocation_id: str
+    error: str
+    now: float
+
+
+@dataclass(frozen=True)
 class Unreachable:
     """A call could not reach its platform: the appliance is offline."""
 
@@ -245,8 +260,8 @@ class BoardsSeen:
     boards: Boards
 
 
-Event = (Start | Press | Stop | Completed | Failed | Unreachable | NothingToReplay | Connectivity | Resume
-         | Due | Hours | Spending | BoardsSeen)
+Event = (Start | Press | Stop | Completed | Failed | Unsafe | Unreachable | NothingToReplay | Connectivity
+         | Resume | Due | Hours | Spending | BoardsSeen)
 
 # --- actions (out) --------------------------------------------------------------------------
 
@@ -315,11 +330,22 @@ class Discard:
 
 
 @dataclass(frozen=True)
+class ShowPlaceholder:
+    """Complete the invocation with the safety placeholder for its model's output (``reason`` says why)."""
+
+    invocation_id: str
+    network: str
+    model: str
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True)
 class Refuse:
     error: CommandError
 
 
-Action = BeginRun | EndRun | Invoke | Complete | Fail | Cancel | Discard | Refuse
+Action = BeginRun | EndRun | Invoke | Complete | Fail | Cancel | Discard | ShowPlaceholder | Refuse
 
 # --- the transition function ----------------------------------------------------------------
 
@@ -344,6 +370,8 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
             run = state.run
             if run is None or run.invocation_id != inv_id or run.held or run.next_at is not None:
                 return state, [Discard(inv_id, output)]
+            if run.safety is not None:
+                meta = {"safety": run.safety, "safety_prompt": state.network.safety_prompt, **meta}
             state, invoke = _next(state, run, output, now)
             return state, [Complete(inv_id, output, now, meta), invoke]
         case Failed(inv_id, error, now):
@@ -352,6 +380,11 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, [Discard(inv_id, None)]
             reason = f"step {run.sequence} ({run.model}) failed: {error}"
             return replace(state, run=None), [Fail(inv_id, error, now), EndRun(run.run_id, reason, now)]
+        case Unsafe(inv_id, error, now):
+            run = state.run
+            if run is None or run.invocation_id != inv_id or run.held:
+                return state, [Discard(inv_id, None)]
+            return _unsafe(state, run, error, now)
         case Unreachable(inv_id, error, now):
             run = state.run
             if run is None or run.invocation_id != inv_id:
@@ -422,7 +455,7 @@ def _invoke(state: RunnerState, run_id: str, sequence: int, given: Content, now:
         mode = "wait"
     run = replace(state.run, sequence=sequence, model=model, input=given, held=mode == "hold",
                   held_reason=state.gate if mode == "hold" else None,
-                  next_at=not_before if mode == "wait" else None)
+                  next_at=not_before if mode == "wait" else None, safety=None)
     invoke = Invoke(run.invocation_id, run_id, state.network.slug, sequence, model, given, now, mode, again,
                     not_before if mode == "wait" else None)
     return replace(state, run=run), invoke
@@ -468,6 +501,25 @@ def _hours(state: RunnerState, is_open: bool, now: float, opens_at: str | None,
             return step(state, Press(attract_run_id, now))
         return state, []
     return _release(state, now)
+
+
+def _unsafe(state: RunnerState, run: ActiveRun, error: str, now: float) -> tuple[RunnerState, list[Action]]:
+    """Refused by the safety filter: once more with the safety prompt, else the placeholder."""
+    prompt = state.network.safety_prompt.strip()
+    takes_text = run.input is not None and run.input.text is not None
+    if run.safety is None and prompt and takes_text:
+        safe = Content.of_text(prompt)
+        invoke = Invoke(run.invocation_id, run.run_id, state.network.slug, run.sequence, run.model, safe, now,
+                        "call", again=True)
+        return replace(state, run=replace(run, input=safe, safety=error)), [invoke]
+    if run.safety is not None:
+        reason = f"{run.safety}; with the safety prompt too: {error}"
+    elif not prompt:
+        reason = f"{error} (this network has no safety prompt to try instead)"
+    else:
+        kind = "a sound" if run.input is not None and run.input.type is MediaType.AUDIO else "a picture"
+        reason = f"{error} (not retried: the model takes {kind})"
+    return state, [ShowPlaceholder(run.invocation_id, state.network.slug, run.model, reason, now)]
 
 
 def _start(state: RunnerState, run_id: str, prompt: str, now: float) -> tuple[RunnerState, list[Action]]:

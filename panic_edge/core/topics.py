@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ROOT = "panic"
+NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a display node's id: one topic level, and its MQTT client id
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,22 @@ class Topics:
         """QoS 1 JSON, one message for every invocation state change."""
         return f"{self.base}/networks/{slug}/invocations"
 
+    def latest_image(self, slug: str) -> str:
+        """Retained JSON: the network's latest image output (its URL), for Home Assistant's image entity."""
+        return f"{self.base}/networks/{slug}/latest_image"
+
+    @property
+    def bridge(self) -> str:
+        """Retained ``1`` / ``0``: whether this appliance's broker bridge to a central broker is up. Written
+        by Mosquitto (the bridge's notifications), not by the daemon; ``0`` is the bridge's last will."""
+        return f"{self.base}/bridge"
+
+    def insight(self, slug: str) -> str:
+        """QoS 1 JSON, not retained: a run's geometry after each embedded output (docs/insight.md)."""
+        return f"{self.base}/networks/{slug}/insight"
+
     def cmd(self, name: str) -> str:
-        """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``."""
+        """Commands to the daemon: ``start``, ``stop``, ``stop-all``, ``press``, ``button-network``."""
         return f"{self.base}/cmd/{name}"
 
     @property
@@ -71,5 +87,45 @@ class Topics:
         node_id, _, leaf = topic[len(prefix):].partition("/")
         return (node_id, leaf) if node_id and leaf in ("availability", "status") else None
 
+    def installation(self, name: str) -> str:
+        """Retained JSON: one installation, its network and its screens; ``--screen`` nodes follow it."""
+        return f"{self.base}/installations/{name}"
 
-COMMANDS = ("start", "stop", "stop-all", "press")
+    @property
+    def installations_filter(self) -> str:
+        return f"{self.base}/installations/+"
+
+    def installation_name(self, topic: str) -> str | None:
+        """``gallery`` for ``panic/<id>/installations/gallery``; None for any other topic."""
+        prefix = f"{self.base}/installations/"
+        name = topic[len(prefix):] if topic.startswith(prefix) else ""
+        return name if name and "/" not in name else None
+
+
+    def node_cmd(self, node_id: str, verb: str) -> str:
+        """Commands to one node: ``blank``, ``wake``, ``reload``, ``screenshot`` (see NODE_COMMANDS)."""
+        return f"{self.base}/nodes/{node_id}/cmd/{verb}"
+
+    def node_cmd_filter(self, node_id: str) -> str:
+        return f"{self.base}/nodes/{node_id}/cmd/+"
+
+    def node_screenshot(self, node_id: str) -> str:
+        """A small PNG of what one screen shows, sent when asked (``cmd/screenshot``); not retained."""
+        return f"{self.base}/nodes/{node_id}/screenshot"
+
+    def node_screenshot_id(self, topic: str) -> str | None:
+        """The node id of a ``nodes/<node_id>/screenshot`` topic; None for any other topic."""
+        found = self.node_topic_leaf(topic)
+        return found[0] if found is not None and found[1] == "screenshot" else None
+
+    def node_topic_leaf(self, topic: str) -> tuple[str, str] | None:
+        """``(node_id, rest)`` for any topic under ``nodes/``; None otherwise."""
+        prefix = f"{self.base}/nodes/"
+        if not topic.startswith(prefix):
+            return None
+        node_id, _, rest = topic[len(prefix):].partition("/")
+        return (node_id, rest) if node_id and rest else None
+
+
+COMMANDS = ("start", "stop", "stop-all", "press", "button-network")
+NODE_COMMANDS = ("blank", "wake", "reload", "screenshot")

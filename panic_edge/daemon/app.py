@@ -13,29 +13,42 @@ from typing import Any, TextIO
 from flask_ui.app import Settings
 from panic_edge import __version__
 from panic_edge.archive import Archive
-from panic_edge.bus import MqttBus, Will
+from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.config import Config
 from panic_edge.core import payloads
+from panic_edge.core.budget import StartBudget
 from panic_edge.core.catalogue import CATALOGUE, Catalogue
 from panic_edge.core.payloads import Command
+from panic_edge.core.rate import RollingCount
+from panic_edge.core.request_reply import response_refusal
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
 from panic_edge.backup import rotate
+from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.commands import CommandHandler
 from panic_edge.daemon.lock import DataDirLock
 from panic_edge.errors import BackupError
 from panic_edge.daemon.connectivity import ConnectivityMonitor
 from panic_edge.daemon.control import Control
+from panic_edge.daemon.deadlines import call_deadline
 from panic_edge.daemon.engine import Engine
+from panic_edge.images import ImageLimits
+from panic_edge.daemon.fleet import FleetWatcher
+from panic_edge.daemon.homeassistant import HomeAssistant
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
+from panic_edge.daemon.installations import Installations
+from panic_edge.daemon.latest_image import LatestImages
 from panic_edge.daemon.presence import Presence
+from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
+from panic_edge.insight.service import InsightService
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
+from panic_edge.private_files import lock_down
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.daemon")
@@ -68,10 +81,19 @@ class Daemon:
         self.settings: Settings | None = None
         self._led: Any = None
         self.presence = Presence()
+        self.installations: Installations | None = None
+        self.screens = Screens(self.topics, self._to_node, self.presence.nodes)
+        self.insight: InsightService | None = None
         self.media_base = ""
         self.status_interval = STATUS_INTERVAL
         self._status_sent_at = float("-inf")  # the first status goes out at once
         self._status_timer: asyncio.TimerHandle | None = None
+        self.invocations = RollingCount(60.0)  # completed in the last minute, for the status
+        self.button = ButtonNetwork(config.button_network, config.data_dir / "button-network.json",
+                                    lambda slug: self.engine is not None and slug in self.engine.states)
+        self.button.listeners.append(lambda slug: self._publish_status())
+        self.homeassistant: HomeAssistant | None = None
+        self.fleet: FleetWatcher | None = None  # made in run(): its bus needs the running loop
 
     def stop(self) -> None:
         self._stop.set()
@@ -82,9 +104,10 @@ class Daemon:
         for name, problem in self.networks.problems.items():
             log.error("skipping network %s: %s", name, problem)
         async with AsyncExitStack() as stack:
+            await asyncio.to_thread(lock_down, config.data_dir)  # installs made before 0600/0700
             stack.enter_context(DataDirLock(config.data_dir))
             store = await stack.enter_async_context(Store.open(config.database_path))
-            archive = Archive(config.archive_dir)
+            archive = Archive(config.archive_dir, images=ImageLimits(**config.images.model_dump()))
             platforms = self.platforms if self.platforms is not None else build_platforms(config)
             stack.push_async_callback(platforms.aclose)
 
@@ -92,7 +115,8 @@ class Daemon:
                                 model_names={m.id: m.label for m in self.catalogue.values()},
                                 admin=config.admin, catalogue=self.catalogue, platforms=platforms,
                                 networks_dir=config.networks_dir, hub=Hub(),
-                                secret_key_path=config.data_dir / "admin-session-key")
+                                secret_key_path=config.data_dir / "admin-session-key",
+                                visitors=config.visitors, public_url=config.http.public_url)
             self.settings = settings
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
@@ -102,8 +126,19 @@ class Daemon:
             online = (topics.availability, b"online", True)
             self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
                                      will=Will(topics.availability, b"offline"),
-                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1)),
-                                     on_connect_publish=(online,))
+                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1),
+                                                    (topics.installations_filter, 1)),
+                                     on_connect_publish=(online,), mqtt5=True)
+            self.latest_images = LatestImages(bus, topics)
+            if config.fleet.enabled:
+                self.fleet = FleetWatcher(config.mqtt, config.appliance_id)
+            if config.homeassistant.enabled:
+                self.homeassistant = HomeAssistant(
+                    config.homeassistant, config.appliance_id, __version__, bus,
+                    lambda: {s: n.name for s, n in (self.engine.networks if self.engine else {}).items()},
+                    lambda: self.media_base, self._republish)
+                bus.subscribe(*self.homeassistant.subscriptions)
+                stack.callback(self.homeassistant.close)
             bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
@@ -114,12 +149,30 @@ class Daemon:
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,
-                                          on_unreachable=monitor.report_unreachable)
+                                          on_unreachable=monitor.report_unreachable,
+                                          start_budget=StartBudget.full(config.limits.starts_per_minute,
+                                                                        config.limits.start_burst,
+                                                                        time.monotonic()),
+                                          call_deadline=lambda model: call_deadline(model, config),
+                                          invocation_expiry=config.mqtt.invocation_expiry or None)
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
-                                       config.networks_dir, config.database_path, config.backups_dir)
+                                       config.networks_dir, config.database_path, config.backups_dir,
+                                       screens=self.screens)
             engine.on_invocation(lambda body: self._hub_publish("invocation", body))
-            self.handler = handler = CommandHandler(engine, config.default_network)
+            engine.on_invocation(self._invocation_published)
+            self.installations = Installations(config.installations, config.data_dir, bus, topics,
+                                               lambda slug: slug in engine.networks)
+            settings.control.installations = self.installations
+            settings.installations = lambda: self.installations.all if self.installations else ()
+            self.installations.publish_all()
+            self.insight = await stack.enter_async_context(InsightService.open(
+                config, engine, bus, topics, settings.model_names, lambda body: self._hub_publish("insight", body)))
+            self.handler = handler = CommandHandler(engine, self.button)
+            if self.homeassistant is not None:
+                self.homeassistant.announce()
+            if self.fleet is not None:
+                settings.fleet = self.fleet.snapshot
             await engine.resume_open_runs(config.offline.resume_after_restart)
             resent = await engine.republish_unacknowledged()
             if resent:
@@ -130,12 +183,12 @@ class Daemon:
             if led is not None:
                 stack.callback(led.close)
             engine.on_state_change(self._state_changed)
-            button = open_button(config.button, lambda: self._local(Command("press", config.button_network)),
-                                 lambda: self._local(Command("stop", config.button_network)),
+            button = open_button(config.button, lambda: self._local(Command("press", self.button.current)),
+                                 lambda: self._local(Command("stop", self.button.current)),
                                  self.pin_factory)
             if button is not None:
                 stack.callback(button.close)
-                log.info("panic button on GPIO%d drives %s", config.button.pin, config.button_network)
+                log.info("panic button on GPIO%d drives %s", config.button.pin, self.button.current)
             if self.stdin is not None:
                 keyboard = open_keyboard(config.keyboard.enabled, self._typed, self.stdin)
                 if keyboard is not None:
@@ -155,9 +208,14 @@ class Daemon:
                 commands = group.create_task(self._serve_commands(bus, handler), name="commands")
                 background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
                               group.create_task(engine.run_outbox(), name="outbox"),
-                              group.create_task(self._backups(), name="backups")]
+                              group.create_task(engine.run_call_watchdog(), name="stuck calls"),
+                              group.create_task(self._backups(), name="backups"),
+                              group.create_task(self._fresh_visit_passes(), name="visit passes")]
                 if any(engine.needs_internet(slug) for slug in engine.states):
                     background.append(group.create_task(monitor.run(), name="connectivity"))
+                background.append(group.create_task(self._rate_refresh(), name="rate"))
+                if self.fleet is not None:
+                    background.append(group.create_task(self.fleet.run(), name="fleet"))
                 await self._stop.wait()
                 log.info("stopping")
                 notifier.stopping()
@@ -169,21 +227,54 @@ class Daemon:
     async def _serve_commands(self, bus: MqttBus, handler: CommandHandler) -> None:
         while True:
             message = await bus.messages.get()
-            node = self.topics.node_topic(message.topic)
-            if node is not None:
-                if self.presence.apply(*node, message.payload):
-                    self._publish_status()
-                continue
-            name = self.topics.command_name(message.topic)
-            if name is None or name == "reply":
-                continue
-            if message.retain:
-                log.warning("ignored a retained cmd/%s: commands must not be retained", name)
-                continue
-            command, outcome = await handler.handle_raw(name, message.payload)
-            request_id = command.request_id if command else None
-            bus.publish(self.topics.cmd_reply,
-                        payloads.reply(name, request_id, outcome.ok, outcome.message, **outcome.extra))
+            try:
+                await self._serve(message, handler)
+            except Exception:  # the last resort: a bug in a handler must not stop the daemon
+                log.exception("bug: a message on %s raised; ignored it and carried on", message.topic[:200])
+
+    async def _serve(self, message: Message, handler: CommandHandler) -> None:
+        installation = self.topics.installation_name(message.topic)
+        if installation is not None:
+            if self.installations is not None:
+                self.installations.observe(installation, message.payload, message.retain)
+            return
+        shot_of = self.topics.node_screenshot_id(message.topic)
+        if shot_of is not None:
+            shot = self.screens.put(shot_of, message.payload)
+            if shot is not None:
+                self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
+            return
+        if self.homeassistant is not None and self.homeassistant.handle(message):
+            return
+        node = self.topics.node_topic(message.topic)
+        if node is not None:
+            if self.presence.apply(*node, message.payload):
+                self._publish_status()
+            return
+        name = self.topics.command_name(message.topic)
+        if name is None or name == "reply":
+            return
+        if message.retain:
+            log.warning("ignored a retained cmd/%s: commands must not be retained", name[:40])
+            return
+        assert self.bus is not None
+        reply = await handler.answer(name, message.payload)
+        self.bus.publish(self.topics.cmd_reply, reply)
+        if message.response_topic is not None:
+            self._respond(self.bus, message.response_topic, reply, message.correlation_data)
+
+    def _respond(self, bus: MqttBus, topic: str, reply: bytes, correlation: bytes | None) -> None:
+        """MQTT 5: the answer also goes to the request's response topic (core/request_reply.py)."""
+        refusal = response_refusal(topic, self.topics, (self.config.homeassistant.prefix,))
+        if refusal is not None:
+            log.warning("answered on %s only, not on response topic %r: %s", self.topics.cmd_reply,
+                        topic[:120], refusal)
+            return
+        bus.respond(topic, reply, correlation)
+
+    def _to_node(self, topic: str, body: bytes) -> None:
+        if self.bus is not None:
+            self.bus.publish(topic, body, qos=1, retain=False)  # never retained: a stale blank must not replay
 
     async def _local(self, command: Command) -> None:
         assert self.handler is not None
@@ -192,7 +283,7 @@ class Daemon:
             log.info("%s: %s", command.name, outcome.message)
 
     async def _typed(self, line: str) -> None:
-        network = self.config.default_network
+        network = self.button.current
         await self._local(Command("start", network, line) if line else Command("press", network))
 
     async def _backups(self) -> None:
@@ -210,6 +301,28 @@ class Daemon:
                 continue
             log.info("backed up the database to %s (%d old ones removed)", made, len(dropped))
 
+    async def _fresh_visit_passes(self) -> None:
+        """Republish the status before the screens' QR passes get old: each always has two thirds
+        of its life left when it goes out."""
+        if not self.config.visitors.enabled:
+            return
+        while True:
+            await asyncio.sleep(self.config.visitors.token_minutes * 60 / 3)
+            self._publish_status()
+
+    def _visit_links(self) -> dict[str, dict[str, Any]]:
+        """Per network: the prompt page's URL with a fresh pass, for the screens' QR codes (MQTT only:
+        /api/status, open to anyone on the network, hands out none)."""
+        if not self.config.visitors.enabled or self.http is None or self.engine is None:
+            return {}
+        from flask_ui.visitor import issue_link
+
+        links = {}
+        for slug in self.engine.networks:
+            url, issued = issue_link(self.http.app, slug, self.media_base)
+            links[slug] = {"visit_url": url, "visit_expires_at": issued.expires_at}
+        return links
+
     async def _watchdog(self, notifier: Notifier) -> None:
         interval = notifier.watchdog_interval
         if interval is None:
@@ -220,6 +333,30 @@ class Daemon:
 
     # --- status -----------------------------------------------------------------------------
 
+    def _invocation_published(self, body: dict[str, Any]) -> None:
+        if body.get("state") == "completed":
+            self.invocations.add(time.monotonic())
+            self.latest_images.observe(body)
+
+    async def _rate_refresh(self, every: float = 10.0) -> None:
+        """Invocations per minute falls with no event to say so: publish the status when it moved."""
+        sent = 0
+        while True:
+            await asyncio.sleep(every)
+            now = self.invocations.count(time.monotonic())
+            if now != sent:
+                sent = now
+                self._publish_status()
+
+    def _republish(self) -> None:
+        """Every retained topic again (a broker that lost them; Home Assistant after its restart)."""
+        if self.engine is not None:
+            self.engine.publish_all_states()
+            self._publish_status()
+            self.latest_images.republish()
+            if self.installations is not None:
+                self.installations.publish_all()
+
     def _state_changed(self, state: RunnerState | None = None) -> None:
         if self._led is not None and self.engine is not None:
             states = self.engine.states.values()
@@ -227,6 +364,10 @@ class Daemon:
         self._publish_status()
         if state is None:
             return
+        if self.engine is not None and state.network.slug not in self.engine.states:  # it was removed
+            self.latest_images.forget(state.network.slug)
+        if self.homeassistant is not None:
+            self.homeassistant.announce(force=False)  # a network added or removed changes the device
         run = state.run
         self._hub_publish("state", {"network": state.network.slug, "state": state.phase,
                                     "run_id": run.run_id if run else None,
@@ -241,8 +382,9 @@ class Daemon:
     def _connection_changed(self, connected: bool) -> None:
         if connected and self.engine is not None:
             # a broker that restarted without persistence has lost the retained picture
-            self.engine.publish_all_states()
-            self._publish_status()
+            self._republish()
+            if self.homeassistant is not None:
+                self.homeassistant.announce()
 
     async def _online_changed(self, online: bool) -> None:
         assert self.engine is not None
@@ -268,8 +410,11 @@ class Daemon:
                 "internet": self._internet(),
                 "storage_problem": engine.storage_problem if engine else None,
                 "default_network": self.config.default_network, "networks": networks,
+                "button_network": self.button.current,
+                "invocations_per_minute": self.invocations.count(time.monotonic()),
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
-                "nodes_online": self.presence.online()}
+                "nodes_online": self.presence.online(), "screens_online": self.presence.screens(),
+                "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"}}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)
@@ -299,7 +444,11 @@ class Daemon:
         self._status_timer = None
         self._status_sent_at = time.monotonic()
         if self.bus is not None:
-            self.bus.publish(self.topics.status, payloads.encode(self.status()), qos=1, retain=True)
+            body = self.status()
+            for slug, link in self._visit_links().items():
+                if slug in body["networks"]:
+                    body["networks"][slug].update(link)
+            self.bus.publish(self.topics.status, payloads.encode(body), qos=1, retain=True)
 
     def _flush_status(self) -> None:
         """At shutdown: a publish still waiting in its window goes out now, while the bus is up."""

@@ -10,9 +10,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from panic_edge.core import payloads
 from panic_edge.core.payloads import Command, parse_command
+from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.engine import Engine
-from panic_edge.errors import CommandError, LockoutError, PayloadError, StoreError
+from panic_edge.errors import CommandError, LockoutError, PayloadError, StartBudgetError, StoreError
 
 log = logging.getLogger("panic_edge.commands")
 
@@ -25,28 +27,49 @@ class Outcome:
 
 
 class CommandHandler:
-    def __init__(self, engine: Engine, default_network: str) -> None:
+    def __init__(self, engine: Engine, button: ButtonNetwork) -> None:
         self.engine = engine
-        self.default_network = default_network
+        self.button = button
+
+    async def answer(self, name: str, payload: bytes) -> bytes:
+        """The ``cmd/reply`` payload for one ``cmd/<name>`` message. Never raises (but for cancellation):
+        a bug in handling a command is logged with its traceback and answered, and the daemon goes on."""
+        request_id = None
+        try:
+            command, request_id, outcome = self._parse(name, payload)
+            if command is not None:
+                outcome = await self.handle(command)
+        except Exception:
+            log.exception("bug: cmd/%s raised; answered with an error and carried on", name[:40])
+            outcome = Outcome(False, "the appliance hit an internal error handling this command (logged); "
+                              "try again", {})
+        return payloads.reply(name[:64], request_id, outcome.ok, outcome.message, **outcome.extra)
 
     async def handle_raw(self, name: str, payload: bytes) -> tuple[Command | None, Outcome]:
         """Parse and run a command from its MQTT topic name and payload."""
+        command, _, outcome = self._parse(name, payload)
+        return (command, await self.handle(command)) if command is not None else (None, outcome)
+
+    @staticmethod
+    def _parse(name: str, payload: bytes) -> tuple[Command | None, str | None, Outcome]:
+        """(command, its request_id, a refusal for a malformed one)."""
         try:
             command = parse_command(name, payload)
         except PayloadError as err:
-            log.warning("malformed cmd/%s: %s", name, err)
-            return None, Outcome(False, str(err), {})
-        return command, await self.handle(command)
+            log.warning("malformed cmd/%s: %s", name[:40], err)
+            return None, err.request_id, Outcome(False, str(err), {})
+        return command, command.request_id, Outcome(True, "", {})
 
     async def handle(self, command: Command) -> Outcome:
         try:
             match command.name:
                 case "start":
-                    assert command.network and command.prompt
-                    run_id = await self.engine.start(command.network, command.prompt)
-                    return self._started(command.network, run_id)
+                    assert command.prompt
+                    network = command.network or self.button.current
+                    run_id = await self.engine.start(network, command.prompt)
+                    return self._started(network, run_id)
                 case "press":
-                    network = command.network or self.default_network
+                    network = command.network or self.button.current
                     run_id = await self.engine.press(network)
                     return self._started(network, run_id)
                 case "stop":
@@ -54,11 +77,16 @@ class CommandHandler:
                     was = await self.engine.stop(command.network)
                     return Outcome(True, f"stopped {command.network}" if was
                                    else f"{command.network} was idle", {})
+                case "button-network":
+                    assert command.network
+                    self.button.choose(command.network)
+                    return Outcome(True, f"the panic button now drives {command.network}",
+                                   {"network": command.network})
                 case "stop-all":
                     stopped = await self.engine.stop_all()
                     return Outcome(True, f"stopped {', '.join(stopped)}" if stopped else "all idle",
                                    {"stopped": stopped})
-        except LockoutError as err:
+        except (LockoutError, StartBudgetError) as err:
             log.info("refused %s: %s", command.name, err)
             return Outcome(False, str(err), {"retry_after": round(err.remaining, 1)})
         except CommandError as err:

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from panic_edge import backup
+from panic_edge.core.installation import Installation
 from panic_edge.core.model import Model
-from panic_edge.core.network import Network, chain_errors
+from panic_edge.core.network import SLUG, Network, chain_errors
 from panic_edge.core.restart import restart_prompt
 from panic_edge.daemon.engine import Engine
+from panic_edge.daemon.installations import Installations
+from panic_edge.daemon.screens import Screens
 from panic_edge.errors import CommandError
 from panic_edge.network_files import DEMO, write_network
 from panic_edge.store.reader import Reader
@@ -27,7 +30,8 @@ TIMEOUT = 15.0
 
 class Control:
     def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, catalogue: Mapping[str, Model],
-                 networks_dir: Path | None, database: Path, backups_dir: Path) -> None:
+                 networks_dir: Path | None, database: Path, backups_dir: Path,
+                 screens: Screens | None = None) -> None:
         self.engine = engine
         self.loop = loop
         self.catalogue = catalogue
@@ -35,6 +39,8 @@ class Control:
         self.database = database
         self.backups_dir = backups_dir
         self.reader = Reader(database)
+        self.installations: Installations | None = None  # set by the daemon once the bus is up
+        self.screens = screens
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
@@ -46,10 +52,16 @@ class Control:
         replaced at once, whatever its lockout (the lockout keeps visitors from interrupting
         each other, not the people running the installation)."""
         async def go() -> str:
+            self.engine.check_start_budget()  # refused before stopping the current run, not after
             if network in self.engine.states and self.engine.states[network].run is not None:
                 await self.engine.stop(network, "replaced from the admin page")
             return await self.engine.start(network, prompt)
         return self._run(go())
+
+    def start_as_visitor(self, network: str, prompt: str) -> str:
+        """Start a run from a visitor's phone: the engine's own start, so the lockout (and every other
+        rule of a start) applies. Raises LockoutError while another visitor's run is young."""
+        return self._run(self.engine.start(network, prompt))
 
     def stop(self, network: str) -> bool:
         return self._run(self.engine.stop(network))
@@ -100,6 +112,8 @@ class Control:
 
     def delete_network(self, slug: str) -> None:
         """Delete the network's file and unload it. A running network is refused."""
+        if not SLUG.match(slug):  # never a path: no file was ever saved under such a name
+            raise CommandError(f"there is no network file {slug[:80]!r}.toml to delete")
         path = self._folder() / f"{slug}.toml"
         if self.running(slug):
             raise CommandError(f"network {slug!r} is running; stop it before deleting it")
@@ -114,6 +128,33 @@ class Control:
         elif slug in self.engine.networks:
             self._run(self.engine.remove_network(slug))
 
+    # --- installations (daemon/installations.py, on the loop) ------------------------------------
+
+    def _installations(self) -> Installations:
+        if self.installations is None:
+            raise CommandError("installations are not available: the daemon is still starting")
+        return self.installations
+
+    def save_installation(self, installation: Installation, previous_name: str | None = None) -> None:
+        async def go() -> None:
+            self._installations().save(installation, previous_name)
+        self._run(go())
+
+    def switch_installation(self, name: str, network: str) -> Installation:
+        async def go() -> Installation:
+            return self._installations().switch(name, network)
+        return self._run(go())
+
+    def delete_installation(self, name: str) -> None:
+        async def go() -> None:
+            self._installations().delete(name)
+        self._run(go())
+
+    def installations_from_config(self) -> None:
+        async def go() -> None:
+            self._installations().use_config()
+        self._run(go())
+
     # --- backups ----------------------------------------------------------------------------
 
     def restore(self, uploaded: Path) -> tuple[backup.BackupInfo, Path | None]:
@@ -123,3 +164,15 @@ class Control:
         if running:
             raise CommandError(f"{', '.join(running)} running; stop all before restoring a backup")
         return backup.restore(uploaded, self.database, self.backups_dir)
+
+    # --- remote screens -----------------------------------------------------------------------
+
+    def node_command(self, node_id: str, verb: str) -> None:
+        """``blank``, ``wake``, ``reload`` or ``screenshot`` to one node, sent from the loop."""
+        if self.screens is None:
+            raise CommandError("remote screens are not available here")
+        screens = self.screens
+
+        async def go() -> None:
+            screens.command(node_id, verb)
+        self._run(go())

@@ -2,6 +2,11 @@
 
 Every action that changes state is committed to SQLite before it is published. One lock
 serialises transitions; model calls run as tasks outside it, and come back as events.
+
+A call task never ends silently: whatever it dies of (an exception from a platform, a store or an
+encoder, or a CancelledError nobody asked for) becomes a Failed event with the reason, and the
+run goes on by the runner's policy. A watchdog (``fail_stuck_calls``) fails an invocation that is
+still ``invoking`` long after its deadline (``call_deadline``, see panic_edge.daemon.deadlines).
 """
 
 from __future__ import annotations
@@ -14,30 +19,36 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from panic_edge.archive import Archive
-from panic_edge.core import payloads
+from panic_edge.archive import Archive, sniff
+from panic_edge.core import payloads, picture_ref
+from panic_edge.core.budget import StartBudget
+from panic_edge.core.catalogue import describe
+from panic_edge.core.clean import clean_text
 from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
                                     EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
-                                    Resume, RunnerState, Start, Stop, Unreachable, step)
+                                    Resume, RunnerState, ShowPlaceholder, Start, Stop, Unreachable, Unsafe,
+                                    step)
 from panic_edge.core.topics import Topics
-from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
-from panic_edge.platforms.base import ModelInput, Platforms
-from panic_edge.platforms.errors import UnreachableError
+from panic_edge.errors import CommandError, PanicEdgeError, StartBudgetError, StorageFault
+from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
+from panic_edge.platforms.errors import SafetyFilterError, UnreachableError
+from panic_edge.platforms.safety import placeholder
 from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
+UNRECORDABLE = "its outcome could not be recorded"
 T = TypeVar("T")
 
 
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None) -> None: ...
+                on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None: ...
 
 
 class Engine:
@@ -48,7 +59,11 @@ class Engine:
                  media_base: str, clock: Callable[[], float] = time.time,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  replay_seconds: float | None = None,
-                 on_unreachable: Callable[[], None] | None = None) -> None:
+                 on_unreachable: Callable[[], None] | None = None,
+                 start_budget: StartBudget | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 call_deadline: Callable[[Model], float] | None = None,
+                 invocation_expiry: int | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -61,28 +76,51 @@ class Engine:
         self.new_id = new_id
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
+        self.invocation_expiry = invocation_expiry  # MQTT 5 message expiry of invocation messages (s)
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
         self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
         self.storage_retry_max = 10.0
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.call_deadline = call_deadline
+        self._watched: dict[str, tuple[str, float, float]] = {}  # invocation -> (network, due, seconds)
         self._state_listeners: list[Callable[[RunnerState], None]] = []
         self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.monotonic = monotonic
+        self.start_budget = start_budget or StartBudget.full(0, 1, monotonic())  # default: unlimited
 
     # --- commands ---------------------------------------------------------------------------
 
     async def start(self, network: str, prompt: str) -> str:
         """Start a run; returns its id. Raises CommandError (LockoutError when locked)."""
         run_id = self.new_id()
-        await self._dispatch(self._network(network), Start(run_id, prompt, self.clock()))
+        await self._budgeted(self._network(network), Start(run_id, prompt, self.clock()))
         return run_id
 
     async def press(self, network: str) -> str:
         """The panic button: a run with the network's next prompt."""
         run_id = self.new_id()
-        await self._dispatch(self._network(network), Press(run_id, self.clock()))
+        await self._budgeted(self._network(network), Press(run_id, self.clock()))
         return run_id
+
+    def check_start_budget(self) -> None:
+        """Raise StartBudgetError if a start now would be refused for the appliance's budget."""
+        wait = self.start_budget.wait(self.monotonic())
+        if wait > 0:
+            raise StartBudgetError(wait)
+
+    async def _budgeted(self, slug: str, event: Start | Press) -> None:
+        """Every start and press, from any source, spends from the appliance's start budget first;
+        one refused for another reason (a lockout) gives its token back."""
+        self.start_budget, wait = self.start_budget.take(self.monotonic())
+        if wait > 0:
+            raise StartBudgetError(wait)
+        try:
+            await self._dispatch(slug, event)
+        except CommandError:
+            self.start_budget = self.start_budget.give_back()
+            raise
 
     async def stop(self, network: str, reason: str = "stopped") -> bool:
         """Stop a network's run; False if it was idle."""
@@ -254,8 +292,12 @@ class Engine:
                                  input=action.input, output_type=model.output, created_at=action.created_at)
                 await self.store.add_invocation(inv)
                 self._publish_invocation(inv)
+                self._watched.pop(inv.id, None)  # called again, held or replayed: a new watch, or none
                 if action.mode == "call":
                     work = self._call(action, model)
+                    if self.call_deadline is not None:
+                        seconds = self.call_deadline(model)
+                        self._watched[inv.id] = (action.network, time.monotonic() + seconds, seconds)
                 elif action.mode == "replay":
                     work = self._replay(action, model)
                 else:
@@ -265,9 +307,12 @@ class Engine:
                 self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
             case Complete(inv_id, output, finished_at, meta):
                 self._announce(await self.store.complete(inv_id, output, finished_at, meta))
+                self._watched.pop(inv_id, None)
             case Fail(inv_id, error, finished_at):
                 self._announce(await self.store.fail(inv_id, error, finished_at))
+                self._watched.pop(inv_id, None)
             case Cancel(inv_id, reason, finished_at):
+                self._watched.pop(inv_id, None)
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
@@ -275,6 +320,11 @@ class Engine:
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
+            case ShowPlaceholder(inv_id, network, model_id, reason, _):
+                log.info("%s: the safety filter withheld %s; showing the placeholder: %s", network, inv_id,
+                         reason)
+                self._tasks[inv_id] = asyncio.create_task(self._placeholder(action, self.catalogue[model_id]),
+                                                          name=f"placeholder {inv_id}")
 
     # --- model calls ------------------------------------------------------------------------
 
@@ -284,32 +334,63 @@ class Engine:
         try:
             self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
-            if action.input.text is not None:
+            if action.input.text is not None and picture_ref.carried(action.input) is None:
                 given = self._model_input(action.input)
             else:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
-                saved = self._save_output(action, model, out.text, out.data, out.flags)
-            else:
-                saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                    self._save_output, action, model, out.text, out.data, out.flags))
+            saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
-            raise
+            task = asyncio.current_task()
+            if task is None or task.cancelling():  # a stop, a replacement, the watchdog, shutdown
+                raise
+            # nobody cancelled this task: a library leaked a CancelledError (or a cancelled
+            # future) into it. Ending quietly here would leave the invocation invoking forever.
+            log.error("%s: the call was cancelled from inside, though nothing stopped it",
+                      action.invocation_id)
+            event = Failed(action.invocation_id, "the call was cancelled from inside the platform "
+                           "client, though nothing stopped it", self.clock())
         except UnreachableError as err:
             if self.on_unreachable is not None:
                 self.on_unreachable()
             event = Unreachable(action.invocation_id, str(err), self.clock())
+        except SafetyFilterError as err:  # the runner decides: the safety prompt, or the placeholder
+            log.info("%s #%d %s: refused by the safety filter: %s", action.network, action.sequence,
+                     model.label, err)
+            event = Unsafe(action.invocation_id, str(err), self.clock())
         except PanicEdgeError as err:
             event = Failed(action.invocation_id, str(err), self.clock())
         except Exception as err:  # a bug or a surprise from a library: record it, keep the daemon up
             log.exception("unexpected error in %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
-    async def _report(self, action: Invoke, event: Event) -> None:
+    async def _placeholder(self, action: ShowPlaceholder, model: Model) -> None:
+        """Complete a refused invocation with the safety placeholder, flagged nsfw."""
+        out = placeholder(model.output, action.reason)
+        saved: Content | None = None
+        try:
+            saved = await self._keep(action, model, out)
+            event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
+        except asyncio.CancelledError:
+            self.archive.discard(saved)
+            raise
+        except PanicEdgeError as err:
+            event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}",
+                           self.clock())
+        await self._report(action, event)
+
+    async def _keep(self, action: Invoke | ShowPlaceholder, model: Model, out: ModelOutput) -> Content:
+        """``out`` as the invocation's output, archived; while the disk refuses, wait and retry."""
+        if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
+            return self._save_output(action, model, out.text, out.data, out.flags)
+        return await self._until_storage_works(lambda: asyncio.to_thread(
+            self._save_output, action, model, out.text, out.data, out.flags))
+
+    async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:
         """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
 
         Every write an action makes is idempotent, so carrying out the same transition again
@@ -322,6 +403,46 @@ class Engine:
             if isinstance(event, Completed):
                 self.archive.discard(event.output)
             raise
+        except Exception as err:  # a bug, or an outcome the store, the encoder or the bus refuses
+            # the output file stays: the database may already point at it
+            log.exception("%s: could not record the outcome of the call", action.invocation_id)
+            if isinstance(event, Failed) and event.error.startswith(UNRECORDABLE):
+                return  # recording the failure failed too: the watchdog will try again
+            error = f"{UNRECORDABLE} ({type(err).__name__}: {clean_text(str(err), 300)})"
+            await self._report(action, Failed(action.invocation_id, error, self.clock()))
+
+    async def fail_stuck_calls(self) -> list[str]:
+        """The watchdog's round: fail every call still invoking after its deadline (its run then
+        ends by the runner's policy); returns their invocation ids."""
+        now = time.monotonic()
+        stuck = []
+        for inv_id, (network, due, seconds) in list(self._watched.items()):
+            if now < due:
+                continue
+            del self._watched[inv_id]
+            state = self.states.get(network)
+            if state is None or state.run is None or state.run.invocation_id != inv_id or state.run.held:
+                continue  # its outcome is in (the record just came late), or it waits for the internet
+            task = self._tasks.pop(inv_id, None)
+            if task is not None:
+                task.cancel()
+            log.error("%s: still invoking after %g s, past its deadline; failing it", inv_id, seconds)
+            error = (f"no outcome within {seconds:g} s, the deadline for this model "
+                     "(platforms.call_deadline); the watchdog gave up on it")
+            failed = Failed(inv_id, error, self.clock())
+            try:
+                await self._until_storage_works(lambda: self._dispatch(network, failed))  # noqa: B023
+            except Exception:  # keep watching the others; the next round tries this one again
+                log.exception("%s: the watchdog could not record the failure", inv_id)
+                self._watched[inv_id] = (network, now + 60.0, seconds)
+                continue
+            stuck.append(inv_id)
+        return stuck
+
+    async def run_call_watchdog(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.fail_stuck_calls()
 
     async def _until_storage_works(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` until the disk lets it through: the loop pauses rather than corrupts."""
@@ -364,7 +485,8 @@ class Engine:
             event = NothingToReplay(action.invocation_id, self.clock())
         except Exception as err:  # a bug: record it, keep the daemon up
             log.exception("unexpected error replaying %s", action.invocation_id)
-            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
+            event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
+                           f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> Content:
@@ -375,11 +497,24 @@ class Engine:
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
-            return ModelInput(content.type, text=content.text)
-        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime)
+            return ModelInput(content.type, text=content.text, **self._carried_picture(content))
+        return ModelInput(content.type, data=self.archive.read(content), mime=content.mime, file=content.file)
 
-    def _save_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
-                     flags: tuple[str, ...]) -> Content:
+    def _carried_picture(self, content: Content) -> dict[str, Any]:
+        """The picture a text carries (core.picture_ref), if it is still in the archive."""
+        file = picture_ref.carried(content)
+        if file is None:
+            return {}
+        try:
+            data = self.archive.read(Content(MediaType.IMAGE, file=file))
+        except (PanicEdgeError, OSError) as err:
+            log.warning("the picture %s is gone from the archive (%s); the text goes on alone", file, err)
+            return {}
+        found = sniff(data)
+        return {"data": data, "mime": found[0] if found else None, "file": file}
+
+    def _save_output(self, action: Invoke | ShowPlaceholder, model: Model, text: str | None,
+                     data: bytes | None, flags: tuple[str, ...]) -> Content:
         if model.output is MediaType.TEXT:
             if text is None:
                 raise PanicEdgeError(f"{model.id} should give text but gave a file")
@@ -403,14 +538,13 @@ class Engine:
             log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self._label(inv.model), inv.error)
 
     def _label(self, model_id: str) -> str:
-        model = self.catalogue.get(model_id)
-        return model.label if model else model_id
+        return describe(self.catalogue, model_id).label
 
     def _publish_invocation(self, inv: Invocation) -> None:
         body = invocation_message(inv, self._label(inv.model), self.media_base)
         ack = (inv.id, inv.state.value)
         self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
-                               on_ack=lambda: self._acknowledged.append(ack))
+                               on_ack=lambda: self._acknowledged.append(ack), expiry=self.invocation_expiry)
         for listener in self._invocation_listeners:
             listener(body)
 

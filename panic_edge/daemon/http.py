@@ -6,6 +6,7 @@ import logging
 import threading
 
 from waitress.server import create_server
+from waitress.wasyncore import close_all
 
 from flask_ui.app import Settings, create_app
 
@@ -29,5 +30,12 @@ class HttpServer:
     def stop(self) -> None:
         if self.app.config["PANIC"].hub is not None:
             self.app.config["PANIC"].hub.close()  # event streams return, freeing their threads
-        self._server.close()
-        self._thread.join(timeout=5)
+        server = self._server
+        # close every socket on the server's own thread, woken by its trigger: its loop ends at once
+        # (not at its next 1 s poll) and never polls a socket closed under it
+        if self._thread.is_alive():
+            server.trigger.pull_trigger(lambda: close_all(server._map))  # type: ignore[union-attr]
+            self._thread.join(timeout=5)
+        else:
+            close_all(server._map)  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]

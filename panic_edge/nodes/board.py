@@ -82,11 +82,18 @@ def wrap(text: str, cols: int) -> list[str]:
     return lines
 
 
+CLEAR = "P!"  # what a cleared board shows: the Read/Write API refuses an all-blank message
+
+
 def compose(text: str, board: tuple[int, int] = FLAGSHIP) -> Message:
-    """``text`` centred on the board, rows and columns; too long ends in ``...``."""
+    """``text`` centred on the board, rows and columns; too long ends in ``...``. Never blank:
+    text with nothing to show (empty, only spaces) becomes ``P!``, which every API accepts."""
     rows, cols = board
     folded, replaced = fold(text, note=board == NOTE)
     lines = wrap(folded, cols)
+    if not lines:
+        folded, replaced = fold(CLEAR)
+        lines = [folded]
     truncated = len(lines) > rows
     if truncated:
         lines = lines[:rows]

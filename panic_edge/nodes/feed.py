@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from panic_edge.core.installation import GridScreen, SingleScreen
 from panic_edge.nodes.messages import Shown
 
 
@@ -58,16 +59,30 @@ class Feed:
         return len(self._by_id)
 
 
+def current_run(items: list[Shown]) -> str | None:
+    """The run a screen shows: the newest invocation's (a new run's genesis is the newest there is)."""
+    return items[0].run_id if items else None
+
+
 @dataclass(frozen=True)
 class Grid:
-    """``--grid ROWSxCOLS``: the ROWS*COLS most recent invocations, newest first, across runs."""
+    """``--grid ROWSxCOLS``, in one of two orders.
+
+    ``newest`` (the default): the ROWS*COLS most recent invocations, newest first, across runs.
+    ``sequence`` (``--grid-order sequence``, the original installation's grid): the current run's
+    invocation ``seq`` sits in slot ``seq % (ROWS*COLS)``, so the grid is a fixed layout that fills
+    in order and then overwrites itself; a new run clears it.
+    """
 
     rows: int
     cols: int
+    order: str = "newest"
 
     def __post_init__(self) -> None:
         if not (1 <= self.rows <= 16 and 1 <= self.cols <= 16):
             raise ValueError(f"a grid is 1x1 to 16x16, not {self.rows}x{self.cols}")
+        if self.order not in ORDERS:
+            raise ValueError(f"grid order must be {' or '.join(ORDERS)}, not {self.order!r}")
 
     @property
     def cells(self) -> int:
@@ -78,19 +93,34 @@ class Grid:
         return self.cells + 8  # a few spare: some recent ones may be cancelled
 
     def select(self, feed: Feed) -> tuple[Shown | None, ...]:
-        chosen = feed.newest_first()[: self.cells]
+        items = feed.newest_first()
+        if self.order == "sequence":
+            run = current_run(items)
+            slots: list[Shown | None] = [None] * self.cells
+            for shown in items:  # newest first: the first seen for a slot is the latest to fill it
+                if shown.run_id == run and slots[shown.sequence % self.cells] is None:
+                    slots[shown.sequence % self.cells] = shown
+            return tuple(slots)
+        chosen = items[: self.cells]
         return tuple(chosen) + (None,) * (self.cells - len(chosen))
 
     def describe(self) -> str:
-        return f"grid {self.rows}x{self.cols}"
+        return f"grid {self.rows}x{self.cols}" + (" by sequence" if self.order == "sequence" else "")
+
+
+ORDERS = ("newest", "sequence")
 
 
 @dataclass(frozen=True)
 class Single:
-    """``--single --offset K --stride N``: the latest invocation with ``sequence % N == K``.
+    """``--single --offset K --stride N``: the current run's latest invocation with ``sequence % N == K``.
 
     Without ``show_invoking`` it is the latest *finished* one, so the screen keeps its picture
     while the next is made; with it, a running invocation shows its model and waiting timer.
+
+    The genesis everywhere: when a run starts, its first invocation (sequence 0) shows at once on
+    every single screen whatever its offset, until that screen's own next step is there; the
+    screens reset to the new run, and invocations of other runs are ignored.
     """
 
     offset: int = 0
@@ -110,10 +140,17 @@ class Single:
         return 4 * self.stride + 8
 
     def select(self, feed: Feed) -> tuple[Shown | None, ...]:
-        for shown in feed.newest_first():
+        items = feed.newest_first()
+        run = current_run(items)
+        genesis = None
+        for shown in items:
+            if shown.run_id != run:
+                continue  # an older run: ignored once a newer one has begun
             if shown.sequence % self.stride == self.offset and (self.show_invoking or shown.done):
                 return (shown,)
-        return (None,)
+            if shown.sequence == 0:
+                genesis = shown
+        return (genesis,)
 
     def describe(self) -> str:
         extra = ", showing invoking" if self.show_invoking else ""
@@ -123,9 +160,16 @@ class Single:
 Selection = Grid | Single
 
 
-def parse_grid(text: str) -> Grid:
+def parse_grid(text: str, order: str = "newest") -> Grid:
     """``"4x4"`` -> Grid(4, 4); raises ValueError with the expected form."""
     rows, sep, cols = text.lower().partition("x")
     if not sep or not rows.isdigit() or not cols.isdigit():
         raise ValueError(f"grid must look like ROWSxCOLS, e.g. 2x3, not {text!r}")
-    return Grid(int(rows), int(cols))
+    return Grid(int(rows), int(cols), order)
+
+
+def selection_of(screen: SingleScreen | GridScreen) -> Selection:
+    """What an installation's screen selects: its settings as a Grid or a Single."""
+    if isinstance(screen, GridScreen):
+        return Grid(screen.rows, screen.cols, screen.order)
+    return Single(screen.offset, screen.stride, screen.show_invoking or screen.terminal)

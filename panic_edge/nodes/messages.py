@@ -1,4 +1,5 @@
-"""What a display node reads off the bus, parsed strictly: any bytes give a record or a PayloadError.
+"""What a display node reads off the bus, parsed strictly: any bytes give a record or a PayloadError
+(``core.wire`` bounds the JSON: no lone surrogates, no huge numbers, no deep nesting).
 
 Pure: no I/O. The shapes are those of docs/mqtt.md; unknown extra fields are ignored so a newer
 daemon does not break an older node.
@@ -6,12 +7,20 @@ daemon does not break an older node.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from panic_edge.core.installation import (
+    GridScreen,
+    Installation,
+    SingleScreen,
+    SpeakerScreen,
+    VestaboardScreen,
+    parse_installation,
+)
 from panic_edge.core.payloads import MAX_PAYLOAD_BYTES
-from panic_edge.errors import PayloadError
+from panic_edge.core.wire import check_object, load_object
+from panic_edge.errors import ConfigError, PayloadError
 
 STATES = {"ready": 0, "invoking": 1, "completed": 2, "failed": 2}
 TYPES = ("text", "image", "audio")
@@ -64,17 +73,7 @@ class Shown:
 
 
 def _json_object(payload: bytes, what: str) -> dict[str, Any]:
-    if len(payload) > MAX_MESSAGE_BYTES:
-        raise PayloadError(f"{what} is {len(payload)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        body = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError(f"{what} is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise PayloadError(f"{what} is not JSON: {err.msg} at character {err.pos}") from None
-    if not isinstance(body, dict):
-        raise PayloadError(f"{what} must be a JSON object, not {type(body).__name__}")
-    return body
+    return load_object(payload, what, MAX_MESSAGE_BYTES)
 
 
 def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str,
@@ -93,6 +92,7 @@ def parse_invocation(payload: bytes | dict[str, Any]) -> Shown:
     what = "invocation message"
     if isinstance(payload, dict):
         body = payload
+        check_object(body, what)
     elif isinstance(payload, bytes):
         body = _json_object(payload, what)
     else:
@@ -186,11 +186,13 @@ def parse_reply(payload: bytes) -> Reply:
 
 @dataclass(frozen=True)
 class ApplianceStatus:
-    """What a node needs from the retained ``status``: network names, about pages, media base."""
+    """What a node needs from the retained ``status``: network names, about pages, media base, and
+    the visitors' prompt page with a fresh pass (``visit_urls``; see flask_ui/visitor.py)."""
 
     network_names: dict[str, str]
     about_urls: dict[str, str]
     media_base: str | None
+    visit_urls: dict[str, str] = field(default_factory=dict)
 
 
 def parse_status(payload: bytes) -> ApplianceStatus:
@@ -199,15 +201,17 @@ def parse_status(payload: bytes) -> ApplianceStatus:
     networks = body.get("networks") or {}
     if not isinstance(networks, dict):
         raise PayloadError(f'{what} needs "networks" as an object')
-    names, abouts = {}, {}
+    names, abouts, visits = {}, {}, {}
     for slug, net in networks.items():
         if isinstance(net, dict):
             if isinstance(net.get("name"), str):
                 names[slug] = net["name"]
             if isinstance(net.get("about_url"), str) and net["about_url"]:
                 abouts[slug] = net["about_url"]
+            if isinstance(net.get("visit_url"), str) and net["visit_url"].startswith(("http://", "https://")):
+                visits[slug] = net["visit_url"]
     base = body.get("media_base")
-    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None)
+    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None, visits)
 
 
 @dataclass(frozen=True)
@@ -224,4 +228,34 @@ class Appliance:
     online: bool
 
 
-Event = Connection | Appliance | ApplianceStatus | NetworkState | Shown | Reply
+def parse_installation_message(payload: bytes) -> Installation:
+    """A retained ``installations/<name>`` (never empty: an empty one means it was removed).
+
+    Checked by the same rules as the config's ``[[installations]]``, except that keys this node
+    does not know (a newer daemon's) are dropped rather than refused."""
+    what = "installation message"
+    body = _json_object(payload, what)
+    try:
+        return parse_installation(body, lenient=True)
+    except ConfigError as err:
+        raise PayloadError(f"{what}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """This node's screen (``--screen NAME``) as its installation describes it now."""
+
+    installation: str
+    network: str
+    screen: SingleScreen | GridScreen | VestaboardScreen | SpeakerScreen
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    """No installation has this node's screen (any more), or it is a screen for another kind of node."""
+
+    screen: str
+    reason: str
+
+
+Event = Connection | Appliance | ApplianceStatus | NetworkState | Shown | Reply | Assigned | Unassigned

@@ -19,8 +19,13 @@ from dataclasses import dataclass, field
 import httpx
 
 from panic_edge.config import Config
+from panic_edge.core.installation import SpeakerScreen
+from panic_edge.errors import PayloadError
+from panic_edge.nodes.commands import NodeCommand
+from panic_edge.nodes.fetch import fetch_media
 from panic_edge.nodes.link import NodeLink, default_node_id
-from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.messages import Assigned, Shown, Unassigned
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.speaker")
 
@@ -99,11 +104,15 @@ def espeak(text: str) -> bytes | None:
 
 
 class Speaker:
+    """Plays what the playlist says; fetches clips only under ``media_base()`` (nodes.fetch)."""
+
     def __init__(self, playlist: Playlist, player: MixerPlayer, http: httpx.AsyncClient,
                  clock: Callable[[], float] = time.time,
-                 on_play: Callable[[Shown], None] | None = None) -> None:
+                 on_play: Callable[[Shown], None] | None = None,
+                 media_base: Callable[[], str | None] = lambda: None) -> None:
         self.playlist, self.player, self.http, self.clock = playlist, player, http, clock
         self.on_play = on_play
+        self.media_base = media_base
         self.played: list[str] = []
         self._wake = asyncio.Event()
 
@@ -136,30 +145,45 @@ class Speaker:
                 log.warning("speaker: espeak-ng is not installed or failed; not speaking #%d", shown.sequence)
             return data
         try:
-            response = await self.http.get(shown.output or "")
-            response.raise_for_status()
-            return response.content
-        except httpx.HTTPError as err:
-            log.warning("speaker: could not fetch #%d from %s: %s", shown.sequence, shown.output, err)
+            return await fetch_media(self.http, shown.output or "", self.media_base())
+        except (httpx.HTTPError, PayloadError, TimeoutError) as err:
+            log.warning("speaker: could not fetch #%d from %.200r: %s: %.200s", shown.sequence, shown.output,
+                        type(err).__name__, err)
             return None
 
 
-async def run_speaker(config: Config, network: str, *, speak_text: bool = False, max_behind: int = 2,
-                      stale_after: float = 120.0, node_id: str | None = None) -> None:
-    node_id = node_id or default_node_id("speaker", network)
+async def run_speaker(config: Config, network: str | None, *, speak_text: bool = False, max_behind: int = 2,
+                      stale_after: float = 120.0, node_id: str | None = None, screen: str | None = None) -> None:
+    """Play ``network``'s clips; with ``screen``, the network and settings come from its installation."""
+    node_id = node_id or (default_node_id("speaker", screen) if screen else default_node_id("speaker", network or ""))
+    quiet_http_logs()
     player = MixerPlayer()
+    mode = f"screen {screen}" if screen else ("speak text" if speak_text else "audio")
     try:
         async with httpx.AsyncClient(timeout=30) as http, NodeLink.open(
-                config, kind="speaker", network=network, mode="speak text" if speak_text else "audio",
-                node_id=node_id, backfill=1) as link:
-            speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http)
+                config, kind="speaker", network=None if screen else network, mode=mode, node_id=node_id,
+                backfill=1, screen=screen, kinds=("speaker",), commands=("blank", "wake")) as link:
+            speaker = Speaker(Playlist(speak_text, max_behind, stale_after), player, http,
+                              media_base=lambda: link.media_base)
             runner = asyncio.create_task(speaker.run(), name="speaker")
+            keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
+            quiet = False
             try:
                 while True:
                     event = await link.events.get()
-                    if isinstance(event, Shown):
+                    if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                        quiet = event.verb == "blank"  # blank: new clips are skipped until wake
+                        log.info("speaker %s: %s", node_id, "quiet" if quiet else "playing again")
+                        link.set_status(showing="blank" if quiet else "live")
+                    elif isinstance(event, Shown) and event.network == link.network and not quiet:
                         speaker.offer(event)
+                    elif isinstance(event, Assigned) and isinstance(event.screen, SpeakerScreen):
+                        s = event.screen  # a new network or new settings: start a fresh playlist
+                        speaker.playlist = Playlist(s.speak_text, s.max_behind, s.stale_after)
+                    elif isinstance(event, Unassigned):
+                        log.warning("speaker %s: %s", node_id, event.reason)
             finally:
                 runner.cancel()
+                keepalive.cancel()
     finally:
         player.close()

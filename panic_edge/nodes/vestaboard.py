@@ -25,12 +25,15 @@ import httpx
 
 from panic_edge.config import Config
 from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.core.installation import VestaboardScreen
 from panic_edge.core.model import Model
 from panic_edge.errors import ConfigError
-from panic_edge.nodes.board import BOARDS, Message, Pacer, compose
+from panic_edge.nodes.board import BOARDS, CLEAR, Message, Pacer, compose
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.link import NodeLink, default_node_id
-from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.messages import Assigned, Shown, Unassigned
 from panic_edge.nodes.screen.markdown import blocks
+from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.vestaboard")
 
@@ -40,16 +43,31 @@ APIS = {"local": ("http://vestaboard.local:7000", "/local-api/message", "X-Vesta
 
 @dataclass(frozen=True)
 class BoardOptions:
+    """One board. Several boards can share a network, each showing every ``stride``-th text output
+    from ``offset`` (as single screens do); ``show_prompt`` puts a new run's starting prompt up."""
+
     network: str
     api: str = "local"
     url: str | None = None
     board: str = "flagship"
     min_interval: float | None = None
     node_id: str | None = None
+    stride: int = 1
+    offset: int = 0
+    show_prompt: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stride < 1 or not 0 <= self.offset < self.stride:
+            raise ConfigError(f"a board needs 0 <= offset < stride, got offset {self.offset}, stride {self.stride}")
 
     @property
     def interval(self) -> float:
         return self.min_interval if self.min_interval is not None else APIS[self.api][3]
+
+    @classmethod
+    def of_screen(cls, screen: VestaboardScreen, network: str, node_id: str | None = None) -> BoardOptions:
+        return cls(network, screen.api, screen.url or None, screen.board, screen.min_interval, node_id,
+                   screen.stride, screen.offset, screen.show_prompt)
 
 
 def read_key(environ: dict[str, str] | None = None) -> str:
@@ -81,40 +99,81 @@ def plain_text(markdown_text: str) -> str:
     return "\n".join(b.text for b in blocks(markdown_text))
 
 
+@dataclass(frozen=True)
+class Post:
+    """One message waiting for the board: an output, or a new run's starting prompt."""
+
+    text: str
+    label: str  # what the log and ``Bridge.posted`` call it: the invocation id, or "<run>.prompt"
+    model: str | None
+    arrived: float
+
+
 class Bridge:
-    """The pacing loop: the newest text output goes up when the pacer says it may."""
+    """The pacing loop: a new run's opening, then the newest matching text output, when the pacer
+    says the board may flip.
+
+    The genesis rule, on a board: when a run starts the board resets to it: with ``show_prompt``
+    its starting prompt goes up first, and outputs of older runs are dropped from then on.
+    """
 
     def __init__(self, client: VestaboardClient, options: BoardOptions,
                  clock: Callable[[], float] = time.monotonic, catalogue: Mapping[str, Model] = CATALOGUE) -> None:
         self.client, self.options, self.clock, self.catalogue = client, options, clock, catalogue
         self.board = BOARDS[options.board]
         self.pacer = Pacer(options.interval)
-        self.pending: tuple[Shown, float] | None = None
+        self.opening: Post | None = None
+        self.pending: Post | None = None
         self.posted: list[str] = []
         self._latest: tuple[float, str, int] | None = None
+        self._run: tuple[str, tuple[float, str, int]] | None = None  # the current run and its genesis' order
         self._wake = asyncio.Event()
 
+    def reconfigure(self, client: VestaboardClient, options: BoardOptions) -> None:
+        """New settings from the installation (a switched network, another stride): start afresh."""
+        self.client, self.options = client, options
+        self.board = BOARDS[options.board]
+        self.pacer.min_interval = options.interval
+        self.opening = self.pending = None
+        self._latest = self._run = None
+
     def offer(self, shown: Shown) -> None:
+        if shown.network != self.options.network:
+            return
+        if shown.sequence == 0 and not shown.cancelled and (self._run is None or (
+                shown.run_id != self._run[0] and shown.order > self._run[1])):
+            self._begin(shown)
+        if self._run is not None and shown.run_id != self._run[0] and shown.order < self._run[1]:
+            return  # a run older than the one the board shows
         if not (shown.state == "completed" and shown.output_type == "text" and shown.output) or shown.nsfw:
+            return
+        if shown.sequence % self.options.stride != self.options.offset:
             return
         if self._latest is not None and shown.order <= self._latest:
             return  # already shown, or older than what is
         if self.pending is not None:
-            log.info("vestaboard: skipping #%d, a newer output came before the board could flip",
-                     self.pending[0].sequence)
+            log.info("vestaboard: skipping %s, a newer output came before the board could flip",
+                     self.pending.label)
         self._latest = shown.order
-        self.pending = (shown, self.clock())
+        self.pending = Post(plain_text(shown.output or ""), shown.id, shown.model, self.clock())
         self._wake.set()
+
+    def _begin(self, genesis: Shown) -> None:
+        self._run = (genesis.run_id, genesis.order)
+        self.pending = None
+        if self.options.show_prompt and genesis.input_type == "text":
+            self.opening = Post(genesis.input or CLEAR, f"{genesis.run_id}.prompt", None, self.clock())
+            self._wake.set()
 
     async def run(self) -> None:
         while True:
-            if self.pending is None:
+            post = self.opening or self.pending
+            if post is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            shown, arrived = self.pending
-            model = self.catalogue.get(shown.model)
-            due = self.pacer.due(arrived, model.hints.pre_wait if model else 0.0)
+            model = self.catalogue.get(post.model) if post.model else None
+            due = self.pacer.due(post.arrived, model.hints.pre_wait if model else 0.0)
             wait = due - self.clock()
             if wait > 0:
                 self._wake.clear()
@@ -123,39 +182,63 @@ class Bridge:
                 except TimeoutError:
                     pass
                 continue  # something newer may have come
-            await self._post(shown, model.hints.post_wait if model else 0.0)
+            await self._post(post, model.hints.post_wait if model else 0.0)
 
-    async def _post(self, shown: Shown, post_wait: float) -> None:
-        message = compose(plain_text(shown.output or ""), self.board)
+    async def _post(self, post: Post, post_wait: float) -> None:
+        message = compose(post.text, self.board)
         if message.replaced:
-            log.info("vestaboard: #%d has %d characters the board cannot show; shown as '?'",
-                     shown.sequence, message.replaced)
+            log.info("vestaboard: %s has %d characters the board cannot show; shown as '?'",
+                     post.label, message.replaced)
         try:
             await self.client.post(message)
         except httpx.HTTPError as err:
             status = getattr(getattr(err, "response", None), "status_code", None)
-            log.warning("vestaboard: posting #%d failed (%s%s); trying again in %.0f s", shown.sequence,
+            log.warning("vestaboard: posting %s failed (%s%s); trying again in %.0f s", post.label,
                         type(err).__name__, f" {status}" if status else "", self.pacer.min_interval)
             self.pacer.posted(self.clock())  # back off a whole interval, keep the message
             return
         self.pacer.posted(self.clock(), post_wait)
-        self.posted.append(shown.id)
-        if self.pending is not None and self.pending[0] is shown:
+        self.posted.append(post.label)
+        if self.opening is post:
+            self.opening = None
+        elif self.pending is post:
             self.pending = None
-        log.info("vestaboard: showing #%d %s", shown.sequence, shown.model_name)
+        log.info("vestaboard: showing %s", post.label)
 
 
-async def run_vestaboard(config: Config, options: BoardOptions, key: str) -> None:
-    node_id = options.node_id or default_node_id("vestaboard", options.network)
+async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen: str | None = None) -> None:
+    """Show ``options.network`` on the board; with ``screen``, the network and the board's settings
+    come from its installation (``options`` then only brings ``node_id``)."""
+    node_id = options.node_id or default_node_id("vestaboard", screen or options.network)
+    quiet_http_logs()
+    mode = f"screen {screen}" if screen else f"{options.board} via {options.api}"
     async with httpx.AsyncClient(timeout=15) as http, NodeLink.open(
-            config, kind="vestaboard", network=options.network, mode=f"{options.board} via {options.api}",
-            node_id=node_id, backfill=4) as link:
-        bridge = Bridge(VestaboardClient(http, options.api, key, options.url), options)
-        runner = asyncio.create_task(bridge.run(), name="vestaboard pacing")
+            config, kind="vestaboard", network=None if screen else options.network, mode=mode,
+            node_id=node_id, backfill=4, screen=screen, kinds=("vestaboard",), commands=("blank", "wake")) as link:
+        bridge = None if screen else Bridge(VestaboardClient(http, options.api, key, options.url), options)
+        runner = None if bridge is None else asyncio.create_task(bridge.run(), name="vestaboard pacing")
+        keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
+        held = False
         try:
             while True:
                 event = await link.events.get()
-                if isinstance(event, Shown):
+                if isinstance(event, NodeCommand) and event.verb in ("blank", "wake"):
+                    held = event.verb == "blank"  # blank: the board keeps its message until wake
+                    log.info("vestaboard %s: %s", node_id, "holding" if held else "following again")
+                    link.set_status(showing="blank" if held else "live")
+                elif isinstance(event, Shown) and bridge is not None and not held:
                     bridge.offer(event)
+                elif isinstance(event, Assigned) and isinstance(event.screen, VestaboardScreen):
+                    chosen = BoardOptions.of_screen(event.screen, event.network, node_id)
+                    client = VestaboardClient(http, chosen.api, key, chosen.url)
+                    if bridge is None:
+                        bridge = Bridge(client, chosen)
+                        runner = asyncio.create_task(bridge.run(), name="vestaboard pacing")
+                    else:
+                        bridge.reconfigure(client, chosen)
+                elif isinstance(event, Unassigned):
+                    log.warning("vestaboard %s: %s", node_id, event.reason)
         finally:
-            runner.cancel()
+            if runner is not None:
+                runner.cancel()
+            keepalive.cancel()

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from panic_edge.nodes.feed import Feed, Grid, Selection
+from panic_edge.core.installation import GridScreen, SingleScreen
+from panic_edge.nodes.feed import Feed, Grid, Selection, selection_of
 from panic_edge.nodes.messages import (
     Appliance,
     ApplianceStatus,
+    Assigned,
     Connection,
     Event,
     NetworkState,
     Reply,
     Shown,
+    Unassigned,
 )
 
 MAX_PROMPT = 500
@@ -36,11 +39,13 @@ class View:
     broker_online: bool
     running: bool
     lockout_until: float | None = None
-    about_url: str | None = None
+    about_url: str | None = None  # what the QR code opens
+    qr_label: str = "about this work"
     terminal: bool = False
     prompt: str = ""
     notice: str | None = None
     notice_until: float | None = None
+    problem: str | None = None  # a screen waiting for (or refused by) its installation
 
     @property
     def offline_reason(self) -> str | None:
@@ -54,7 +59,8 @@ class View:
     @property
     def attract(self) -> bool:
         """Idle and reachable: invite visitors to press the button."""
-        return not self.running and self.offline_reason is None and self.appliance_online is True
+        return (not self.running and self.offline_reason is None and self.appliance_online is True
+                and self.problem is None)
 
     def lockout_left(self) -> float:
         return max(0.0, (self.notice_until or 0.0) - self.now)
@@ -70,6 +76,7 @@ class NodeState:
     terminal: bool = False
     show_qr: bool = False
     qr_url: str | None = None
+    qr_visit: bool = True  # the QR opens the visitors' prompt page when the daemon offers one
     appliance_online: bool | None = None
     broker_online: bool = False
     network_state: NetworkState | None = None
@@ -78,9 +85,13 @@ class NodeState:
     notice: str | None = None
     notice_until: float | None = None
     pending_request: str | None = None
+    screen: str | None = None  # --screen NAME: the network and selection come from its installation
+    problem: str | None = None
 
     def __post_init__(self) -> None:
         self.feed = Feed(self.network, capacity=max(64, 4 * self.selection.backfill))
+        if self.screen and not self.network:
+            self.problem = f"waiting for the appliance to describe screen {self.screen}"
 
     # --- events -----------------------------------------------------------------------------
 
@@ -102,7 +113,29 @@ class NodeState:
                 return changed
             case Reply():
                 return self.reply(event, now)
+            case Assigned():
+                return self.assign(event)
+            case Unassigned(_, reason):
+                changed, self.problem = self.problem != reason, reason
+                return changed
         return False
+
+    def assign(self, assigned: Assigned) -> bool:
+        """The installation says what this screen shows: a new network or layout starts afresh."""
+        screen = assigned.screen
+        if not isinstance(screen, (SingleScreen, GridScreen)):
+            self.problem = f"screen {screen.name} is a {screen.kind} screen, not a display"
+            return True
+        selection = selection_of(screen)
+        if assigned.network != self.network or selection != self.selection:
+            self.network, self.selection = assigned.network, selection
+            self.feed = Feed(self.network, capacity=max(64, 4 * selection.backfill))
+            self.network_state = None
+        self.terminal = isinstance(screen, SingleScreen) and screen.terminal
+        self.show_qr = bool(screen.qr)
+        self.qr_url = None if screen.qr in ("", "about") else screen.qr
+        self.problem = None
+        return True
 
     def invocation(self, shown: Shown) -> bool:
         return self.feed.apply(shown)
@@ -143,7 +176,8 @@ class NodeState:
     def view(self, now: float) -> View:
         rows, cols = (self.selection.rows, self.selection.cols) if isinstance(self.selection, Grid) else (1, 1)
         status = self.status
-        about = self.qr_url or (status.about_urls.get(self.network) if status else None)
+        visit = status.visit_urls.get(self.network) if status and self.qr_visit and not self.qr_url else None
+        about = self.qr_url or visit or (status.about_urls.get(self.network) if status else None)
         notice, until = self.notice, self.notice_until
         if until is not None and now >= until:
             notice, until = None, None
@@ -154,5 +188,7 @@ class NodeState:
                     appliance_online=self.appliance_online, broker_online=self.broker_online,
                     running=bool(state and state.running),
                     lockout_until=state.lockout_until if state else None,
-                    about_url=about if self.show_qr else None, terminal=self.terminal, prompt=self.prompt,
-                    notice=notice, notice_until=until)
+                    about_url=about if self.show_qr else None,
+                    qr_label="scan to send a prompt" if visit else "about this work",
+                    terminal=self.terminal, prompt=self.prompt,
+                    notice=notice, notice_until=until, problem=self.problem)

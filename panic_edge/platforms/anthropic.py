@@ -17,7 +17,7 @@ from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError
-from panic_edge.platforms.http import new_client, post_json
+from panic_edge.platforms.http import MAX_ANSWER_BYTES, new_client, post_json
 
 API_VERSION = "2023-06-01"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
@@ -34,9 +34,10 @@ class AnthropicPlatform:
     name = "anthropic"
 
     def __init__(self, base_url: str, key: SecretStr, connect_timeout: float = 10.0,
-                 read_timeout: float = 120.0) -> None:
+                 read_timeout: float = 120.0, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         headers = {"x-api-key": key.get_secret_value(), "anthropic-version": API_VERSION}
-        self._client = new_client(base_url, connect_timeout, read_timeout, headers)
+        self._client = new_client(base_url, connect_timeout, read_timeout, headers, platform=self.name,
+                                  max_answer_bytes=max_answer_bytes)
 
     def request(self, model: Model, given: ModelInput) -> dict[str, Any]:
         text = prompts.user_text(model, given)

@@ -1,24 +1,36 @@
-"""The interface every platform client implements, and the registry the daemon calls through."""
+"""The interface every platform client implements, and the registry the daemon calls through.
+
+Whatever a client returns or raises passes ``Platforms.invoke``, which cleans it
+(panic_edge.core.clean): the engine, the database, MQTT and the screens never see a lone
+surrogate, a control character or a NaN from a platform.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from panic_edge.core.clean import clean_meta, clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
-from panic_edge.platforms.errors import PermanentError
+from panic_edge.platforms.errors import PermanentError, PlatformError
+
+MAX_TEXT_CHARS = 100_000  # read of a text answer at most; the engine keeps 20,000
+MAX_FLAGS = 16
+MAX_FLAG_CHARS = 200
 
 
 @dataclass(frozen=True)
 class ModelInput:
-    """What a model is given: text, or the bytes of an archived file with its content type."""
+    """What a model is given: text, or the bytes of an archived file with its content type and its
+    archive name (``file``). A text may carry a picture too (see core.picture_ref)."""
 
     type: MediaType
     text: str | None = None
     data: bytes | None = None
     mime: str | None = None
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,15 @@ class Platforms:
         client = self._clients.get(model.platform)
         if client is None:
             raise PermanentError(f"cannot run {model.id}: {self.why_missing(model.platform)}")
-        return await client.invoke(model, given)
+        try:
+            out = await client.invoke(model, given)
+        except PlatformError as err:
+            err.args = (clean_text(str(err), 2000),)
+            raise
+        text = None if out.text is None else clean_text(out.text, MAX_TEXT_CHARS)
+        # a flag may name an archive file (core/picture_ref.py): long enough for a network's path
+        flags = tuple(clean_text(str(f), MAX_FLAG_CHARS) for f in out.flags[:MAX_FLAGS])
+        return replace(out, text=text, flags=flags, meta=clean_meta(out.meta) or {})
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -19,7 +19,7 @@ from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.errors import PermanentError, PlatformError, SafetyFilterError, TransientError
-from panic_edge.platforms.http import new_client, post_json
+from panic_edge.platforms.http import MAX_ANSWER_BYTES, new_client, post_json
 
 SAFETY_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
 GEMINI_MIME = {"audio/mpeg": "audio/mp3"}
@@ -46,9 +46,10 @@ class GeminiPlatform:
     name = "gemini"
 
     def __init__(self, base_url: str, key: SecretStr, connect_timeout: float = 10.0,
-                 read_timeout: float = 120.0) -> None:
+                 read_timeout: float = 120.0, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self._client = new_client(base_url, connect_timeout, read_timeout,
-                                  {"x-goog-api-key": key.get_secret_value()})
+                                  {"x-goog-api-key": key.get_secret_value()},
+                                  platform=self.name, max_answer_bytes=max_answer_bytes)
 
     def request(self, model: Model, given: ModelInput) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": prompts.user_text(model, given)}]

@@ -6,30 +6,51 @@ The classification is the policy of the issue, in one place:
 - timeouts, resets, 5xx (and Anthropic's 529), 408, 429 -> TransientError (429 with its Retry-After);
 - 401/403 -> PermanentError saying which key to fix; 404 -> the model is gone; 400/422 and other
   4xx -> PermanentError with the platform's own explanation.
+
+What a platform says is never copied raw: an explanation is taken from its JSON error body and
+cleaned (panic_edge.core.clean); a body that is not JSON is described by its size and type only.
+Every answer is capped in size (``GuardedTransport``) and every exchange has an overall deadline,
+connect plus read timeout, so a server that drips one byte at a time ends too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
+from panic_edge.core.clean import clean_text
 from panic_edge.platforms.credentials import ENV_NAMES
+from panic_edge.platforms.egress import GuardedTransport
 from panic_edge.platforms.errors import PermanentError, PlatformError, TransientError, UnreachableError
 
 MAX_MESSAGE = 300
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # the default cap on an answer (registry.answer_limit sets it)
 
 
 def new_client(base_url: str, connect_timeout: float, read_timeout: float,
-               headers: Mapping[str, str] | None = None) -> httpx.AsyncClient:
+               headers: Mapping[str, str] | None = None, platform: str = "the platform",
+               max_answer_bytes: int = MAX_ANSWER_BYTES) -> httpx.AsyncClient:
     """An httpx client for one platform. The platform's own retries are ours (see retry.py)."""
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     return httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", timeout=timeout,
-                             headers=dict(headers or {}), follow_redirects=True)
+                             headers=dict(headers or {}), follow_redirects=False,
+                             transport=GuardedTransport(f"the {platform} answer", max_answer_bytes))
+
+
+def deadline(client: httpx.AsyncClient) -> float:
+    """Seconds one whole exchange with ``client`` may take: connecting plus waiting for the answer."""
+    return (client.timeout.connect or 0.0) + (client.timeout.read or 0.0)
+
+
+def described(response: httpx.Response) -> str:
+    """A body we will not quote, described: its size and declared type."""
+    kind = clean_text(response.headers.get("content-type", "no type"), 60)
+    return f"a {len(response.content)}-byte body of {kind}"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -53,15 +74,16 @@ def transport_error(platform: str, err: httpx.TransportError) -> PlatformError:
     if isinstance(err, httpx.TimeoutException):
         return TransientError(f"{platform} did not answer in time ({type(err).__name__})")
     if isinstance(err, httpx.ConnectError):
-        return UnreachableError(f"cannot reach {platform}: {err or type(err).__name__}; "
-                                "check the network connection")
-    return TransientError(f"the connection to {platform} broke ({type(err).__name__}: {err})")
+        why = clean_text(str(err), 200) or type(err).__name__
+        return UnreachableError(f"cannot reach {platform}: {why}; check the network connection")
+    return TransientError(f"the connection to {platform} broke ({type(err).__name__}: "
+                          f"{clean_text(str(err), 200)})")
 
 
 def status_error(platform: str, status: int, detail: str, headers: Mapping[str, str] | None = None,
                  what: str = "") -> PlatformError:
     """The error for an HTTP error status, with the platform's ``detail`` and an actionable hint."""
-    detail = " ".join(detail.split())[:MAX_MESSAGE] or "no details given"
+    detail = " ".join(clean_text(detail, 4 * MAX_MESSAGE).split())[:MAX_MESSAGE] or "no details given"
     subject = f"{platform}{' ' + what if what else ''}"
     if status == 429:
         retry_after = parse_retry_after((headers or {}).get("retry-after"))
@@ -79,12 +101,15 @@ def status_error(platform: str, status: int, detail: str, headers: Mapping[str, 
 
 
 def error_detail(response: httpx.Response, pick: Callable[[Any], str | None]) -> str:
-    """The human part of an error body: ``pick`` reads the platform's JSON; else the raw text."""
+    """The human part of an error body: ``pick`` reads the platform's JSON; a body that is not
+    the platform's JSON is described, never quoted."""
     try:
         found = pick(response.json())
-    except (ValueError, AttributeError, TypeError, KeyError):
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
         found = None
-    return found or response.text[:MAX_MESSAGE] or response.reason_phrase
+    if found:
+        return clean_text(str(found), 4 * MAX_MESSAGE)
+    return described(response) if response.content else clean_text(response.reason_phrase, 100)
 
 
 async def post_json(client: httpx.AsyncClient, platform: str, path: str, body: dict[str, Any],
@@ -96,14 +121,24 @@ async def post_json(client: httpx.AsyncClient, platform: str, path: str, body: d
     ``classify(status, json)`` may claim an error body first (e.g. a safety refusal sent as 400).
     """
     try:
-        response = await client.post(path, json=body, headers=dict(headers or {}))
+        async with asyncio.timeout(deadline(client)):
+            response = await client.post(path, json=body, headers=dict(headers or {}))
+    except TimeoutError:
+        raise TransientError(f"{platform} did not finish answering within {deadline(client):.0f} s "
+                             "(platforms.connect_timeout + read_timeout)") from None
     except httpx.TransportError as err:
         raise transport_error(platform, err) from err
+    except httpx.HTTPError as err:  # e.g. a body that does not decode as its Content-Encoding says
+        raise TransientError(f"{platform} sent an answer that cannot be read ({type(err).__name__})") from err
+    if response.is_redirect:  # never followed: a custom key header would go along to the new host
+        where = clean_text(response.headers.get("location", ""), 200)
+        raise PermanentError(f"{platform} answered with a redirect ({response.status_code}) to {where!r}; "
+                             "set the platform's URL in [platforms] to where it points")
     if response.status_code >= 400:
         if classify is not None:
             try:
                 claimed = classify(response.status_code, response.json())
-            except ValueError:
+            except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
                 claimed = None
             if claimed is not None:
                 raise claimed
@@ -111,9 +146,9 @@ async def post_json(client: httpx.AsyncClient, platform: str, path: str, body: d
                            response.headers, what)
     try:
         answer = response.json()
-    except json.JSONDecodeError:
-        raise TransientError(f"{platform} answered with something that is not JSON: "
-                             f"{response.text[:80]!r}") from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise TransientError(f"{platform} answered with something that is not JSON "
+                             f"({described(response)})") from None
     if not isinstance(answer, dict):
         raise TransientError(f"{platform} answered with JSON that is not an object")
     return answer

@@ -20,7 +20,7 @@ from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.errors import PermanentError, PlatformError, SafetyFilterError, TransientError
 from panic_edge.platforms.files import data_uri
-from panic_edge.platforms.http import new_client, post_json
+from panic_edge.platforms.http import MAX_ANSWER_BYTES, new_client, post_json
 
 SAFETY_CODES = {"content_policy_violation", "content_filter"}
 
@@ -49,9 +49,10 @@ class OpenAIPlatform:
     name = "openai"
 
     def __init__(self, base_url: str, key: SecretStr | None, connect_timeout: float = 10.0,
-                 read_timeout: float = 120.0) -> None:
+                 read_timeout: float = 120.0, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key is not None else {}
-        self._client = new_client(base_url, connect_timeout, read_timeout, headers)
+        self._client = new_client(base_url, connect_timeout, read_timeout, headers, platform=self.name,
+                                  max_answer_bytes=max_answer_bytes)
 
     def request(self, model: Model, given: ModelInput) -> dict[str, Any]:
         """The JSON body for ``model`` on ``given``."""

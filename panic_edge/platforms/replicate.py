@@ -24,6 +24,7 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -32,31 +33,49 @@ from pydantic import SecretStr
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from panic_edge.core.clean import clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
+from panic_edge.platforms.egress import EgressPolicy, GuardedTransport
 from panic_edge.platforms.errors import (PermanentError, PlatformError, SafetyFilterError,
                                          TransientError)
-from panic_edge.platforms.files import data_uri, fetch
-from panic_edge.platforms.http import parse_retry_after, status_error, transport_error
+from panic_edge.platforms.files import DOWNLOAD_DEADLINE, data_uri, fetch
+from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, status_error, transport_error
 
 log = logging.getLogger("panic_edge.platforms")
 
 TERMINAL = ("succeeded", "failed", "canceled")
 DEFAULT_FIELD = {MediaType.TEXT: "prompt", MediaType.IMAGE: "image", MediaType.AUDIO: "audio"}
 # catalogue params the client reads; every other param is a literal input field of the model
-RESERVED = {"field", "template", "output_key", "official", "system", "system_field"}
+RESERVED = {"field", "template", "output_key", "official", "system", "system_field", "picture_field",
+            "picture_prompt", "genesis"}
 SAFETY = re.compile(r"nsfw|safety|sensitive|flagged", re.I)
 RETRYABLE = re.compile(r"interrupted|out of memory|CUDA|timed out|please retry|try again later", re.I)
 TASK_WRAPPER = re.compile(r"^\{\s*'<[A-Z_]+>'\s*:\s*(['\"])(.*)\1\s*\}$", re.S)
+
+
+def for_input(model: Model, given: ModelInput) -> Model:
+    """The model to call for ``given``: a model with ``genesis`` params (the image reproducer) that is
+    handed a text without a picture paints one with its genesis model instead."""
+    genesis = model.params.get("genesis")
+    if not isinstance(genesis, dict) or given.data is not None:
+        return model
+    params = dict(genesis)
+    return replace(model, ref=str(params.pop("ref")), params=params)
 
 
 def prediction_input(model: Model, given: ModelInput) -> dict[str, Any]:
     """The ``input`` object of a prediction of ``model`` on ``given`` (see docs/platforms.md)."""
     body = {k: v for k, v in model.params.items() if k not in RESERVED}
     field = str(model.params.get("field", DEFAULT_FIELD[given.type]))
-    if given.type is MediaType.TEXT:
+    picture_field = model.params.get("picture_field")
+    if given.type is MediaType.TEXT and picture_field and given.data is not None:
+        # a text that carries a picture (Image Reproducer II's output): the picture, and the instruction
+        body[str(picture_field)] = data_uri(given.data, given.mime)
+        body[field] = str(model.params.get("picture_prompt", given.text or ""))
+    elif given.type is MediaType.TEXT:
         body[field] = prompts.user_text(model, given)
         if model.output is MediaType.TEXT:
             system = prompts.system_prompt(model)
@@ -107,14 +126,15 @@ def _url(value: Any) -> str | None:
 
 
 def _shape(value: Any) -> str:
-    return type(value).__name__ if not isinstance(value, str) else repr(value[:40])
+    """What ``value`` is, never what it says (a platform's answer is not quoted in errors)."""
+    return f"text of {len(value)} characters" if isinstance(value, str) else type(value).__name__
 
 
 def failure(model: Model, prediction: Prediction) -> PlatformError:
     """The error for a prediction that did not succeed."""
     if prediction.status == "canceled":
         return PermanentError(f"{model.id}: the prediction {prediction.id} was cancelled on Replicate")
-    message = str(prediction.error or "no reason given")
+    message = clean_text(str(prediction.error or "no reason given"), 1000)
     if SAFETY.search(message):
         return SafetyFilterError(f"{model.id}: {message}")
     if RETRYABLE.search(message):
@@ -126,17 +146,24 @@ def _api_error(err: Exception, what: str) -> PlatformError:
     if isinstance(err, PlatformError):
         return err
     if isinstance(err, ReplicateError):
-        return status_error("replicate", err.status or 500, err.detail or err.title or "", what=what)
+        detail = err.detail or err.title or ""
+        return status_error("replicate", err.status or 500, detail if isinstance(detail, str) else "",
+                            what=what)
     if isinstance(err, httpx.TransportError):
         return transport_error("replicate", err)
-    return TransientError(f"replicate gave an answer panic-edge cannot read ({type(err).__name__}: {err})")
+    # the package's own parsing failed on an answer of the wrong shape: say which, quote nothing
+    return TransientError(f"replicate gave an answer panic-edge cannot read ({type(err).__name__})")
 
 
 async def _rate_limit_hook(response: httpx.Response) -> None:
     # the replicate package drops response headers from its errors: read Retry-After here
     if response.status_code == 429:
         await response.aread()
-        detail = response.text[:200]
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError, RecursionError):
+            detail = None
+        detail = clean_text(detail, 200) if isinstance(detail, str) else "no details given"
         raise TransientError(f"replicate is rate limited (429): {detail}",
                              parse_retry_after(response.headers.get("retry-after")))
 
@@ -146,15 +173,21 @@ class ReplicatePlatform:
 
     def __init__(self, base_url: str, key: SecretStr, connect_timeout: float = 10.0,
                  read_timeout: float = 120.0, wait: int = 60, poll_interval: float = 1.0,
-                 max_download_bytes: int = 32 * 1024 * 1024) -> None:
-        self._transport = httpx.AsyncHTTPTransport()
+                 max_download_bytes: int = 32 * 1024 * 1024, download_timeout: float = DOWNLOAD_DEADLINE,
+                 allow_private_downloads: bool = False, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+        self._transport = GuardedTransport("the replicate answer", max_answer_bytes)
         self._client = replicate.Client(
             api_token=key.get_secret_value(), base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), transport=self._transport,
             event_hooks={"response": [_rate_limit_hook]})
-        # downloads go to a CDN: a separate client that never carries the API token
-        self._files = httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                                        follow_redirects=True)
+        # downloads go to a CDN: a separate client that never carries the API token, connects
+        # only where the egress policy allows, and leaves redirects to files.fetch
+        policy = EgressPolicy(self.name, base_url, allow_private_downloads)
+        self._files = httpx.AsyncClient(
+            timeout=httpx.Timeout(min(read_timeout, download_timeout), connect=connect_timeout),
+            follow_redirects=False,
+            transport=GuardedTransport("the replicate output file", max_download_bytes, policy))
+        self.download_timeout = download_timeout
         self.wait = wait
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
@@ -165,6 +198,7 @@ class ReplicatePlatform:
 
     async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
         began = time.perf_counter()
+        model = for_input(model, given)
         body = prediction_input(model, given)
         prediction = await self._create(model, body)
         try:
@@ -180,7 +214,8 @@ class ReplicatePlatform:
         found = parse_output(model, prediction.output)
         if model.output is MediaType.TEXT:
             return ModelOutput(text=found.strip(), meta=meta)
-        data = await fetch(self._files, self.name, found, model.output, self.max_download_bytes)
+        data = await fetch(self._files, self.name, found, model.output, self.max_download_bytes,
+                           self.download_timeout)
         return ModelOutput(data=data, meta=meta)
 
     def _meta(self, model: Model, prediction: Prediction, began: float) -> dict[str, Any]:
@@ -202,7 +237,8 @@ class ReplicatePlatform:
                 return await call
         except TimeoutError:
             raise TransientError("replicate did not answer in time (no response)") from None
-        except (ReplicateError, httpx.HTTPError, ValueError, PlatformError) as err:
+        except (ReplicateError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError,
+                RecursionError, PlatformError) as err:  # the package chokes on odd shapes in kind
             raise _api_error(err, model.ref) from err
 
     async def _create(self, model: Model, body: dict[str, Any]) -> Prediction:

@@ -22,6 +22,7 @@ import aiosqlite
 
 from panic_edge.core.invocation import Invocation, Run
 from panic_edge.core.media import Content
+from panic_edge.private_files import create_private
 from panic_edge.store.migrations import migrate
 from panic_edge.store.rows import row_to_invocation as _row_to_invocation
 from panic_edge.store.rows import row_to_run as _row_to_run
@@ -29,7 +30,7 @@ from panic_edge.store.rows import row_to_run as _row_to_run
 
 
 def _prepare(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)  # 0600 before SQLite makes it; its -wal and -shm inherit the mode
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -189,8 +190,12 @@ class Store:
 
     async def mark_published(self, acknowledged: list[tuple[str, str]]) -> None:
         """Record (invocation id, state) pairs the broker acknowledged, in one transaction."""
-        await self._db.execute("BEGIN")
         try:
+            # A write whose task was cancelled after its statement ran but before its commit (a
+            # call cancelled by a stop) leaves sqlite3's implicit transaction open: join it (its
+            # write is meant to stand) rather than fail with "a transaction within a transaction".
+            if not self._db.in_transaction:
+                await self._db.execute("BEGIN")
             await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
                                        [(state, inv_id) for inv_id, state in acknowledged])
         except BaseException:

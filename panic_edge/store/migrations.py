@@ -51,6 +51,74 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX invocations_unpublished ON invocations (created_at) WHERE published IS NOT state;
     CREATE INDEX invocations_model ON invocations (model, state);
     """,
+    # 3: insight: an embedding of every output and prompt, and each run's geometry (panic_edge/insight/)
+    """
+    CREATE TABLE embeddings (
+        invocation_id TEXT NOT NULL REFERENCES invocations (id) ON DELETE CASCADE,
+        model         TEXT NOT NULL,
+        dim           INTEGER NOT NULL,
+        vector        BLOB NOT NULL,
+        created_at    REAL NOT NULL,
+        PRIMARY KEY (invocation_id, model)
+    );
+    CREATE TABLE prompt_embeddings (
+        run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        model      TEXT NOT NULL,
+        dim        INTEGER NOT NULL,
+        vector     BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE insight_points (
+        invocation_id    TEXT NOT NULL REFERENCES invocations (id) ON DELETE CASCADE,
+        model            TEXT NOT NULL,
+        run_id           TEXT NOT NULL,
+        sequence         INTEGER NOT NULL,
+        hop              TEXT NOT NULL,
+        drift            REAL NOT NULL,
+        step             REAL NOT NULL,
+        x                REAL NOT NULL,
+        y                REAL NOT NULL,
+        projection       INTEGER NOT NULL,
+        flags            TEXT NOT NULL DEFAULT '[]',
+        loop_period      INTEGER,
+        nearest_sequence INTEGER,
+        nearest_distance REAL,
+        PRIMARY KEY (invocation_id, model)
+    );
+    CREATE INDEX insight_points_run ON insight_points (run_id, model, sequence);
+    CREATE TABLE insight_runs (
+        run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        model       TEXT NOT NULL,
+        points      INTEGER NOT NULL,
+        signature   BLOB,
+        prompt_x    REAL,
+        prompt_y    REAL,
+        projection  INTEGER NOT NULL,
+        persistence TEXT,
+        similar_at  INTEGER NOT NULL DEFAULT 0,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE insight_similar (
+        run_id   TEXT NOT NULL,
+        model    TEXT NOT NULL,
+        other    TEXT NOT NULL,
+        distance REAL NOT NULL,
+        PRIMARY KEY (run_id, model, other)
+    );
+    CREATE INDEX insight_similar_other ON insight_similar (other, model);
+    CREATE TABLE insight_projections (
+        model      TEXT PRIMARY KEY,
+        version    INTEGER NOT NULL,
+        fitted_on  INTEGER NOT NULL,
+        dim        INTEGER NOT NULL,
+        mean       BLOB NOT NULL,
+        axes       BLOB NOT NULL,
+        scale      REAL NOT NULL,
+        fitted_at  REAL NOT NULL
+    );
+    """,
     # archive retention: each output file's size, and when it was pruned (its row stays). The
     # partial index, oldest first and covering the sizes, is what retention walks and sums.
     """
@@ -66,8 +134,9 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration newer than the database, each in its own transaction.
+def migrate(conn: sqlite3.Connection, upto: int | None = None) -> int:
+    """Apply every migration newer than the database (up to ``upto``, default all), each in its
+    own transaction.
 
     Returns the resulting version. Refuses a database newer than this code.
     """
@@ -75,6 +144,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     if current > len(MIGRATIONS):
         raise RuntimeError(f"the database is at schema {current}, newer than this panic-edge "
                            f"({len(MIGRATIONS)}); upgrade panic-edge or restore an older backup")
-    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+    last = len(MIGRATIONS) if upto is None else upto
+    for number, script in enumerate(MIGRATIONS[current:last], start=current + 1):
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     return schema_version(conn)

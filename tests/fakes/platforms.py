@@ -48,6 +48,7 @@ class FakeReplicate(FakeServer):
                       "/files/out.png": ("image/png", picture("PNG")),
                       "/files/out.wav": ("audio/wav", wav())}
         self.outputs: dict[str, Any] = {}   # owner/name -> output; default by input
+        self.by_prompt: dict[str, Any] = {}  # a word in the input -> output (before outputs)
         self.polls = 0                      # GETs a prediction stays "processing" after a wait
         self.finish = True                  # False: predictions never finish by themselves
         self.hold_creates: threading.Event | None = None  # hold create answers until set
@@ -57,7 +58,12 @@ class FakeReplicate(FakeServer):
 
     def _answer(self, seen: Seen) -> Reply:
         if seen.path.startswith("/files/"):
-            mime, data = self.files[seen.path]
+            entry = self.files.get(seen.path)
+            if entry is None:
+                return Reply(404, body=b"no such file", content_type="text/plain")
+            if callable(entry):  # a reply made afresh each time: a stream, a redirect
+                return entry()
+            mime, data = entry
             return Reply(200, body=data, content_type=mime)
         if seen.headers.get("authorization") != f"Bearer {KEYS['replicate']}":
             return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
@@ -106,7 +112,10 @@ class FakeReplicate(FakeServer):
             return Reply(201, {k: v for k, v in p.items() if not k.startswith("_")}, hold=self.hold_creates)
 
     def _succeed(self, p: dict[str, Any]) -> None:
-        output = self.outputs.get(p["_model"])
+        words = " ".join(str(v) for v in p["input"].values())
+        output = next((out for word, out in self.by_prompt.items() if word in words), None)
+        if output is None:
+            output = self.outputs.get(p["_model"])
         if output is None:
             given = p["input"]
             output = (["A ", "fake ", "caption."] if any(str(v).startswith("data:") for v in given.values())

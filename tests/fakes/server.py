@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +24,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0                      # seconds before answering
     hold: threading.Event | None = None     # answer only once this is set
+    chunks: Iterator[bytes] | None = None   # a body streamed chunk by chunk until the client goes
+    interval: float = 0.0                   # seconds between chunks (a drip feed)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class FakeServer:
         self.requests: list[Seen] = []
         self._queued: dict[tuple[str, str], deque[Reply]] = {}
         self._changed = threading.Condition()
+        self._closed = threading.Event()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,11 +65,20 @@ class FakeServer:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
-                    self.send_header("Content-Length", str(len(body)))
+                    if reply.chunks is None:
+                        self.send_header("Content-Length", str(len(body)))
+                    else:  # no length: the body ends when the connection does
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(body)
+                    for chunk in reply.chunks or ():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        if reply.interval and fake._closed.wait(reply.interval):
+                            break
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up: fine
                     pass
 
@@ -110,5 +122,6 @@ class FakeServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()

@@ -16,6 +16,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pygame  # noqa: E402
 
+from panic_edge.nodes.feed import Feed, Grid  # noqa: E402
 from panic_edge.nodes.messages import Shown  # noqa: E402
 from panic_edge.nodes.screen.media import Loaded, MediaCache, decode_audio, decode_image  # noqa: E402
 from panic_edge.nodes.screen.render import render  # noqa: E402
@@ -80,7 +81,21 @@ def views() -> tuple[MediaCache, dict[str, tuple[View, tuple[int, int]]]]:
         "terminal-locked": (replace(base, cells=(s["waiting"],), terminal=True, notice="locked",
                                     notice_until=NOW + 42), one),
     }
+    pages["grid-by-sequence"] = (replace(base, rows=2, cols=3, cells=by_sequence(s)), (1920, 1080))
+    pages["screen-waiting"] = (replace(base, cells=(None,), running=False, problem=(
+        "waiting for the appliance to describe screen lobby-left")), one)
     return media, pages
+
+
+def by_sequence(s: dict[str, Shown]) -> tuple[Shown | None, ...]:
+    """``--grid 2x3 --grid-order sequence`` nine steps into a run, by the real rule: steps 6 to 8
+    have overwritten slots 0 to 2, and step 8 is still being made."""
+    kinds = [s["caption"], s["image"], s["text"], s["image2"], s["caption"], s["image3"], s["image"],
+             s["text"], s["waiting"]]
+    feed = Feed("demo")
+    for seq, like in enumerate(kinds):
+        feed.apply(replace(like, id=f"g.{seq}", sequence=seq, created_at=NOW - 100 + seq))
+    return Grid(2, 3, "sequence").select(feed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,9 @@
 """Output files for the screen: fetched once from the daemon's media URL, decoded, kept.
 
-Images (webp, png, jpeg) are decoded with Pillow; audio becomes a waveform (peaks per column),
+Only URLs under the appliance's ``media_base`` are fetched, bounded in bytes and time
+(panic_edge.nodes.fetch). Images are decoded with Pillow through panic_edge.images: the size is
+read from the header and an image over ``max_pixels`` is never decoded; it is decoded no larger
+than the screen (``max_side``). Audio becomes a waveform (peaks per column),
 read from WAV with the standard library or, for ogg/mp3/flac, through pygame's mixer when it can
 start. The renderer asks with ``get(url)``; what it asked for and is missing is fetched by the
 app loop (``fetch_wanted``), never during a frame.
@@ -15,11 +18,14 @@ import logging
 import sys
 import wave
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 import pygame
-from PIL import Image
+
+from panic_edge import images
+from panic_edge.nodes.fetch import FETCH_DEADLINE, MAX_MEDIA_BYTES, fetch_media
 
 log = logging.getLogger("panic_edge.nodes.screen")
 
@@ -34,10 +40,11 @@ class Loaded:
     error: str | None = None
 
 
-def decode_image(data: bytes) -> pygame.Surface:
-    with Image.open(io.BytesIO(data)) as img:
-        rgb = img.convert("RGB")
-        return pygame.image.frombytes(rgb.tobytes(), rgb.size, "RGB")
+def decode_image(data: bytes, max_pixels: int = images.ImageLimits.max_pixels,
+                 max_side: int | None = None) -> pygame.Surface:
+    """A surface of the image in ``data``; ImageError if it has more than ``max_pixels``."""
+    rgb = images.decode(data, max_pixels, max_side).convert("RGB")
+    return pygame.image.frombytes(rgb.tobytes(), rgb.size, "RGB")
 
 
 def peaks_of(samples: array.array, columns: int = PEAKS) -> tuple[float, ...]:
@@ -78,10 +85,18 @@ def decode_audio(data: bytes) -> tuple[tuple[float, ...], float]:
 
 
 class MediaCache:
-    """url -> Loaded, least recently used out first; each url fetched once (failures too)."""
+    """url -> Loaded, least recently used out first; each url fetched once (failures too).
 
-    def __init__(self, capacity: int = 96) -> None:
+    ``media_base()`` names the appliance's media server; while it gives None nothing is fetched.
+    """
+
+    def __init__(self, capacity: int = 96, *, media_base: Callable[[], str | None] = lambda: None,
+                 max_pixels: int = images.ImageLimits.max_pixels, max_side: int | None = None,
+                 max_bytes: int = MAX_MEDIA_BYTES, deadline: float = FETCH_DEADLINE) -> None:
         self.capacity = capacity
+        self.media_base = media_base
+        self.max_pixels, self.max_side = max_pixels, max_side
+        self.max_bytes, self.deadline = max_bytes, deadline
         self._items: OrderedDict[str, Loaded] = OrderedDict()
         self._scaled: OrderedDict[tuple[str, int, int], pygame.Surface] = OrderedDict()
         self._wanted: dict[str, str] = {}  # url -> output_type
@@ -129,13 +144,12 @@ class MediaCache:
     async def _fetch(self, client: httpx.AsyncClient, url: str, kind: str) -> Loaded:
         self.fetches += 1
         try:
-            response = await client.get(url)
-            response.raise_for_status()
-            data = response.content
+            data = await fetch_media(client, url, self.media_base(), self.max_bytes, self.deadline)
             if kind == "image":
-                return Loaded(image=await asyncio.to_thread(decode_image, data))
+                image = await asyncio.to_thread(decode_image, data, self.max_pixels, self.max_side)
+                return Loaded(image=image)
             peaks, seconds = await asyncio.to_thread(decode_audio, data)
             return Loaded(peaks=peaks, seconds=seconds)
         except Exception as err:  # a bad file or an unreachable daemon: a placeholder, not a crash
-            log.warning("could not show %s: %s: %s", url, type(err).__name__, err)
+            log.warning("could not show %.200r: %s: %.200s", url, type(err).__name__, err)
             return Loaded(error=f"{type(err).__name__}: {err}"[:200])

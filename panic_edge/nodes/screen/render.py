@@ -52,8 +52,10 @@ def render(surface: pygame.Surface, view: View, media: MediaCache) -> None:
         _cell(surface, rect, shown, view, media, unit if len(view.cells) > 1 else int(unit * 1.3))
     if view.attract:
         _attract(surface, area, view, unit)
+    if view.problem:
+        _problem(surface, area, view.problem, unit)
     if view.about_url:
-        _qr(surface, view.about_url, area, unit)
+        _qr(surface, view.about_url, area, unit, view.qr_label)
     if view.terminal:
         _terminal(surface, pygame.Rect(0, height - bottom, width, bottom), view, unit)
     reason = view.offline_reason
@@ -186,6 +188,16 @@ def _attract(surface: pygame.Surface, area: pygame.Rect, view: View, unit: int) 
               area.width - 2 * unit, "midtop")
 
 
+def _problem(surface: pygame.Surface, area: pygame.Rect, text: str, unit: int) -> None:
+    """A screen that has no installation to follow yet (or the wrong kind): say so, plainly."""
+    veil = pygame.Surface(area.size, pygame.SRCALPHA)
+    veil.fill((8, 8, 12, 225))
+    surface.blit(veil, area.topleft)
+    lay = layout(markdown.blocks(text), area.width - 4 * unit, area.height // 2, max_size=2 * unit,
+                 min_size=unit)
+    draw_layout(surface, lay, area.inflate(-4 * unit, -(area.height // 2)), INK, centre=True)
+
+
 def _banner(surface: pygame.Surface, reason: str, unit: int) -> None:
     width = surface.get_width()
     h = int(unit * 2.4)
@@ -223,7 +235,7 @@ def _qr_matrix(url: str) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(row) for row in code.get_matrix())
 
 
-def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int) -> None:
+def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int, label: str) -> None:
     matrix = _qr_matrix(url)
     n = len(matrix)
     px = max(2, (unit * 8) // n)
@@ -234,4 +246,4 @@ def _qr(surface: pygame.Surface, url: str, area: pygame.Rect, unit: int) -> None
         for c, dark in enumerate(row):
             if dark:
                 pygame.draw.rect(surface, (0, 0, 0), (x0 + c * px, y0 + r * px, px, px))
-    draw_text(surface, "about this work", int(unit * 0.8), (x0 + side // 2, y0 + side + 4), INK, anchor="midtop")
+    draw_text(surface, label, int(unit * 0.8), (x0 + side // 2, y0 + side + 4), INK, anchor="midtop")

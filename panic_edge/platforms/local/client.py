@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from panic_edge.core import picture_ref
 from panic_edge.core.model import Model
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.errors import PermanentError
@@ -24,12 +25,19 @@ def _data(given: ModelInput) -> bytes:
     return given.data
 
 
+def _pass_on(given: ModelInput) -> ModelOutput:
+    if given.file is None:
+        raise PermanentError("Image Reproducer II passes on an archived picture but was given none")
+    return ModelOutput(text=picture_ref.PASSED_ON, flags=(picture_ref.flag(given.file),))
+
+
 MODELS: dict[str, Callable[[ModelInput], ModelOutput]] = {
     "local-poet": lambda g: ModelOutput(text=words.drift_verse(_text(g))),
     "local-painter": lambda g: ModelOutput(data=pictures.paint(_text(g))),
     "local-captioner": lambda g: ModelOutput(text=pictures.caption(_data(g))),
     "local-voice": lambda g: ModelOutput(data=sounds.speak(_text(g))),
     "local-listener": lambda g: ModelOutput(text=sounds.describe(_data(g), g.mime)),
+    "image-reproducer-ii-flux": _pass_on,
 }
 
 

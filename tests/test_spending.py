@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from panic_edge.core.budget import Caps, add, new_ledger, next_midnight, over_cap, roll
+from panic_edge.core.spending import Caps, add, new_ledger, next_midnight, over_cap, roll
 
 TZ = ZoneInfo("Europe/London")
 NOON = dt.datetime(2026, 11, 26, 12, tzinfo=TZ).timestamp()

@@ -1,0 +1,170 @@
+"""What ``panic-edge install`` and ``uninstall`` do, as a plan: files to write or remove and commands
+to run. Pure: the shell (``panic_edge.install``) looks at the machine, then carries the plan out.
+
+Where things go:
+
+| init | files | enabled with |
+|---|---|---|
+| systemd (system) | /etc/systemd/system/, /etc/sysusers.d/panic-edge.conf | systemctl enable; systemctl restart |
+| systemd --user | ~/.config/systemd/user/ | systemctl --user enable; restart |
+| launchd (macOS) | ~/Library/LaunchAgents/org.panic-edge.*.plist, logs in ~/Library/Logs/panic-edge/ | launchctl bootstrap gui/<uid> |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from panic_edge.install import units
+from panic_edge.install.units import KINDS, UnitSettings
+
+PREFIX = "panic-edge"
+SYSUSERS = Path("/etc/sysusers.d/panic-edge.conf")
+STATE_DIR = Path("/var/lib/panic-edge")  # StateDirectory=panic-edge
+
+
+@dataclass(frozen=True)
+class Target:
+    """The machine's side of the plan: which init system, whose services, which files."""
+
+    init: str                    # "systemd" or "launchd"
+    user: bool                   # per-user services (always so with launchd)
+    home: Path
+    exe: Path
+    config: Path
+    uid: int = 0
+    daemon: bool = True          # this machine runs the daemon (a screen-only Pi does not)
+    notify: bool = True          # systemd-python is installed
+    docs: str = "file:///opt/panic-edge/docs/operations.md"
+
+    @property
+    def unit_dir(self) -> Path:
+        if self.init == "launchd":
+            return self.home / "Library" / "LaunchAgents"
+        return self.home / ".config" / "systemd" / "user" if self.user else Path("/etc/systemd/system")
+
+    @property
+    def credentials_dir(self) -> Path:
+        return self.config.parent / "credentials"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "Library" / "Logs" / "panic-edge"
+
+    def systemctl(self, *args: str) -> tuple[str, ...]:
+        return ("systemctl", "--user", *args) if self.user else ("systemctl", *args)
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    check: bool = True           # a failure stops the install (False: it is reported and skipped)
+
+
+@dataclass(frozen=True)
+class Plan:
+    writes: tuple[tuple[Path, bytes, int], ...] = ()   # (path, content, mode)
+    dirs: tuple[tuple[Path, int], ...] = ()            # made if missing, with this mode
+    removes: tuple[Path, ...] = ()
+    commands: tuple[Command, ...] = ()
+    services: tuple[str, ...] = ()                     # units or launchd labels enabled / disabled
+    then: tuple[Command, ...] = ()                     # run after the removes
+    notes: tuple[str, ...] = field(default=())
+
+
+def _under_home(path: Path) -> bool:
+    return path.parts[1:2] in (("home",), ("root",), ("Users",))
+
+
+def unit_settings(target: Target, credentials: Iterable[str] = (), read_write: Iterable[Path] = ()) -> UnitSettings:
+    read_write = tuple(read_write)
+    if any(_under_home(p) for p in read_write):
+        protect_home = "no"  # a data dir or networks folder in a home: reachable, so not protected
+    else:
+        protect_home = "read-only" if _under_home(target.exe) or _under_home(target.config) else "yes"
+    return UnitSettings(target.exe, target.config, user_mode=target.user, notify=target.notify,
+                        credentials=tuple((c, target.credentials_dir / c) for c in sorted(credentials)),
+                        read_write=read_write, protect_home=protect_home, docs=target.docs)
+
+
+def install_plan(target: Target, nodes: Mapping[str, str], *, credentials: Iterable[str] = (),
+                 networks_dir: Path | None = None, data_dir: Path | None = STATE_DIR) -> Plan:
+    """``nodes``: name -> kind, from the config's ``[nodes.<name>]`` tables; ``data_dir``: the one the
+    config sets (None: it sets none, so a system daemon uses its StateDirectory)."""
+    notes: list[str] = []
+    if not target.daemon and not nodes:
+        notes.append("nothing to install: --no-daemon and no [nodes.<name>] tables in the config")
+    if target.init == "launchd":
+        return _launchd_install(target, nodes, notes)
+    writable = [networks_dir] if networks_dir else []
+    if data_dir is not None and data_dir != STATE_DIR and not target.user:
+        writable.append(data_dir)
+        notes.append(f"data_dir is {data_dir}, not {STATE_DIR}: the daemon may write there; make sure the "
+                     f"panic user owns it (sudo chown -R panic:panic {data_dir})")
+    settings = unit_settings(target, credentials, writable)
+    writes: list[tuple[Path, bytes, int]] = []
+    services: list[str] = []
+    if target.daemon:
+        writes.append((target.unit_dir / f"{PREFIX}.service", units.daemon_unit(settings).encode(), 0o644))
+        services.append(f"{PREFIX}.service")
+    for kind in KINDS:
+        names = sorted(n for n, k in nodes.items() if k == kind)
+        if names:
+            writes.append((target.unit_dir / f"{PREFIX}-{kind}@.service",
+                           units.node_unit(kind, settings).encode(), 0o644))
+            services += [f"{PREFIX}-{kind}@{name}.service" for name in names]
+    commands: list[Command] = []
+    if not target.user:
+        writes.insert(0, (SYSUSERS, units.sysusers().encode(), 0o644))
+        commands.append(Command(("systemd-sysusers", str(SYSUSERS))))
+        if sum(1 for k in nodes.values() if k == "display") > 1:
+            notes.append("more than one display node: only one can own the Pi console (tty1) and its "
+                         "screen (KMS/DRM); run the others on their own machines or as --user services")
+        if data_dir is None:
+            notes.append(f"the config sets no data_dir: the daemon uses {STATE_DIR}; set data_dir = "
+                         f"\"{STATE_DIR}\" in {target.config} so commands typed by hand "
+                         f"(backup, record) find the same data")
+    else:
+        notes.append("user services start at login; `loginctl enable-linger` starts them at boot")
+    if services:
+        commands += [Command(target.systemctl("daemon-reload")), Command(target.systemctl("enable", *services)),
+                     Command(target.systemctl("restart", *services))]
+    if not target.notify:
+        notes.append("systemd-python is not installed: the services have no readiness or watchdog "
+                     "(pip install 'panic-edge[systemd]', then install again)")
+    return Plan(tuple(writes), ((target.credentials_dir, 0o700),), (), tuple(commands), tuple(services),
+                (), tuple(notes))
+
+
+def _launchd_install(target: Target, nodes: Mapping[str, str], notes: list[str]) -> Plan:
+    agents = ([("daemon", "")] if target.daemon else []) + sorted((k, n) for n, k in nodes.items())
+    writes, commands, labels = [], [], []
+    for kind, name in agents:
+        label = units.launchd_label(kind, name)
+        path = target.unit_dir / f"{label}.plist"
+        writes.append((path, units.launchd_plist(kind, name, target.exe, target.config, target.log_dir), 0o644))
+        labels.append(label)
+        commands += [Command(("launchctl", "bootout", f"gui/{target.uid}/{label}"), check=False),
+                     Command(("launchctl", "bootstrap", f"gui/{target.uid}", str(path)))]
+    return Plan(tuple(writes), ((target.log_dir, 0o755), (target.credentials_dir, 0o700)), (), tuple(commands),
+                tuple(labels), (), tuple(notes))
+
+
+def uninstall_plan(target: Target, installed: Iterable[str], enabled: Iterable[str] = ()) -> Plan:
+    """``installed``: the file names of ours found in the unit folder; ``enabled``: the units of ours
+    found enabled (instances of the templates included)."""
+    ours = sorted(n for n in installed if n.startswith((PREFIX, "org.panic-edge.")))
+    notes = (f"kept: the config ({target.config}), its credentials folder and the data",)
+    if target.init == "launchd":
+        labels = [n.removesuffix(".plist") for n in ours if n.endswith(".plist")]
+        commands = tuple(Command(("launchctl", "bootout", f"gui/{target.uid}/{label}"), check=False)
+                         for label in labels)
+        return Plan((), (), tuple(target.unit_dir / n for n in ours), commands, tuple(labels), (), notes)
+    services = sorted(set(enabled) | {n for n in ours if n.endswith(".service") and not n.endswith("@.service")})
+    commands = [Command(target.systemctl("disable", "--now", *services), check=False)] if services else []
+    removes = [target.unit_dir / n for n in ours]
+    if not target.user:
+        removes.append(SYSUSERS)
+    return Plan((), (), tuple(removes), tuple(commands), tuple(services),
+                (Command(target.systemctl("daemon-reload"), check=False),), notes)

@@ -1,0 +1,175 @@
+"""The insight HUD: the message parser under hostile input, the pure view, the renderer, and a live node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import replace
+
+import pygame
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from panic_edge.core.insight import Insight, PathPoint, Persistence, parse_insight
+from panic_edge.core.payloads import encode
+from panic_edge.errors import PayloadError
+from panic_edge.nodes.feed import Grid
+from panic_edge.nodes.hud import HudState
+from panic_edge.nodes.screen.app import DisplayOptions, run_display
+from panic_edge.nodes.screen.hud import STAR, render_hud
+from panic_edge.nodes.screen.hud_gallery import insight as made_up
+from tests.conftest import start_daemon
+from tests.insight_fixtures import build_model2vec
+
+
+def message(**changes) -> Insight:  # type: ignore[no-untyped-def]
+    return replace(made_up(), **changes)
+
+
+# --- the message, parsed strictly ---------------------------------------------------------------
+
+
+def test_an_insight_message_round_trips_through_its_json():
+    original = made_up()
+    parsed = parse_insight(encode(original.to_json()))
+    assert parsed.run_id == original.run_id and parsed.flags == ("loop",) and parsed.loop_period == original.loop_period
+    assert [p.sequence for p in parsed.path] == [p.sequence for p in original.path]
+    assert parsed.persistence is not None and parsed.persistence.h0[0] == (0.0, None)
+    assert parsed.nearest_sequence == original.nearest_sequence
+
+
+@pytest.mark.parametrize("payload, problem", [
+    (b"\xff\xfe", "not UTF-8"), (b"[1, 2]", "JSON object"), (b"{", "not JSON"),
+    (b'{"run_id": 1}', "run_id"), (b"[" * 100_000 + b"]" * 100_000, "JSON"),
+    (json.dumps({**made_up().to_json(), "drift": float("nan")}).encode(), "finite"),
+    (json.dumps({**made_up().to_json(), "sequence": 10**30}).encode(), "whole number"),
+    (json.dumps({**made_up().to_json(), "point": [1]}).encode(), "[x, y]"),
+    (json.dumps({**made_up().to_json(), "path": [{"sequence": 1}] * 1001}).encode(), "limit"),
+    (b" " * 300_000, "limit"),
+])
+def test_a_malformed_message_is_a_payload_error_naming_the_problem(payload, problem):
+    with pytest.raises(PayloadError, match=problem):
+        parse_insight(payload)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+                           max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_an_insight_or_a_payload_error(data):
+    try:
+        parse_insight(data)
+    except PayloadError:
+        pass
+
+
+BASE = made_up(6).to_json()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(BASE)) | st.text(max_size=8), json_values, max_size=8))
+def test_any_json_object_with_the_fields_scrambled_gives_an_insight_or_a_payload_error(fields):
+    body = {**BASE, **fields}
+    try:
+        parsed = parse_insight(json.dumps(body, allow_nan=True).encode("utf-8", "surrogatepass"))
+    except (PayloadError, UnicodeEncodeError):
+        return
+    assert isinstance(parsed.drift, float) and len(parsed.point) == 2
+
+
+# --- the pure view ------------------------------------------------------------------------------
+
+
+def test_the_hud_keeps_the_newest_message_and_ignores_late_or_foreign_ones():
+    state = HudState("demo")
+    first = message(sequence=10, path=made_up().path[:5])
+    assert state.apply(first) and not state.apply(first)
+    assert not state.apply(message(sequence=8)), "an older step of the same run arriving late"
+    assert not state.apply(message(network="other", sequence=99))
+    assert state.apply(message(sequence=12))
+    newer_run = message(run_id="next", sequence=0, created_at=first.created_at + 5)
+    assert state.apply(newer_run) and state.latest == newer_run
+    assert not state.apply(message(run_id="old", sequence=50, created_at=first.created_at - 5))
+
+
+def test_the_badge_says_stuck_or_loop_with_its_period_and_hop_colours_are_stable():
+    state = HudState("demo")
+    state.apply(message(flags=("loop",), loop_period=6))
+    view = state.view(0.0)
+    assert view.badge == "LOOP \u00b7 every 6"
+    colours = dict(view.hop_colours)
+    state.apply(message(flags=("stuck",), sequence=999))
+    assert state.view(1.0).badge == "STUCK" and dict(state.view(1.0).hop_colours) == colours
+    assert len(set(colours.values())) == len(colours)
+    assert HudState("demo").view(0.0).badge is None
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def surface():  # type: ignore[no-untyped-def]
+    pygame.display.init()
+    pygame.font.init()
+    yield pygame.Surface((1280, 720))
+
+
+def colours_in(surface: pygame.Surface, rect: pygame.Rect | None = None) -> set[tuple[int, int, int]]:
+    rect = rect or surface.get_rect()
+    return {tuple(surface.get_at((x, y)))[:3] for x in range(rect.x, rect.right, 5) for y in range(rect.y, rect.bottom, 5)}
+
+
+@pytest.mark.parametrize("shape", [(1280, 720), (420, 1080), (200, 150), (1920, 1080)])
+def test_the_hud_draws_at_any_size_and_shape(surface, shape):
+    target = pygame.Surface(shape)
+    state = HudState("demo")
+    state.apply(made_up())
+    render_hud(target, target.get_rect(), state.view(0.0, "Demo"))
+    assert len(colours_in(target)) > 10
+
+
+@pytest.mark.parametrize("changes", [
+    {"path": (), "recurrence": (), "hops": (), "persistence": None, "prompt_point": None},
+    {"path": (PathPoint(0, "x", 0.0, 0.0, 0.0),), "recurrence": (), "persistence": Persistence(1, (), ())},
+    {"path": tuple(PathPoint(i, "h", 1e9 * (-1) ** i, -1e9, 2.0) for i in range(500)), "point": (1e9, 1e9)},
+    {"persistence": Persistence(3, tuple((0.0, float(i)) for i in range(300)), ((0.5, 0.5),)), "drift": 2.0},
+    {"recurrence": tuple(float(i % 3) for i in range(1000)), "nearest_sequence": 12345, "flags": ("loop",)},
+])
+def test_the_hud_survives_odd_but_valid_messages(surface, changes):
+    state = HudState("demo")
+    state.apply(message(**changes))
+    render_hud(surface, surface.get_rect(), state.view(3.0, "Demo", offline_reason="The appliance is offline"))
+
+
+def test_before_any_message_the_hud_says_it_is_waiting(surface):
+    render_hud(surface, surface.get_rect(), HudState("demo").view(0.0, "Demo"))
+    assert STAR not in colours_in(surface)
+
+
+# --- a live node --------------------------------------------------------------------------------
+
+
+async def test_a_grid_display_with_the_hud_draws_a_live_runs_path(make_config, tmp_path):
+    pytest.importorskip("model2vec")
+    config = make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(build_model2vec(tmp_path / "tiny-m2v")))
+    daemon = await start_daemon(config)
+    shot = tmp_path / "hud.png"
+    try:
+        async with asyncio.timeout(20):
+            while daemon.daemon.status()["insight"]["state"] != "on":
+                await asyncio.sleep(0.05)
+        await daemon.engine.start("demo", "a camel in the desert")
+        await run_display(config, DisplayOptions("demo", Grid(2, 2), fullscreen=False, size=(1280, 720),
+                                                 screenshot=shot, exit_after=3.0, hud=True,
+                                                 node_id=f"test-hud-{uuid.uuid4().hex[:8]}"))
+    finally:
+        await daemon.stop()
+    image = pygame.image.load(str(shot))
+    panel = pygame.Rect(1280 - 486, 0, 486, 720)
+    assert STAR in colours_in(image, panel), "the prompt's star: the HUD got the run's insight"
+    assert len(colours_in(image, pygame.Rect(0, 0, 700, 720))) > 20, "and the grid beside it"

@@ -1,0 +1,113 @@
+"""Insight on the admin page: the run's charts (JSON and, in Chromium, SVG), runs like this one, the note
+when insight is off."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from panic_edge.insight import db
+from tests.insight_fixtures import build_model2vec
+from tests.live import ThreadedDaemon
+from tests.test_admin_browser import CHROMIUM, DESKTOP, chromium, playwright_api, shoot  # noqa: F401
+
+PUBLIC = {"PANIC_EDGE_ADMIN_PUBLIC_READONLY": "true"}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    return build_model2vec(tmp_path_factory.mktemp("models") / "tiny-m2v")
+
+
+@pytest.fixture
+def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:  # type: ignore[no-untyped-def]
+    running = ThreadedDaemon(make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir), **PUBLIC)).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def runs_with_insight(live: ThreadedDaemon, prompts: list[str], points: int = 5) -> list[str]:
+    """Runs of the demo network, each stopped once it has ``points`` insight points and runs like it."""
+    ids = []
+    path = live.config.database_path
+    for prompt in prompts:
+        run_id = live.call(lambda prompt=prompt: live.engine.start("demo", prompt))
+        deadline = time.monotonic() + 30
+        while True:
+            conn = db.connect(path, readonly=True)
+            try:
+                row = conn.execute("SELECT points, similar_at FROM insight_runs WHERE run_id = ?", (run_id,)).fetchone()
+            finally:
+                conn.close()
+            if row is not None and row[0] >= points and (not ids or row[1] >= 3):
+                break
+            assert time.monotonic() < deadline, f"no insight for {run_id} in 30 s"
+            time.sleep(0.05)
+        live.call(lambda: live.engine.stop("demo"))
+        ids.append(run_id)
+    return ids
+
+
+def test_the_run_page_has_the_charts_data_and_runs_like_this_one(live):
+    first, second = runs_with_insight(live, ["a camel in the desert", "a camel in the desert at night"])
+    client = live.app.test_client()
+    data = client.get(f"/api/runs/{second}/insight").get_json()
+    assert data["status"]["state"] == "on" and data["status"]["model"] == "tiny-m2v"
+    model = data["models"][0]
+    assert model["embedding_model"] == "tiny-m2v" and len(model["points"]) >= 5
+    assert all(len(p["point"]) == 2 and p["drift"] >= 0 for p in model["points"])
+    assert model["prompt_point"] is not None and model["persistence"]["points"] >= 5
+    assert {h["name"] for h in model["hops"]} >= {"Drift Poet (local)", "Pixel Painter (local) \u2192 Colour Captioner (local)"}
+    assert model["similar"][0]["run_id"] == first
+    page = client.get(f"/runs/{second}").get_data(as_text=True)
+    assert 'id="insight"' in page and "insight.js" in page and "Insight is off" not in page
+    like = client.get(f"/runs/{first}/like").get_data(as_text=True)
+    assert "a camel in the desert at night" in like
+    history = client.get("/history").get_data(as_text=True)
+    assert f"/runs/{first}/like" in history
+    assert client.get("/api/runs/nope/insight").status_code == 404
+
+
+def test_with_insight_off_the_run_page_and_api_say_why(make_config):
+    running = ThreadedDaemon(make_config(**PUBLIC)).start()
+    try:
+        run_id = running.call(lambda: running.engine.start("demo", "a lighthouse"))
+        client = running.app.test_client()
+        page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+        assert "Insight is off: no embedding model in" in page and "panic-edge insight fetch" in page
+        data = client.get(f"/api/runs/{run_id}/insight").get_json()
+        assert data["status"]["state"] == "off" and data["models"] == []
+        assert "None found yet" in client.get(f"/runs/{run_id}/like").get_data(as_text=True)
+    finally:
+        running.stop()
+
+
+def test_the_insight_api_needs_a_login_unless_the_pages_are_public(make_config):
+    running = ThreadedDaemon(make_config()).start()
+    try:
+        client = running.app.test_client()
+        assert client.get("/api/runs/x/insight").status_code == 401
+        assert client.get("/runs/x/like").status_code == 302
+    finally:
+        running.stop()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_chromium_draws_the_charts_without_errors(chromium, live):  # noqa: F811
+    run_id, = runs_with_insight(live, ["a red bicycle under cherry blossom"], points=8)
+    page = chromium.new_context(viewport=DESKTOP).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{live.url}/runs/{run_id}")
+    playwright_api.expect(page.locator("#insight figure")).to_have_count(5)
+    assert page.locator("#insight svg circle").count() >= 8
+    assert page.locator("#insight .hops tr").count() >= 1 and errors == []
+    page.locator("#insight").scroll_into_view_if_needed()
+    page.mouse.move(0, 0)  # no tooltip in the picture
+    shoot(page, "run-insight", full_page=False)

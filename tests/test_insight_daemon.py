@@ -1,0 +1,166 @@
+"""Insight in the real daemon: a worker process, the insight topic, and the appliance without it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from panic_edge.core.insight import parse_insight
+from tests.conftest import start_daemon
+from tests.insight_fixtures import build_model2vec
+from tests.mqtt_probe import Probe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    return build_model2vec(tmp_path_factory.mktemp("models") / "tiny-m2v")
+
+
+async def wait_status(daemon, state: str, timeout: float = 20.0) -> dict:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while (status := daemon.daemon.status()["insight"])["state"] != state:
+            await asyncio.sleep(0.05)
+    return status
+
+
+@pytest.fixture
+def insight_config(make_config, model_dir):  # type: ignore[no-untyped-def]
+    return make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir))
+
+
+@pytest.fixture
+def probe(broker, insight_config):  # type: ignore[no-untyped-def]
+    p = Probe(broker.url, f"panic/{insight_config.appliance_id}/#")
+    yield p
+    p.close()
+
+
+async def test_each_text_output_gets_an_insight_message_qos1_not_retained(insight_config, broker, probe):
+    config = insight_config
+    daemon = await start_daemon(config)
+    try:
+        status = await wait_status(daemon, "on")
+        assert (status["model"], status["dim"]) == ("tiny-m2v", 16)
+        run_id = await daemon.engine.start("demo", "a camel in the desert")
+        topic = f"panic/{config.appliance_id}/networks/demo/insight"
+        first = await asyncio.to_thread(probe.wait_for, lambda t, b: t == topic, 20)
+        later = await asyncio.to_thread(probe.wait_for, lambda t, b: t == topic and b["sequence"] > first["sequence"], 20)
+        for body in (first, later):
+            assert body["run_id"] == run_id and isinstance(body["invocation_id"], str)
+            for field in ("drift", "step", "point", "flags", "loop_period", "persistence", "sequence"):
+                assert field in body
+        assert len(later["path"]) >= 2 and later["path"][-1]["sequence"] == later["sequence"]
+        raw = next(p for t, p, _ in probe.messages if t == topic)
+        assert parse_insight(raw).run_id == run_id
+        await daemon.engine.stop("demo")
+        late = Probe(broker.url, topic)  # a subscriber arriving now gets nothing: not retained
+        try:
+            await asyncio.sleep(0.5)
+            assert late.messages == []
+        finally:
+            late.close()
+        status = daemon.daemon.status()["insight"]
+        assert status["done"] >= 2 and status["dropped"] == 0
+    finally:
+        await daemon.stop()
+
+
+async def test_without_a_model_insight_is_off_with_one_log_line_and_the_loop_runs(make_config, caplog):
+    config = make_config()
+    daemon = await start_daemon(config)
+    try:
+        status = daemon.daemon.status()["insight"]
+        assert status["state"] == "off" and "insight fetch" in status["reason"]
+        run_id = await daemon.engine.start("demo", "a lighthouse")
+        async with asyncio.timeout(10):
+            while len(await daemon.engine.store.run_invocations(run_id)) < 3:
+                await asyncio.sleep(0.05)
+    finally:
+        await daemon.stop()
+    off = [r.getMessage() for r in caplog.records if "insight is off" in r.getMessage()]
+    assert len(off) == 1 and "panic-edge insight fetch" in off[0]
+
+
+async def test_a_model_that_cannot_load_turns_insight_off_with_the_reason(make_config, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    (broken / "tokenizer.json").write_text("{not json")
+    daemon = await start_daemon(make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(broken)))
+    try:
+        async with asyncio.timeout(20):
+            while daemon.daemon.status()["insight"]["reason"] is None or \
+                    daemon.daemon.status()["insight"]["state"] != "off":
+                await asyncio.sleep(0.05)
+        assert "cannot load" in daemon.daemon.status()["insight"]["reason"]
+    finally:
+        await daemon.stop()
+
+
+async def test_a_killed_worker_is_started_again_and_insight_goes_on(insight_config, probe):
+    config = insight_config
+    daemon = await start_daemon(config)
+    try:
+        await wait_status(daemon, "on")
+        service = daemon.daemon.insight
+        old = service.worker_pid
+        os.kill(old, signal.SIGKILL)
+        async with asyncio.timeout(20):
+            while service.worker_pid == old or service.state != "on":
+                await asyncio.sleep(0.05)
+        await daemon.engine.start("demo", "a red bicycle")
+        topic = f"panic/{config.appliance_id}/networks/demo/insight"
+        await asyncio.to_thread(probe.wait_for, lambda t, b: t == topic, 20)
+    finally:
+        await daemon.stop()
+
+
+def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker):
+    """A real `panic-edge run` in a Python where numpy, model2vec and ripser cannot be imported."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'model2vec', 'pyRipser', 'ripser', 'onnxruntime'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (blocked by the test)', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n")
+    appliance = f"test-noextra-{os.getpid()}"
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}", "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
+           "PANIC_EDGE_MQTT_URL": broker.url, "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
+           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05", "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
+           "PANIC_EDGE_KEYBOARD_ENABLED": "false", "PANIC_EDGE_INSIGHT_MODEL_DIR": str(tmp_path)}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    probe = Probe(broker.url, f"panic/{appliance}/#")
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "panic_edge", "run"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        status = probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict), 20)
+        assert status["insight"]["state"] == "off" and "pip install 'panic-edge[insight]'" in status["insight"]["reason"]
+        probe.publish(f"panic/{appliance}/cmd/start", json.dumps({"network": "demo", "prompt": "a camel"}))
+        probe.wait_for(lambda t, b: t.endswith("/invocations") and b.get("state") == "completed", 20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        probe.close()
+    text = log.read_text()
+    assert text.count("insight is off: the insight extra is not installed (missing numpy, model2vec, ripser)") == 1
+    assert "Traceback" not in text
+    time.sleep(0)
