@@ -25,7 +25,9 @@ from panic_edge.platforms.replicate import ReplicatePlatform
 from panic_edge.platforms.retry import Retrying, RetryPolicy
 from panic_edge.store import Store
 from panic_edge.store.reader import Reader
+from tests.conftest import start_daemon
 from tests.fakes.platforms import KEYS, FakeReplicate, problem
+from tests.mqtt_probe import Probe
 
 COLD_PAINTER = Model("cold-painter", "Cold Painter", "replicate", MediaType.TEXT, MediaType.IMAGE,
                      "A community model that boots slowly.", ref="acme/cold-painter",
@@ -180,3 +182,33 @@ async def test_the_status_is_told_again_when_a_warm_model_turns_cold_by_the_cloc
     warmer.listeners.append(lambda: told.set() if warmer.models_warm()["cold-painter"] == "cold" else None)
     await asyncio.wait_for(told.wait(), 5)
     await warmer.aclose()
+
+
+async def test_the_daemon_warms_at_start_and_its_status_and_models_page_say_which_models_are_warm(
+        make_config, fake, tmp_path, monkeypatch, broker):
+    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
+    nets = tmp_path / "networks"
+    nets.mkdir()
+    (nets / "gallery.toml").write_text('name = "Gallery"\nmodels = ["flux-schnell", "molmo"]\n')
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'replicate = "{KEYS["replicate"]}"\n')
+    keys.chmod(0o600)
+    config = make_config(PANIC_EDGE_NETWORKS_DIR=str(nets), PANIC_EDGE_PLATFORMS_CREDENTIALS_FILE=str(keys),
+                         PANIC_EDGE_PLATFORMS_REPLICATE_URL=fake.url, PANIC_EDGE_DEFAULT_NETWORK="gallery",
+                         PANIC_EDGE_ADMIN_PUBLIC_READONLY="true")
+    probe = Probe(broker.url, f"panic/{config.appliance_id}/status")
+    running = await start_daemon(config)
+    try:
+        status = await asyncio.to_thread(probe.wait_for, lambda t, b: b["models_warm"].get("molmo") == "warm")
+        cloud = {m: state for m, state in status["models_warm"].items() if not m.startswith("local-")}  # the demo's
+        assert cloud == {"flux-schnell": "warm", "molmo": "warm"}
+        assert status["prewarm"]["last"]["reason"] == "start" and status["prewarm"]["last"]["warmed"] == ["molmo"]
+        [create] = creates_of(fake, "zsxkib/molmo-7b")
+        assert create.json["input"]["image"].startswith("data:image/png;base64,")
+        assert not fake.seen("POST", "/v1/models/black-forest-labs/flux-schnell")
+        html = running.daemon.http.app.test_client().get("/models").get_data(as_text=True)
+        assert 'id="model-molmo"' in html and 'data-warmth="warm" title="now"' in html
+        assert "warmed molmo" in html and 'data-warmth="cold" title="usually' in html  # e.g. musicgen: no network
+    finally:
+        await running.stop()
+        probe.close()

@@ -41,8 +41,8 @@ class NetworkSpend:
 
     @property
     def rate_per_hour(self) -> float:
-        """The average dollars per hour over the last 24 hours."""
-        return self.last_24h_usd / 24
+        """The average dollars per hour over the last 24 hours (or the window, if shorter)."""
+        return self.last_24h_usd / max(1, min(24, len(self.hourly)))
 
     @property
     def peak_usd(self) -> float:
