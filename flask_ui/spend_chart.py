@@ -33,8 +33,8 @@ def bar_chart(hourly: Sequence[float], since: float, label: str) -> Markup:
     top = max(hourly, default=0.0) or 1.0
     plot_w, plot_h = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
     step = plot_w / n
-    parts = [f'<svg class="spend-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(label)}: dollars per hour">',
+    parts = [(f'<svg class="spend-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+              f'aria-label="{escape(label)}: dollars per hour">'),
              f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH}" y2="{TOP + plot_h}"/>',
              f'<line class="grid" x1="{LEFT}" y1="{TOP}" x2="{WIDTH}" y2="{TOP}"/>',
              f'<text class="tick" x="{LEFT - 4}" y="{TOP + 4}" text-anchor="end">{escape(_short(top))}/h</text>',

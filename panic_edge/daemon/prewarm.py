@@ -172,7 +172,7 @@ class Prewarmer:
         except asyncio.CancelledError:
             self._tasks.pop(model.id, None)
             raise
-        except Exception as err:  # a platform error, or a surprise from a client: recorded, never raised
+        except Exception as err:  # noqa: BLE001 -- a platform error or a client's surprise: recorded, never raised
             error = clean_text(str(err) or type(err).__name__, 300)
         finished = self.clock()
         self._tasks.pop(model.id, None)
