@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, footprint, fuzz, images, insight, loop, press, screen
+from bench import fanout, footprint, fuzz, images, insight, loop, press, screen, spend
 from bench.common import machine
 from panic_edge import __version__
 from panic_edge.broker import LocalBroker
@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Bench] = {
     "mqtt_fuzz": lambda b, w, q: _sync(fuzz.run, b, w, q),
     "archived_images": lambda b, w, q: _sync(images.run, b, w, q),
     "insight": insight.run,
+    "spend_query": lambda b, w, q: _sync(spend.run, b, w, q),
 }
 
 

@@ -64,12 +64,17 @@ def models() -> ResponseReturnValue:
     settings = _settings()
     platforms = settings.platforms
     show_all = request.args.get("all") == "1"
+    used_only = request.args.get("used") == "1"  # only the models of the loaded networks
     hidden = sum(1 for m in settings.catalogue.values() if m.deprecated)
+    status = settings.status()
+    warmth, prewarm = status.get("models_warm") or {}, status.get("prewarm") or {}
     rows = []
     for model in sorted(settings.catalogue.values(), key=lambda m: (m.io(), not m.is_local, m.id)):
-        if model.deprecated and not show_all:
+        if (model.deprecated and not show_all) or (used_only and model.id not in warmth):
             continue
         ready = platforms.available(model.platform) if platforms else model.is_local
         why = "" if ready else (platforms.why_missing(model.platform) if platforms else "unknown")
-        rows.append((model, ready, why))
-    return render_template("models.html", rows=rows, hidden=hidden, show_all=show_all)
+        # a model no loaded network uses is not followed: its badge is the catalogue's hint
+        rows.append((model, ready, why, warmth.get(model.id, str(model.hints.warmth)), model.id in warmth))
+    return render_template("models.html", rows=rows, hidden=hidden, show_all=show_all, prewarm=prewarm,
+                           used_only=used_only)

@@ -22,10 +22,12 @@ import aiosqlite
 
 from panic_edge.core.invocation import Invocation, Run
 from panic_edge.core.media import Content
+from panic_edge.core.prewarm import Warmup
 from panic_edge.private_files import create_private
 from panic_edge.store.migrations import migrate
 from panic_edge.store.rows import row_to_invocation as _row_to_invocation
 from panic_edge.store.rows import row_to_run as _row_to_run
+from panic_edge.store.spend import INSERT_WARMUP, warmup_params
 
 
 
@@ -185,6 +187,10 @@ class Store:
         async with self._db.execute(sql, (run_id,)) as cur:
             row = await cur.fetchone()
         return {"seconds": float(row[0]), "cost_usd": float(row[1])} if row else {}
+
+    async def add_warmup(self, warmup: Warmup) -> None:
+        """Keep a warm-up call and what it cost (store/spend.py)."""
+        await self._write(INSERT_WARMUP, warmup_params(warmup))
 
     # --- the outbox -------------------------------------------------------------------------
 

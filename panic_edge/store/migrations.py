@@ -118,6 +118,20 @@ MIGRATIONS: tuple[str, ...] = (
         scale      REAL NOT NULL,
         fitted_at  REAL NOT NULL
     );
+    """,    # 4: pre-warming calls and what they cost (core/prewarm.py); spend reads windows of created_at
+    """
+    CREATE TABLE warmups (
+        id          TEXT PRIMARY KEY,
+        model       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('completed', 'failed')),
+        error       TEXT,
+        started_at  REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        meta        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX warmups_started ON warmups (started_at);
+    CREATE INDEX IF NOT EXISTS invocations_created ON invocations (created_at);
     """,
 )
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panic_edge.core.invocation import Invocation, Run
+from panic_edge.core.spend import SpendRow
+from panic_edge.store import spend
 from panic_edge.store.rows import row_to_invocation, row_to_run
 
 
@@ -63,6 +65,16 @@ class Reader:
                                r["cost_usd"], r["predict_time"],
                                (r["ended_at"] or r["last_finished"] or r["started_at"]) - r["started_at"])
                     for r in conn.execute(sql, (limit, offset))]
+
+    def spend_by_hour(self, since: float, until: float) -> list[SpendRow]:
+        """See panic_edge.store.spend.spend_by_hour."""
+        with self._connect() as conn:
+            return spend.spend_by_hour(conn, since, until)
+
+    def recent_calls(self, since: float) -> dict[str, tuple[float | None, float | None]]:
+        """See panic_edge.store.spend.recent_calls."""
+        with self._connect() as conn:
+            return spend.recent_calls(conn, since)
 
 
 @dataclass(frozen=True)
