@@ -1,7 +1,10 @@
 """The engine: feeds runner events, carries out the actions, and runs the model calls.
 
-Every action that changes state is committed to SQLite before it is published. One lock
-serialises transitions; model calls run as tasks outside it, and come back as events.
+A transition is one step of a network's runner: its database writes go to the store's writer
+as one function, in one transaction and one hand-off, and only once that is committed is
+anything published, logged or started. Each network has its own lock, so networks advance
+independently (and their commits are grouped by the writer); model calls run as tasks outside
+it, and come back as events.
 """
 
 from __future__ import annotations
@@ -11,23 +14,45 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from panic_edge.archive import Archive
 from panic_edge.core import payloads
-from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
+from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
-from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
-                                    EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
-                                    Resume, RunnerState, Start, Stop, Unreachable, step)
+from panic_edge.core.runner import (
+    Action,
+    BeginRun,
+    Cancel,
+    Complete,
+    Completed,
+    Connectivity,
+    Discard,
+    EndRun,
+    Event,
+    Fail,
+    Failed,
+    Invoke,
+    NothingToReplay,
+    Press,
+    Refuse,
+    Resume,
+    RunnerState,
+    Start,
+    Stop,
+    Unreachable,
+    step,
+)
 from panic_edge.core.topics import Topics
 from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
 from panic_edge.platforms.base import ModelInput, Platforms
 from panic_edge.platforms.errors import UnreachableError
-from panic_edge.store import Store
+from panic_edge.store import Store, writes
+from panic_edge.store.writer import settle
 
 log = logging.getLogger("panic_edge.engine")
 
@@ -65,8 +90,9 @@ class Engine:
         self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
         self.storage_retry_max = 10.0
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per network: transitions of one network in turn
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._handoff: dict[str, tuple[str, bytes]] = {}  # network -> (archived file, its bytes) for the next model
         self._state_listeners: list[Callable[[RunnerState], None]] = []
         self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -93,8 +119,8 @@ class Engine:
 
     async def stop_all(self, reason: str = "stopped (stop all)") -> list[str]:
         stopped = [slug for slug, state in self.states.items() if state.run is not None]
-        for slug in stopped:
-            await self._dispatch(slug, Stop(self.clock(), reason))
+        now = self.clock()
+        await _all(self._dispatch(slug, Stop(now, reason)) for slug in stopped)
         return stopped
 
     async def aclose(self) -> None:
@@ -112,9 +138,9 @@ class Engine:
 
     async def set_online(self, online: bool) -> None:
         """The model platforms became reachable or not: tell every network that uses them."""
-        for slug in self.states:
-            if self.needs_internet(slug):
-                await self._dispatch(slug, Connectivity(online, self.clock()))
+        now = self.clock()
+        await _all(self._dispatch(slug, Connectivity(online, now)) for slug in list(self.states)
+                   if self.needs_internet(slug))
 
     async def resume_open_runs(self, enabled: bool = True) -> None:
         """After a restart, take up the runs left open, or end them with the reason recorded."""
@@ -151,10 +177,15 @@ class Engine:
         return len(pending)
 
     async def flush_acknowledged(self) -> None:
-        """Record the broker's acknowledgements (the durable outbox); cheap, batched."""
+        """Record the broker's acknowledgements (the durable outbox); cheap, batched. While the
+        disk refuses, they wait for the next flush (at worst, a restart publishes them again)."""
         if self._acknowledged:
             batch, self._acknowledged = self._acknowledged, []
-            await self.store.mark_published(batch)
+            try:
+                await self.store.mark_published(batch)
+            except sqlite3.Error as err:
+                self._acknowledged[:0] = batch
+                log.warning("could not record %d broker acknowledgements yet: %s", len(batch), err)
 
     async def run_outbox(self, interval: float = 0.5) -> None:
         while True:
@@ -167,7 +198,7 @@ class Engine:
         The caller has validated it. A running network is not changed under its run: raises
         CommandError (stop it first).
         """
-        async with self._lock:
+        async with self._lock(network.slug):
             state = self.states.get(network.slug)
             if state is not None and state.run is not None:
                 raise CommandError(f"network {network.slug!r} is running; stop it before changing it")
@@ -183,8 +214,8 @@ class Engine:
     async def remove_network(self, slug: str) -> None:
         """Forget an idle network. A running one is not deleted out from under its run: raises
         CommandError (stop it first); an unknown one raises CommandError too."""
-        async with self._lock:
-            state = self.states[self._network(slug)]
+        async with self._lock(self._network(slug)):
+            state = self.states[slug]
             if state.run is not None:
                 raise CommandError(f"network {slug!r} is running; stop it before deleting it")
             del self.states[slug], self.networks[slug]
@@ -218,60 +249,79 @@ class Engine:
 
     # --- the transition loop ----------------------------------------------------------------
 
+    def _lock(self, slug: str) -> asyncio.Lock:
+        lock = self._locks.get(slug)
+        if lock is None:
+            lock = self._locks[slug] = asyncio.Lock()
+        return lock
+
     async def _dispatch(self, slug: str, event: Event) -> None:
-        async with self._lock:
+        async with self._lock(slug):
             before = self.states[slug]
             after, actions = step(before, event)
-            refusal: CommandError | None = None
-            try:
-                for action in actions:
-                    if isinstance(action, Refuse):
-                        refusal = action.error
-                    else:
-                        await self._execute(action)
-            except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
-                raise StorageFault(f"the database refused a write ({err}); check the disk") from err
-            self.states[slug] = after  # shown only once every action is committed
+            refusal = next((a.error for a in actions if isinstance(a, Refuse)), None)
+            plan = [a for a in actions if not isinstance(a, Refuse)]
+            created = {a.invocation_id: self._new_invocation(a) for a in plan if isinstance(a, Invoke)}
+            interrupted = False
+            if any(not isinstance(a, Discard) for a in plan):
+                try:  # one function, one transaction, one hand-off to the writer
+                    done, interrupted = await settle(self.store.submit(
+                        lambda conn: writes.record_transition(conn, plan, created)))
+                except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
+                    raise StorageFault(f"the database refused a write ({err}); check the disk") from err
+            else:
+                done = [None] * len(plan)
+            self.states[slug] = after  # shown only once every write is committed
+            if after.run is None:
+                self._handoff.pop(slug, None)
+            for action, result in zip(plan, done):
+                self._carry_out(action, result)
             if (after.run, after.online) != (before.run, before.online):
                 self._publish_state(after)
                 for listener in self._state_listeners:
                     listener(after)
+        if interrupted:
+            raise asyncio.CancelledError
         if refusal is not None:
             raise refusal
 
-    async def _execute(self, action: Action) -> None:
+    def _new_invocation(self, action: Invoke) -> Invocation:
+        """The invocation an Invoke creates: ``invoking`` from the start when it is called (or
+        replayed) at once, so creating and starting it is one write; ``ready`` while held."""
+        model = self.catalogue[action.model]
+        at_once = action.mode != "hold"
+        return Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
+                          sequence=action.sequence, model=action.model,
+                          state=InvocationState.INVOKING if at_once else InvocationState.READY,
+                          input=action.input, output_type=model.output, created_at=action.created_at,
+                          started_at=action.created_at if at_once else None)
+
+    def _carry_out(self, action: Action, done: Invocation | None) -> None:
+        """What an action does once its writes are committed: publish, log, start or cancel."""
         match action:
-            case BeginRun(run_id, network, prompt, started_at):
-                await self.store.begin_run(Run(run_id, network, prompt, started_at))
+            case BeginRun(run_id, network, prompt, _):
                 log.info("%s: run %s started: %s", network, run_id[:8], Content.of_text(prompt).summary())
-            case EndRun(run_id, reason, ended_at):
-                await self.store.end_run(run_id, reason, ended_at)
+            case EndRun(run_id, reason, _):
                 log.info("run %s ended: %s", run_id[:8], reason)
             case Invoke():
+                assert done is not None
                 model = self.catalogue[action.model]
-                inv = Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
-                                 sequence=action.sequence, model=action.model, state=InvocationState.READY,
-                                 input=action.input, output_type=model.output, created_at=action.created_at)
-                await self.store.add_invocation(inv)
-                self._publish_invocation(inv)
-                if action.mode == "call":
-                    work = self._call(action, model)
-                elif action.mode == "replay":
-                    work = self._replay(action, model)
-                else:
+                if done.state is InvocationState.INVOKING:  # created and called in one write: say both
+                    self._publish_invocation(replace(done, state=InvocationState.READY, started_at=None))
+                self._publish_invocation(done)
+                if action.mode == "hold":
                     log.info("%s #%d %s: waiting for the internet to come back", action.network,
                              action.sequence, model.label)
                     return
-                self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
-            case Complete(inv_id, output, finished_at, meta):
-                self._announce(await self.store.complete(inv_id, output, finished_at, meta))
-            case Fail(inv_id, error, finished_at):
-                self._announce(await self.store.fail(inv_id, error, finished_at))
-            case Cancel(inv_id, reason, finished_at):
+                work = self._call(action, model) if action.mode == "call" else self._replay(action, model)
+                self._tasks[done.id] = asyncio.create_task(work, name=f"{action.mode} {done.id}")
+            case Complete() | Fail():
+                self._announce(done)
+            case Cancel(inv_id):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
-                self._announce(await self.store.fail(inv_id, reason, finished_at))
+                self._announce(done)
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
@@ -282,11 +332,10 @@ class Engine:
         """Run one invocation's model call; the outcome comes back as a runner event."""
         saved: Content | None = None
         try:
-            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
-            # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
-            if action.input.text is not None:
-                given = self._model_input(action.input)
-            else:
+            # Text, and the file the previous model just gave (kept in memory), need no disk read:
+            # no hop to a thread.
+            given = self._handed_over(action.network, action.input)
+            if given is None:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
             if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
@@ -294,6 +343,8 @@ class Engine:
             else:
                 saved = await self._until_storage_works(lambda: asyncio.to_thread(
                     self._save_output, action, model, out.text, out.data, out.flags))
+                if saved.file is not None and out.data is not None:
+                    self._handoff[action.network] = (saved.file, out.data)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
             self.archive.discard(saved)
@@ -347,7 +398,6 @@ class Engine:
         """Offline with the replay policy: show a past output of the same model, labelled as replay."""
         saved: Content | None = None
         try:
-            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
             past = choose_replay(action.input, await self.store.replay_candidates(model.id))
@@ -372,6 +422,16 @@ class Engine:
         if past.text is not None:
             return Content(past.type, text=past.text, flags=flags)
         return self.archive.save(action.network, action.invocation_id, self.archive.read(past), past.type, flags)
+
+    def _handed_over(self, network: str, content: Content) -> ModelInput | None:
+        """The input without touching the disk: text, or the file the network's previous model
+        gave (its bytes kept since it was archived); None when it must be read from the archive."""
+        if content.text is not None:
+            return ModelInput(content.type, text=content.text)
+        kept = self._handoff.pop(network, None)
+        if kept is not None and kept[0] == content.file:
+            return ModelInput(content.type, data=kept[1], mime=content.mime)
+        return None
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
@@ -422,6 +482,15 @@ class Engine:
                                       held=bool(run and run.held),
                                       offline_policy=state.network.offline_policy)
         self.publisher.publish(self.topics.network_state(state.network.slug), body, qos=1, retain=True)
+
+
+async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` concurrently (several networks' transitions share the writer's commits);
+    the first error is raised once all have finished."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def choose_replay(given: Content, candidates: list[Invocation]) -> Invocation | None:

@@ -1,0 +1,215 @@
+"""The one writer: a thread that owns the write connection and commits writes in groups.
+
+A write is a plain function of a ``sqlite3`` connection, handed over in one queue put and
+answered in one ``call_soon_threadsafe`` (datasette's ``execute_write_fn`` is the model). The
+thread takes every write waiting in the queue, runs each inside its own SAVEPOINT of one
+transaction and commits them together (group commit): while one commit waits for its fsync, the
+writes of other networks queue up and share the next. No future is resolved before the commit
+that holds its write has returned, so with ``synchronous=FULL`` nothing is reported (and so
+nothing published) before it is on disk. A write that raises is rolled back alone; an error
+that takes the whole transaction with it (disk full, I/O) fails every write of the group, and
+each caller retries its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger("panic_edge.store")
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], T]
+MAX_GROUP = 256  # writes in one commit at most: bounds how long one transaction holds the lock
+
+
+@dataclass(frozen=True)
+class _Write(Generic[T]):
+    fn: WriteFn[T]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T]
+
+
+_Outcome = tuple[_Write[Any], Any, BaseException | None]
+
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The write connection: autocommit mode (the writer opens each transaction itself),
+    ``synchronous=FULL``, foreign keys on, and a busy timeout for a backup restore's lock."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Writer:
+    """Owns the write connection on its own thread; ``submit`` hands it a write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="panic-store-writer", daemon=True)
+        self._opened = threading.Event()
+        self._open_error: BaseException | None = None
+        self._closed = False
+        self.commits = 0  # transactions committed (a group counts once): for benchmarks and tests
+
+    def start(self) -> None:
+        """Start the thread and open the connection; raises what opening raised. Blocking."""
+        self._thread.start()
+        self._opened.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    def close(self) -> None:
+        """Commit what is queued, then close the connection and end the thread. Blocking."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def submit(self, fn: WriteFn[T]) -> asyncio.Future[T]:
+        """Queue ``fn`` for the next group; the future resolves once its commit has returned
+        (with what ``fn`` returned), or with what it, or the commit, raised. Call on a loop."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Write(fn, loop, future))
+        return future
+
+    # --- the thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = connect_writer(self.path)
+        except BaseException as err:  # noqa: BLE001  handed to start(), which raises it in the opener
+            self._open_error = err
+            self._opened.set()
+            return
+        self._opened.set()
+        try:
+            stopping = False
+            while not stopping:
+                group: list[_Write[Any]] = []
+                item = self._queue.get()
+                while True:
+                    if item is None:
+                        stopping = True
+                    else:
+                        group.append(item)
+                    if len(group) >= MAX_GROUP:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if group:
+                    _deliver(self._commit(conn, group))
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, group: list[_Write[Any]]) -> list[_Outcome]:
+        """Run ``group`` in one transaction, each write in its own savepoint, and commit once. If
+        an error takes the whole transaction with it, the writes already run fail with it and
+        the rest go on in a new transaction."""
+        outcomes: list[_Outcome] = []
+        while group:
+            done, group = self._transaction(conn, group)
+            outcomes += done
+        return outcomes
+
+    def _transaction(self, conn: sqlite3.Connection,
+                     group: list[_Write[Any]]) -> tuple[list[_Outcome], list[_Write[Any]]]:
+        """One transaction over a prefix of ``group``: its outcomes, and the writes left over."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            return [(w, None, err) for w in group], []
+        done: list[_Outcome] = []
+        for index, write in enumerate(group):
+            try:
+                conn.execute("SAVEPOINT one_write")
+                result = write.fn(conn)
+                conn.execute("RELEASE one_write")
+            except Exception as err:  # noqa: BLE001  handed to its caller; rolled back alone if SQLite can
+                if _roll_back_savepoint(conn):
+                    done.append((write, None, err))
+                    continue
+                # the transaction itself is gone, and the writes before this one with it
+                lost = [(w, None, failed or err) for w, _, failed in done]
+                return [*lost, (write, None, err)], group[index + 1:]
+            done.append((write, result, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("could not roll back a failed commit: %s", err)
+            return [(w, None, failed or err) for w, _, failed in done], []
+        self.commits += 1
+        return done, []
+
+
+def _roll_back_savepoint(conn: sqlite3.Connection) -> bool:
+    """Undo the current write only; False when the whole transaction is gone (or must go)."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute("ROLLBACK TO one_write")
+        conn.execute("RELEASE one_write")
+        return True
+    except sqlite3.Error:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        return False
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    """Resolve every future of a group on its own loop, one hand-off per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, mine in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, mine)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for write, result, error in outcomes:
+        if write.future.done():
+            continue
+        if error is not None:
+            write.future.set_exception(error)
+        else:
+            write.future.set_result(result)
+
+
+async def settle(future: asyncio.Future[T]) -> tuple[T, bool]:
+    """Wait for a submitted write to the end, even if the waiting task is cancelled meanwhile:
+    the write commits regardless, and its caller must still act on it (publish what it
+    committed). Returns the write's result and whether a cancellation arrived (the caller
+    re-raises it once done). The write's own error is raised, as a cancellation if one came."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait((future,))
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled and future.exception() is not None:
+        raise asyncio.CancelledError
+    return future.result(), cancelled
