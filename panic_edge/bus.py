@@ -9,6 +9,7 @@ queued by paho and sent on reconnect.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 from collections.abc import Callable
@@ -57,6 +58,8 @@ class MqttBus:
         self._listeners: list[Callable[[bool], None]] = []
         self._closing = False
         self._awaiting_ack: dict[int, Callable[[], None]] = {}
+        self._acks: collections.deque[int] = collections.deque()  # acknowledged mids, paho thread -> loop
+        self._acks_due = False  # a hand-off of _acks to the loop is scheduled
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              clean_session=clean_session, protocol=mqtt.MQTTv311)
         if config.username:
@@ -143,13 +146,19 @@ class MqttBus:
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,
                     properties: object) -> None:
-        # paho may hold its own locks here: hand over to the loop and return
-        self._loop.call_soon_threadsafe(self._acked, mid)
+        # paho may hold its own locks here: hand over to the loop and return. Acks arriving
+        # together cross in one hand-off (one wake-up of the loop, not one per message).
+        self._acks.append(mid)
+        if not self._acks_due:
+            self._acks_due = True
+            self._loop.call_soon_threadsafe(self._acked)
 
-    def _acked(self, mid: int) -> None:
-        callback = self._awaiting_ack.pop(mid, None)
-        if callback is not None:
-            callback()
+    def _acked(self) -> None:
+        self._acks_due = False
+        while self._acks:
+            callback = self._awaiting_ack.pop(self._acks.popleft(), None)
+            if callback is not None:
+                callback()
 
     def _notify(self, connected: bool) -> None:
         for listener in self._listeners:

@@ -130,6 +130,7 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # the last transitions are told (published) before the bus goes
         await self.flush_acknowledged()
 
     def needs_internet(self, slug: str) -> bool:
@@ -274,12 +275,13 @@ class Engine:
             self.states[slug] = after  # shown only once every write is committed
             if after.run is None:
                 self._handoff.pop(slug, None)
-            for action, result in zip(plan, done):
+            for action, result in zip(plan, done, strict=True):
                 self._carry_out(action, result)
-            if (after.run, after.online) != (before.run, before.online):
-                self._publish_state(after)
-                for listener in self._state_listeners:
-                    listener(after)
+            # Telling the world (MQTT, logs, listeners) waits one turn of the loop: the next step's
+            # model call, file write and commit are already handed to their threads by then, so
+            # publishing overlaps their I/O. Order is kept: callbacks run first in, first out.
+            changed = (after.run, after.online) != (before.run, before.online)
+            asyncio.get_running_loop().call_soon(self._tell, plan, done, after if changed else None)
         if interrupted:
             raise asyncio.CancelledError
         if refusal is not None:
@@ -297,34 +299,47 @@ class Engine:
                           started_at=action.created_at if at_once else None)
 
     def _carry_out(self, action: Action, done: Invocation | None) -> None:
-        """What an action does once its writes are committed: publish, log, start or cancel."""
+        """What an action does at once when its writes are committed: start or cancel a call,
+        drop a late result's file."""
         match action:
-            case BeginRun(run_id, network, prompt, _):
-                log.info("%s: run %s started: %s", network, run_id[:8], Content.of_text(prompt).summary())
-            case EndRun(run_id, reason, _):
-                log.info("run %s ended: %s", run_id[:8], reason)
-            case Invoke():
+            case Invoke(mode="call" | "replay"):
                 assert done is not None
                 model = self.catalogue[action.model]
-                if done.state is InvocationState.INVOKING:  # created and called in one write: say both
-                    self._publish_invocation(replace(done, state=InvocationState.READY, started_at=None))
-                self._publish_invocation(done)
-                if action.mode == "hold":
-                    log.info("%s #%d %s: waiting for the internet to come back", action.network,
-                             action.sequence, model.label)
-                    return
                 work = self._call(action, model) if action.mode == "call" else self._replay(action, model)
                 self._tasks[done.id] = asyncio.create_task(work, name=f"{action.mode} {done.id}")
-            case Complete() | Fail():
-                self._announce(done)
             case Cancel(inv_id):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
-                self._announce(done)
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
+
+    def _tell(self, plan: list[Action], done: list[Invocation | None], state: RunnerState | None) -> None:
+        """Publish and log a committed transition; ``state`` when the network's state changed."""
+        try:
+            for action, result in zip(plan, done, strict=True):
+                match action:
+                    case BeginRun(run_id, network, prompt, _):
+                        log.info("%s: run %s started: %s", network, run_id[:8], Content.of_text(prompt).summary())
+                    case EndRun(run_id, reason, _):
+                        log.info("run %s ended: %s", run_id[:8], reason)
+                    case Invoke():
+                        assert result is not None
+                        if result.state is InvocationState.INVOKING:  # created and called in one write
+                            self._publish_invocation(replace(result, state=InvocationState.READY, started_at=None))
+                        self._publish_invocation(result)
+                        if action.mode == "hold":
+                            log.info("%s #%d %s: waiting for the internet to come back", action.network,
+                                     action.sequence, self._label(action.model))
+                    case Complete() | Fail() | Cancel():
+                        self._announce(result)
+            if state is not None:
+                self._publish_state(state)
+                for listener in self._state_listeners:
+                    listener(state)
+        except Exception:  # a listener's bug must not stop the loop; the writes are committed
+            log.exception("could not tell the world about a transition")
 
     # --- model calls ------------------------------------------------------------------------
 
