@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 
 import pytest
 
@@ -79,12 +78,10 @@ async def start(make_config, internet: Internet, policy: str) -> RunningDaemon:
     return RunningDaemon(daemon, task)
 
 
-async def until(condition, timeout: float = 10.0) -> float:
-    began = time.monotonic()
+async def until(condition, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
-    return time.monotonic() - began
 
 
 @pytest.fixture
@@ -102,14 +99,12 @@ async def test_pause_holds_the_run_while_offline_and_resumes_it_by_itself(make_c
         run_id = await engine.start("cloudy", "a camel")
         await until(lambda: engine.states["cloudy"].run.sequence >= 3)
         internet.down()
-        noticed = await until(lambda: engine.states["cloudy"].run.held)
-        assert noticed < 3, "offline must be noticed within a few seconds"
+        await until(lambda: engine.states["cloudy"].run.held)  # how fast: bench/offline.py
         assert running.daemon.status()["internet"] == "offline"
         held = engine.states["cloudy"].run
         calls = internet.calls
         internet.up()
-        recovered = await until(lambda: internet.calls > calls + 2)
-        assert recovered < 3
+        await until(lambda: internet.calls > calls + 2)
         assert running.daemon.status()["internet"] == "online"
         again = await engine.store.get_invocation(held.invocation_id)
         assert again.state.value == "completed"  # the held step was called again, not skipped
