@@ -15,26 +15,20 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from panic_edge.archive import Archive
-from panic_edge.core import payloads
-from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
+from panic_edge.core.invocation import Invocation, InvocationState
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.core.runner import (
     Action,
-    BeginRun,
     Cancel,
-    Complete,
     Completed,
     Connectivity,
     Discard,
-    EndRun,
     Event,
-    Fail,
     Failed,
     Invoke,
     NothingToReplay,
@@ -48,6 +42,7 @@ from panic_edge.core.runner import (
     step,
 )
 from panic_edge.core.topics import Topics
+from panic_edge.daemon.announce import Announcer, Publisher
 from panic_edge.errors import CommandError, PanicEdgeError, StorageFault
 from panic_edge.platforms.base import ModelInput, Platforms
 from panic_edge.platforms.errors import UnreachableError
@@ -58,11 +53,6 @@ log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
 T = TypeVar("T")
-
-
-class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None) -> None: ...
 
 
 class Engine:
@@ -87,14 +77,12 @@ class Engine:
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
-        self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
+        self.announce = Announcer(publisher, topics, media_base, catalogue, clock)
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
         self.storage_retry_max = 10.0
         self._locks: dict[str, asyncio.Lock] = {}  # one per network: transitions of one network in turn
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._handoff: dict[str, tuple[str, bytes]] = {}  # network -> (archived file, its bytes) for the next model
-        self._state_listeners: list[Callable[[RunnerState], None]] = []
-        self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -131,6 +119,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.sleep(0)  # the last transitions are told (published) before the bus goes
+        self.announce.flush()
         await self.flush_acknowledged()
 
     def needs_internet(self, slug: str) -> bool:
@@ -149,7 +138,8 @@ class Engine:
         for run, last in await self.store.open_runs():
             state = self.states.get(run.network)
             resumable = enabled and state is not None and state.run is None
-            if resumable and last is not None and last.model != state.network.model_at(last.sequence):
+            if resumable and state is not None and last is not None \
+                    and last.model != state.network.model_at(last.sequence):
                 resumable = False  # the network was edited since: its old sequence no longer fits
             if not resumable or (last is not None and last.state is InvocationState.FAILED):
                 if last is not None and last.state in (InvocationState.READY, InvocationState.INVOKING):
@@ -174,18 +164,20 @@ class Engine:
         """Publish again every invocation whose current state the broker never acknowledged."""
         pending = await self.store.unpublished()
         for inv in pending:
-            self._publish_invocation(inv)
+            self.announce.invocation(inv)
         return len(pending)
 
     async def flush_acknowledged(self) -> None:
         """Record the broker's acknowledgements (the durable outbox); cheap, batched. While the
         disk refuses, they wait for the next flush (at worst, a restart publishes them again)."""
-        if self._acknowledged:
-            batch, self._acknowledged = self._acknowledged, []
+        acknowledged = self.announce.acknowledged
+        if acknowledged:
+            batch = acknowledged[:]
+            del acknowledged[:]
             try:
                 await self.store.mark_published(batch)
             except sqlite3.Error as err:
-                self._acknowledged[:0] = batch
+                acknowledged[:0] = batch
                 log.warning("could not record %d broker acknowledgements yet: %s", len(batch), err)
 
     async def run_outbox(self, interval: float = 0.5) -> None:
@@ -206,9 +198,7 @@ class Engine:
             self.networks[network.slug] = network
             after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
             self.states[network.slug] = after
-            self._publish_state(after)
-            for listener in self._state_listeners:
-                listener(after)
+            self.announce.state_changed(after)
         log.info("network %s %s", network.slug, "added" if state is None else "updated")
         return state is None
 
@@ -220,27 +210,27 @@ class Engine:
             if state.run is not None:
                 raise CommandError(f"network {slug!r} is running; stop it before deleting it")
             del self.states[slug], self.networks[slug]
-            # clear the retained state so display nodes stop showing it
-            self.publisher.publish(self.topics.network_state(slug), b"", qos=1, retain=True)
-            for listener in self._state_listeners:
+            self.announce.removed(slug)
+            for listener in self.announce.state_listeners:
                 listener(state)
         log.info("network %s removed", slug)
 
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
-        self._state_listeners.append(listener)
+        """Call ``listener`` (on the loop) with every network state change, once committed."""
+        self.announce.state_listeners.append(listener)
 
     def _notify_listeners(self) -> None:
         for state in self.states.values():
-            for listener in self._state_listeners:
+            for listener in self.announce.state_listeners:
                 listener(state)
 
     def on_invocation(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener`` (on the loop) with every invocation message as it is published."""
-        self._invocation_listeners.append(listener)
+        self.announce.invocation_listeners.append(listener)
 
     def publish_all_states(self) -> None:
         for state in self.states.values():
-            self._publish_state(state)
+            self.announce.network_state(state, now=True)
 
     def _network(self, slug: str) -> str:
         if slug not in self.states:
@@ -281,7 +271,7 @@ class Engine:
             # model call, file write and commit are already handed to their threads by then, so
             # publishing overlaps their I/O. Order is kept: callbacks run first in, first out.
             changed = (after.run, after.online) != (before.run, before.online)
-            asyncio.get_running_loop().call_soon(self._tell, plan, done, after if changed else None)
+            asyncio.get_running_loop().call_soon(self.announce.transition, plan, done, after if changed else None)
         if interrupted:
             raise asyncio.CancelledError
         if refusal is not None:
@@ -314,32 +304,6 @@ class Engine:
             case Discard(inv_id, output):
                 self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
-
-    def _tell(self, plan: list[Action], done: list[Invocation | None], state: RunnerState | None) -> None:
-        """Publish and log a committed transition; ``state`` when the network's state changed."""
-        try:
-            for action, result in zip(plan, done, strict=True):
-                match action:
-                    case BeginRun(run_id, network, prompt, _):
-                        log.info("%s: run %s started: %s", network, run_id[:8], Content.of_text(prompt).summary())
-                    case EndRun(run_id, reason, _):
-                        log.info("run %s ended: %s", run_id[:8], reason)
-                    case Invoke():
-                        assert result is not None
-                        if result.state is InvocationState.INVOKING:  # created and called in one write
-                            self._publish_invocation(replace(result, state=InvocationState.READY, started_at=None))
-                        self._publish_invocation(result)
-                        if action.mode == "hold":
-                            log.info("%s #%d %s: waiting for the internet to come back", action.network,
-                                     action.sequence, self._label(action.model))
-                    case Complete() | Fail() | Cancel():
-                        self._announce(result)
-            if state is not None:
-                self._publish_state(state)
-                for listener in self._state_listeners:
-                    listener(state)
-        except Exception:  # a listener's bug must not stop the loop; the writes are committed
-            log.exception("could not tell the world about a transition")
 
     # --- model calls ------------------------------------------------------------------------
 
@@ -462,41 +426,6 @@ class Engine:
         if data is None:
             raise PanicEdgeError(f"{model.id} should give a {model.output} file but gave text")
         return self.archive.save(action.network, action.invocation_id, data, model.output, flags)
-
-    # --- telling the world ------------------------------------------------------------------
-
-    def _announce(self, inv: Invocation | None) -> None:
-        """Publish (and log) an invocation as committed; None (nothing changed) says nothing."""
-        if inv is None:
-            return
-        self._publish_invocation(inv)
-        if inv.state is InvocationState.COMPLETED and inv.output is not None:
-            secs = f"{inv.seconds:.1f} s" if inv.seconds is not None else "?"
-            log.info("%s #%d %s: %s -> %s (%s)", inv.network, inv.sequence, self._label(inv.model),
-                     inv.input.summary(40), inv.output.summary(40), secs)
-        elif inv.state is InvocationState.FAILED:
-            log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self._label(inv.model), inv.error)
-
-    def _label(self, model_id: str) -> str:
-        model = self.catalogue.get(model_id)
-        return model.label if model else model_id
-
-    def _publish_invocation(self, inv: Invocation) -> None:
-        body = invocation_message(inv, self._label(inv.model), self.media_base)
-        ack = (inv.id, inv.state.value)
-        self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
-                               on_ack=lambda: self._acknowledged.append(ack))
-        for listener in self._invocation_listeners:
-            listener(body)
-
-    def _publish_state(self, state: RunnerState) -> None:
-        run = state.run
-        body = payloads.network_state(state.network.slug, state.phase, run.run_id if run else None,
-                                      run.sequence if run else None, state.lockout_until,
-                                      run.model if run else None, self.clock(), online=state.online,
-                                      held=bool(run and run.held),
-                                      offline_policy=state.network.offline_policy)
-        self.publisher.publish(self.topics.network_state(state.network.slug), body, qos=1, retain=True)
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
