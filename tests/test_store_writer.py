@@ -136,3 +136,17 @@ async def test_closing_the_store_commits_what_was_queued(tmp_path: Path):
         futures = [store.submit(insert_run(f"r{n}")) for n in range(10)]
     assert all(f.done() and f.exception() is None for f in futures)
     assert run_ids(path) == {f"r{n}" for n in range(10)}
+
+
+async def test_a_write_alone_in_its_group_that_raises_leaves_nothing_behind(tmp_path: Path):
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        writes.begin_run(conn, Run("half", "demo", "p", 1.0))
+        raise ValueError("a bug")
+
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        try:
+            await store.write(half_then_fail)
+        except ValueError:
+            pass
+        await store.write(insert_run("next"))  # the writer is not stuck in the failed transaction
+        assert run_ids(store.path) == {"next"}

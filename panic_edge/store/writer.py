@@ -135,27 +135,27 @@ class Writer:
         except sqlite3.Error as err:
             return [(w, None, err) for w in group], []
         done: list[_Outcome] = []
+        alone = len(group) == 1  # no neighbour to protect: no savepoint (two statements fewer)
         for index, write in enumerate(group):
             try:
-                conn.execute("SAVEPOINT one_write")
+                if not alone:
+                    conn.execute("SAVEPOINT one_write")
                 result = write.fn(conn)
-                conn.execute("RELEASE one_write")
+                if not alone:
+                    conn.execute("RELEASE one_write")
             except Exception as err:  # noqa: BLE001  handed to its caller; rolled back alone if SQLite can
-                if _roll_back_savepoint(conn):
+                if not alone and _roll_back_savepoint(conn):
                     done.append((write, None, err))
                     continue
-                # the transaction itself is gone, and the writes before this one with it
+                # the transaction itself is gone (or, alone, goes now), and the writes before this one with it
+                _roll_back(conn)
                 lost = [(w, None, failed or err) for w, _, failed in done]
                 return [*lost, (write, None, err)], group[index + 1:]
             done.append((write, result, None))
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.warning("could not roll back a failed commit: %s", err)
+            _roll_back(conn)
             return [(w, None, failed or err) for w, _, failed in done], []
         self.commits += 1
         return done, []
@@ -168,13 +168,18 @@ def _roll_back_savepoint(conn: sqlite3.Connection) -> bool:
     try:
         conn.execute("ROLLBACK TO one_write")
         conn.execute("RELEASE one_write")
-        return True
     except sqlite3.Error:
+        return False
+    return True
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End whatever is left of the transaction, so the next one can begin."""
+    if conn.in_transaction:
         try:
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-        return False
+        except sqlite3.Error as err:
+            log.warning("could not roll back a failed transaction: %s", err)
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:
