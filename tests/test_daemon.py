@@ -140,13 +140,16 @@ async def test_a_retained_command_is_ignored_not_replayed_at_every_start(make_co
         await running.stop()
 
 
-async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path, monkeypatch):
+async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path, monkeypatch, broker):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     nets = tmp_path / "networks"
     nets.mkdir()
-    # a cloud model whose platform has no key: the call fails permanently
+    # a cloud model whose platform has no key: the call fails permanently. "The internet" is the
+    # test broker's port, so the connectivity probe says online (the real hosts are unreachable
+    # here, and an offline appliance would hold the step instead of calling it).
     (nets / "cloudy.toml").write_text('name = "Cloudy"\nmodels = ["gpt-5-chat"]\n')
-    running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets)))
+    running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets),
+                                             PANIC_EDGE_OFFLINE_PROBE=f"127.0.0.1:{broker.port}"))
     try:
         run_id = await running.engine.start("cloudy", "hello")
         async with asyncio.timeout(5):
