@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 import sqlite3
 import statistics
@@ -176,13 +177,14 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     path = _cache_path(total, big)
     built: dict[str, Any] = {"cached": True}
     if not path.exists():
-        partial = path.with_suffix(".building")
-        for stale in path.parent.glob(partial.name + "*"):
-            stale.unlink()
+        for stale in path.parent.glob("*.building*"):  # left by a run that was killed
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
+        partial = path.parent / f"{path.name}.{os.getpid()}.building"  # two runs at once build apart
         built = {"cached": False, **await build(partial, total, big)}
         for suffix in ("-wal", "-shm"):
             Path(f"{partial}{suffix}").unlink(missing_ok=True)
-        partial.rename(path)
+        os.replace(partial, path)
     result = await asyncio.to_thread(measure, path, 20 if quick else 100)
     return {"what": "ms per read of the admin pages, /api lists, node backfill (Flask test client) and the "
                     "replay candidate search, on a database of "
