@@ -267,11 +267,8 @@ class Engine:
                 self._handoff.pop(slug, None)
             for action, result in zip(plan, done, strict=True):
                 self._carry_out(action, result)
-            # Telling the world (MQTT, logs, listeners) waits one turn of the loop: the next step's
-            # model call, file write and commit are already handed to their threads by then, so
-            # publishing overlaps their I/O. Order is kept: callbacks run first in, first out.
             changed = (after.run, after.online) != (before.run, before.online)
-            asyncio.get_running_loop().call_soon(self.announce.transition, plan, done, after if changed else None)
+            self.announce.transition(plan, done, after if changed else None)  # MQTT, logs, listeners
         if interrupted:
             raise asyncio.CancelledError
         if refusal is not None:
