@@ -51,6 +51,14 @@ class Archive:
              flags: tuple[str, ...] = ()) -> Content:
         """Write ``data`` as the output of ``invocation_id``. Raises StoreError if it is not a
         ``expected`` file of a known format, is too large, or cannot be written."""
+        content = self.plan(network, invocation_id, data, expected, flags)
+        self.write(content, data)
+        return content
+
+    def plan(self, network: str, invocation_id: str, data: bytes, expected: MediaType,
+             flags: tuple[str, ...] = ()) -> Content:
+        """The Content that ``data`` will be once written, checked but not written (no I/O).
+        Raises StoreError if it is not a ``expected`` file of a known format, or is too large."""
         if len(data) > self.max_bytes:
             raise StoreError(f"output of {invocation_id} is {len(data)} bytes; the archive limit is "
                              f"{self.max_bytes}")
@@ -62,7 +70,14 @@ class Archive:
         if kind is not expected:
             raise StoreError(f"output of {invocation_id} is {mime}, but the model should give {expected}")
         relative = f"{_SAFE.sub('_', network)}/{_SAFE.sub('_', invocation_id)}.{ext}"
-        target = self.root / relative
+        return Content(kind, file=relative, mime=mime, flags=flags)
+
+    def write(self, content: Content, data: bytes) -> None:
+        """Write ``data`` at ``content``'s place (from ``plan``), atomically and durably: a
+        temporary file, fsync, rename. Raises StorageFault if the disk refuses."""
+        if content.file is None:
+            raise StoreError("text content has no file to write")
+        target = self.path(content.file)
         tmp = target.with_suffix(target.suffix + ".part")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +90,6 @@ class Archive:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageFault(f"cannot write {target}: {err.strerror or err}") from err
-        return Content(kind, file=relative, mime=mime, flags=flags)
 
     def path(self, relative: str) -> Path:
         """The file behind an archive-relative path; refuses paths that escape the archive."""

@@ -25,6 +25,7 @@ from panic_edge.core.network import Network
 from panic_edge.core.runner import (
     Action,
     Cancel,
+    Complete,
     Completed,
     Connectivity,
     Discard,
@@ -83,6 +84,7 @@ class Engine:
         self._locks: dict[str, asyncio.Lock] = {}  # one per network: transitions of one network in turn
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._handoff: dict[str, tuple[str, bytes]] = {}  # network -> (archived file, its bytes) for the next model
+        self._unwritten: dict[str, bytes] = {}  # invocation id -> its output file, written with its transition
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -253,13 +255,22 @@ class Engine:
             refusal = next((a.error for a in actions if isinstance(a, Refuse)), None)
             plan = [a for a in actions if not isinstance(a, Refuse)]
             created = {a.invocation_id: self._new_invocation(a) for a in plan if isinstance(a, Invoke)}
+            files = [(a.output, self._unwritten[a.invocation_id]) for a in plan
+                     if isinstance(a, Complete) and a.invocation_id in self._unwritten]
             interrupted = False
             if any(not isinstance(a, Discard) for a in plan):
+                def record(conn: sqlite3.Connection) -> list[Invocation | None]:
+                    for content, data in files:  # the output file first: on disk before the row naming it
+                        self.archive.write(content, data)
+                    return writes.record_transition(conn, plan, created)
+
                 try:  # one function, one transaction, one hand-off to the writer
-                    done, interrupted = await settle(self.store.submit(
-                        lambda conn: writes.record_transition(conn, plan, created)))
+                    done, interrupted = await settle(self.store.submit(record))
                 except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
                     raise StorageFault(f"the database refused a write ({err}); check the disk") from err
+                for action in plan:
+                    if isinstance(action, Complete):
+                        self._unwritten.pop(action.invocation_id, None)
             else:
                 done = [None] * len(plan)
             self.states[slug] = after  # shown only once every write is committed
@@ -299,14 +310,14 @@ class Engine:
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
             case Discard(inv_id, output):
-                self.archive.discard(output)
+                if self._unwritten.pop(inv_id, None) is None:  # else it never reached the disk
+                    self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
 
     # --- model calls ------------------------------------------------------------------------
 
     async def _call(self, action: Invoke, model: Model) -> None:
         """Run one invocation's model call; the outcome comes back as a runner event."""
-        saved: Content | None = None
         try:
             # Text, and the file the previous model just gave (kept in memory), need no disk read:
             # no hop to a thread.
@@ -314,16 +325,14 @@ class Engine:
             if given is None:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
-            if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
-                saved = self._save_output(action, model, out.text, out.data, out.flags)
-            else:
-                saved = await self._until_storage_works(lambda: asyncio.to_thread(
-                    self._save_output, action, model, out.text, out.data, out.flags))
-                if saved.file is not None and out.data is not None:
-                    self._handoff[action.network] = (saved.file, out.data)
+            saved = self._checked_output(action, model, out.text, out.data, out.flags)
+            if saved.file is not None and out.data is not None:
+                # written by the writer thread with the transition that completes this invocation
+                self._unwritten[action.invocation_id] = out.data
+                self._handoff[action.network] = (saved.file, out.data)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
-            self.archive.discard(saved)
+            self._unwritten.pop(action.invocation_id, None)
             raise
         except UnreachableError as err:
             if self.on_unreachable is not None:
@@ -346,8 +355,8 @@ class Engine:
         try:
             await self._until_storage_works(lambda: self._dispatch(action.network, event))
         except asyncio.CancelledError:
-            if isinstance(event, Completed):
-                self.archive.discard(event.output)
+            if self._unwritten.pop(action.invocation_id, None) is not None and isinstance(event, Completed):
+                self.archive.discard(event.output)  # its transition never committed
             raise
 
     async def _until_storage_works(self, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -372,7 +381,6 @@ class Engine:
 
     async def _replay(self, action: Invoke, model: Model) -> None:
         """Offline with the replay policy: show a past output of the same model, labelled as replay."""
-        saved: Content | None = None
         try:
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
@@ -380,10 +388,12 @@ class Engine:
             if past is None or past.output is None:
                 event: Event = NothingToReplay(action.invocation_id, self.clock())
             else:
-                saved = await asyncio.to_thread(self._copy_for_replay, action, past.output)
+                saved, data = await asyncio.to_thread(self._copy_for_replay, action, past.output)
+                if data is not None:
+                    self._unwritten[action.invocation_id] = data  # written with the transition
                 event = Completed(action.invocation_id, saved, self.clock(), {"replay_of": past.id})
         except asyncio.CancelledError:
-            self.archive.discard(saved)
+            self._unwritten.pop(action.invocation_id, None)
             raise
         except PanicEdgeError as err:  # e.g. the archived file is gone: wait rather than fail
             log.warning("cannot replay %s: %s", action.invocation_id, err)
@@ -393,11 +403,13 @@ class Engine:
             event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: {err}", self.clock())
         await self._report(action, event)
 
-    def _copy_for_replay(self, action: Invoke, past: Content) -> Content:
+    def _copy_for_replay(self, action: Invoke, past: Content) -> tuple[Content, bytes | None]:
+        """The replayed output, and the bytes of its file to write (None for text)."""
         flags = tuple(dict.fromkeys((*past.flags, "replay")))
         if past.text is not None:
-            return Content(past.type, text=past.text, flags=flags)
-        return self.archive.save(action.network, action.invocation_id, self.archive.read(past), past.type, flags)
+            return Content(past.type, text=past.text, flags=flags), None
+        data = self.archive.read(past)
+        return self.archive.plan(action.network, action.invocation_id, data, past.type, flags), data
 
     def _handed_over(self, network: str, content: Content) -> ModelInput | None:
         """The input without touching the disk: text, or the file the network's previous model
@@ -414,15 +426,17 @@ class Engine:
             return ModelInput(content.type, text=content.text)
         return ModelInput(content.type, data=self.archive.read(content), mime=content.mime)
 
-    def _save_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
-                     flags: tuple[str, ...]) -> Content:
+    def _checked_output(self, action: Invoke, model: Model, text: str | None, data: bytes | None,
+                        flags: tuple[str, ...]) -> Content:
+        """The output as it will be recorded: text trimmed, a file checked and placed (not yet
+        written). Raises PanicEdgeError when it is not what the model should give."""
         if model.output is MediaType.TEXT:
             if text is None:
                 raise PanicEdgeError(f"{model.id} should give text but gave a file")
             return Content(MediaType.TEXT, text=text[:MAX_TEXT_OUTPUT].strip() or "(silence)", flags=flags)
         if data is None:
             raise PanicEdgeError(f"{model.id} should give a {model.output} file but gave text")
-        return self.archive.save(action.network, action.invocation_id, data, model.output, flags)
+        return self.archive.plan(action.network, action.invocation_id, data, model.output, flags)
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
