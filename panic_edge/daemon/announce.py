@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 from panic_edge.core import payloads
@@ -67,9 +66,11 @@ class Announcer:
     def invocation(self, inv: Invocation) -> None:
         """Publish an invocation as committed (the outbox records the broker's ack) and hand it to
         the listeners."""
-        body = invocation_message(inv, self.label(inv.model), self.media_base)
-        ack = (inv.id, inv.state.value)
-        self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
+        self._send(inv.network, invocation_message(inv, self.label(inv.model), self.media_base))
+
+    def _send(self, network: str, body: dict[str, Any]) -> None:
+        ack = (body["id"], body["state"])
+        self.publisher.publish(self.topics.invocations(network), payloads.encode(body), qos=1,
                                on_ack=lambda: self.acknowledged.append(ack))
         for listener in self.invocation_listeners:
             listener(body)
@@ -98,9 +99,11 @@ class Announcer:
                         log.info("run %s ended: %s", run_id[:8], reason)
                     case Invoke():
                         assert result is not None
+                        body = invocation_message(result, self.label(result.model), self.media_base)
                         if result.state is InvocationState.INVOKING:  # created and called in one write
-                            self.invocation(replace(result, state=InvocationState.READY, started_at=None))
-                        self.invocation(result)
+                            self._send(result.network, {**body, "state": InvocationState.READY.value,
+                                                        "started_at": None})
+                        self._send(result.network, body)
                         if action.mode == "hold":
                             log.info("%s #%d %s: waiting for the internet to come back", action.network,
                                      action.sequence, self.label(action.model))

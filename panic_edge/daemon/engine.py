@@ -30,6 +30,7 @@ from panic_edge.core.runner import (
     Connectivity,
     Discard,
     Event,
+    Fail,
     Failed,
     Invoke,
     NothingToReplay,
@@ -85,6 +86,7 @@ class Engine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._handoff: dict[str, tuple[str, bytes]] = {}  # network -> (archived file, its bytes) for the next model
         self._unwritten: dict[str, bytes] = {}  # invocation id -> its output file, written with its transition
+        self._in_flight: dict[str, Invocation] = {}  # invocation id -> the record this engine created
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -259,18 +261,23 @@ class Engine:
                      if isinstance(a, Complete) and a.invocation_id in self._unwritten]
             interrupted = False
             if any(not isinstance(a, Discard) for a in plan):
+                in_flight = {a.invocation_id: self._in_flight[a.invocation_id] for a in plan
+                             if isinstance(a, Complete) and a.invocation_id in self._in_flight}
+
                 def record(conn: sqlite3.Connection) -> list[Invocation | None]:
                     for content, data in files:  # the output file first: on disk before the row naming it
                         self.archive.write(content, data)
-                    return writes.record_transition(conn, plan, created)
+                    return writes.record_transition(conn, plan, created, in_flight)
 
                 try:  # one function, one transaction, one hand-off to the writer
                     done, interrupted = await settle(self.store.submit(record))
                 except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
                     raise StorageFault(f"the database refused a write ({err}); check the disk") from err
                 for action in plan:
-                    if isinstance(action, Complete):
+                    if isinstance(action, Complete | Fail | Cancel):
                         self._unwritten.pop(action.invocation_id, None)
+                        self._in_flight.pop(action.invocation_id, None)
+                self._in_flight.update(created)
             else:
                 done = [None] * len(plan)
             self.states[slug] = after  # shown only once every write is committed

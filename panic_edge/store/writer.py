@@ -82,7 +82,7 @@ class Writer:
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = _Committing(loop=loop)
         self._queue.put(_Write(fn, loop, future))
         return future
 
@@ -204,17 +204,23 @@ def _resolve(outcomes: list[_Outcome]) -> None:
             write.future.set_result(result)
 
 
+class _Committing(asyncio.Future[T]):
+    """A write's future. It cannot be cancelled: the write is queued and will commit, so a task
+    cancelled while it waits is told once the commit has returned (asyncio raises the
+    cancellation into it then), and its result is still there to act on."""
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
+
+
 async def settle(future: asyncio.Future[T]) -> tuple[T, bool]:
     """Wait for a submitted write to the end, even if the waiting task is cancelled meanwhile:
     the write commits regardless, and its caller must still act on it (publish what it
     committed). Returns the write's result and whether a cancellation arrived (the caller
     re-raises it once done). The write's own error is raised, as a cancellation if one came."""
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.wait((future,))
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled and future.exception() is not None:
-        raise asyncio.CancelledError
-    return future.result(), cancelled
+    try:
+        return await future, False
+    except asyncio.CancelledError:
+        if not future.done() or future.exception() is not None:
+            raise
+        return future.result(), True

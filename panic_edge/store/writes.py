@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from panic_edge.core.invocation import Invocation, Run
+from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content
 from panic_edge.core.runner import Action, BeginRun, Cancel, Complete, EndRun, Fail, Invoke
 from panic_edge.store.rows import row_to_invocation
@@ -83,12 +84,16 @@ def mark_published(conn: sqlite3.Connection, acknowledged: Sequence[tuple[str, s
                      [(state, inv_id) for inv_id, state in acknowledged])
 
 
-def record_transition(conn: sqlite3.Connection, actions: Sequence[Action],
-                      created: Mapping[str, Invocation]) -> list[Invocation | None]:
+def record_transition(conn: sqlite3.Connection, actions: Sequence[Action], created: Mapping[str, Invocation],
+                      in_flight: Mapping[str, Invocation] | None = None) -> list[Invocation | None]:
     """Every database write of one runner transition, in order: begin or end the run, create
     (or reset) the next invocation (``created``, by id, as the engine built it), complete or fail
     the current one. Returns, per action, the invocation as it now stands (None when the action
-    changed no invocation, or found it already finished)."""
+    changed no invocation, or found it already finished).
+
+    ``in_flight``: the invocations being finished as the engine created them; the finished one
+    is then built from it rather than read back from the database (cheaper; the same record)."""
+    known = in_flight or {}
     out: list[Invocation | None] = []
     for action in actions:
         match action:
@@ -101,6 +106,15 @@ def record_transition(conn: sqlite3.Connection, actions: Sequence[Action],
             case Invoke(invocation_id=inv_id):
                 add_invocation(conn, created[inv_id])
                 out.append(created[inv_id])
+            case Complete(inv_id, output, finished_at, meta) if inv_id in known:
+                changed = conn.execute(
+                    "UPDATE invocations SET state = 'completed', output_text = ?, output_file = ?, "
+                    "output_mime = ?, output_flags = ?, finished_at = ?, meta = ? "
+                    "WHERE id = ? AND state IN ('ready', 'invoking')",
+                    (output.text, output.file, output.mime, json.dumps(list(output.flags)), finished_at,
+                     json.dumps(dict(meta)), inv_id)).rowcount
+                out.append(replace(known[inv_id], state=InvocationState.COMPLETED, output=output,
+                                   finished_at=finished_at, meta=dict(meta)) if changed else None)
             case Complete(inv_id, output, finished_at, meta):
                 out.append(complete(conn, inv_id, output, finished_at, meta))
             case Fail(inv_id, error, finished_at) | Cancel(inv_id, error, finished_at):
