@@ -72,7 +72,7 @@ class TimedStore(Store):
             return
         now, result = time.monotonic(), future.result()
         for inv in result if isinstance(result, list) else ():
-            if isinstance(inv, Invocation) and inv.state is not InvocationState.FAILED:  # as in bare_fanout
+            if isinstance(inv, Invocation):  # every state is published, so every one is expected
                 self.committed.setdefault(f"{inv.id}/{inv.state.value}", now)
                 if inv.state is InvocationState.INVOKING:  # created and called in one commit
                     self.committed.setdefault(f"{inv.id}/ready", now)
