@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from panic_edge.archive import Archive
@@ -256,30 +256,7 @@ class Engine:
             after, actions = step(before, event)
             refusal = next((a.error for a in actions if isinstance(a, Refuse)), None)
             plan = [a for a in actions if not isinstance(a, Refuse)]
-            created = {a.invocation_id: self._new_invocation(a) for a in plan if isinstance(a, Invoke)}
-            files = [(a.output, self._unwritten[a.invocation_id]) for a in plan
-                     if isinstance(a, Complete) and a.invocation_id in self._unwritten]
-            interrupted = False
-            if any(not isinstance(a, Discard) for a in plan):
-                in_flight = {a.invocation_id: self._in_flight[a.invocation_id] for a in plan
-                             if isinstance(a, Complete) and a.invocation_id in self._in_flight}
-
-                def record(conn: sqlite3.Connection) -> list[Invocation | None]:
-                    for content, data in files:  # the output file first: on disk before the row naming it
-                        self.archive.write(content, data)
-                    return writes.record_transition(conn, plan, created, in_flight)
-
-                try:  # one function, one transaction, one hand-off to the writer
-                    done, interrupted = await settle(self.store.submit(record))
-                except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
-                    raise StorageFault(f"the database refused a write ({err}); check the disk") from err
-                for action in plan:
-                    if isinstance(action, Complete | Fail | Cancel):
-                        self._unwritten.pop(action.invocation_id, None)
-                        self._in_flight.pop(action.invocation_id, None)
-                self._in_flight.update(created)
-            else:
-                done = [None] * len(plan)
+            done, interrupted = await self._record(plan)
             self.states[slug] = after  # shown only once every write is committed
             if after.run is None:
                 self._handoff.pop(slug, None)
@@ -291,6 +268,33 @@ class Engine:
             raise asyncio.CancelledError
         if refusal is not None:
             raise refusal
+
+    async def _record(self, plan: Sequence[Action]) -> tuple[list[Invocation | None], bool]:
+        """Commit a transition's writes, output files first, as one function in one transaction and
+        one hand-off to the writer. Returns what each action left (see writes.record_transition)
+        and whether this task was cancelled meanwhile (the commit stands; the caller finishes)."""
+        if all(isinstance(a, Discard) for a in plan):
+            return [None] * len(plan), False
+        created = {a.invocation_id: self._new_invocation(a) for a in plan if isinstance(a, Invoke)}
+        finishing = [a.invocation_id for a in plan if isinstance(a, Complete | Fail | Cancel)]
+        files = [(a.output, self._unwritten[a.invocation_id]) for a in plan
+                 if isinstance(a, Complete) and a.invocation_id in self._unwritten]
+        in_flight = {i: self._in_flight[i] for i in finishing if i in self._in_flight}
+
+        def record(conn: sqlite3.Connection) -> list[Invocation | None]:
+            for content, data in files:  # on disk before the row that names it
+                self.archive.write(content, data)
+            return writes.record_transition(conn, plan, created, in_flight)
+
+        try:
+            done, interrupted = await settle(self.store.submit(record))
+        except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
+            raise StorageFault(f"the database refused a write ({err}); check the disk") from err
+        for inv_id in finishing:
+            self._unwritten.pop(inv_id, None)
+            self._in_flight.pop(inv_id, None)
+        self._in_flight.update(created)
+        return done, interrupted
 
     def _new_invocation(self, action: Invoke) -> Invocation:
         """The invocation an Invoke creates: ``invoking`` from the start when it is called (or
