@@ -35,15 +35,16 @@ NETWORK = Network("cloudy", "Cloudy", (CLOUD_POET.id,), lockout_seconds=0, offli
 
 
 class Internet:
-    """A loopback listener standing in for the platforms' hosts, and a platform that needs it."""
+    """A loopback listener standing in for the platforms' hosts, and a platform (``name``) that
+    answers only while it is up. Also the offline tests' internet (tests/test_offline.py)."""
 
-    name = "benchcloud"
     needs_internet = True
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "benchcloud") -> None:
+        self.name = name
         self.sock: socket.socket | None = None
         self.port = 0
-        self.completed = 0
+        self.calls = 0  # completed calls
         self.up()
 
     def up(self) -> None:
@@ -61,9 +62,9 @@ class Internet:
     async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
         await asyncio.sleep(0.05)
         if self.sock is None:
-            raise UnreachableError("benchcloud: connection refused")
-        self.completed += 1
-        return ModelOutput(text=f"{(given.text or '')[:200]} and then")
+            raise UnreachableError(f"{self.name}: connection refused")
+        self.calls += 1
+        return ModelOutput(text=f"{(given.text or '')[:200]} and then", meta={"cost_usd": 0.001})
 
     async def aclose(self) -> None:
         self.down()
@@ -100,14 +101,14 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
         await until(lambda: daemon.status()["internet"] == "online", 30)
         await engine.start(NETWORK.slug, "a lighthouse")
         for _ in range(cycles):
-            done = internet.completed
-            await until(lambda done=done: internet.completed >= done + 3, 30)
+            done = internet.calls
+            await until(lambda done=done: internet.calls >= done + 3, 30)
             internet.down()
             offline.append(await until(lambda: daemon.status()["internet"] == "offline"
                                        and bool((run := engine.states[NETWORK.slug].run) and run.held), 30))
-            done = internet.completed
+            done = internet.calls
             internet.up()
-            back.append(await until(lambda done=done: internet.completed > done, 30))
+            back.append(await until(lambda done=done: internet.calls > done, 30))
         await engine.stop_all()
     finally:
         daemon.stop()

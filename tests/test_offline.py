@@ -8,57 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 
+from bench.offline import Internet
 from panic_edge.core.catalogue import MODELS, Catalogue
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
 from panic_edge.network_files import LoadedNetworks
-from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
-from panic_edge.platforms.errors import UnreachableError
+from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.local import LocalPlatform
 from tests.conftest import RunningDaemon
 
 CLOUD_POET = Model("cloud-poet", "Cloud Poet", "fakecloud", MediaType.TEXT, MediaType.TEXT, "Adds a line.")
 CATALOGUE = Catalogue([*MODELS, CLOUD_POET])
-
-
-class Internet:
-    """A loopback listener standing in for the platforms' hosts, and a platform that needs it."""
-
-    name = "fakecloud"
-
-    def __init__(self) -> None:
-        self.sock: socket.socket | None = None
-        self.port = 0
-        self.calls = 0
-        self.up()
-
-    def up(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.port = self.sock.getsockname()[1]
-        self.sock.listen(16)
-
-    def down(self) -> None:
-        assert self.sock is not None
-        self.sock.close()
-        self.sock = None
-
-    async def invoke(self, model: Model, given: ModelInput) -> ModelOutput:
-        await asyncio.sleep(0.05)
-        if self.sock is None:
-            raise UnreachableError("fakecloud: connection refused")
-        self.calls += 1
-        return ModelOutput(text=f"{given.text} and then", meta={"cost_usd": 0.001})
-
-    async def aclose(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
 
 
 async def start(make_config, internet: Internet, policy: str) -> RunningDaemon:
@@ -86,7 +50,7 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def internet():
-    net = Internet()
+    net = Internet("fakecloud")
     yield net
     if net.sock is not None:
         net.sock.close()
