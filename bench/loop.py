@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -80,10 +81,12 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     try:
         for index in range(rounds):
+            await asyncio.to_thread(os.sync)  # the last run's files written back: each starts from a clean disk
             root.setLevel(logging.INFO)
             daemon = await daemon_rate(broker, work / f"loop-{index}", n)
             root.setLevel(old_level)
             publishes = max(1, round(daemon["publishes_per_invocation"]))
+            await asyncio.to_thread(os.sync)
             minimal = await asyncio.to_thread(minimal_rate, broker, work / f"minimal-{index}", n, publishes)
             pairs.append((daemon, minimal))
     finally:
