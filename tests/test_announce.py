@@ -88,3 +88,30 @@ async def test_every_listener_hears_every_state_change_even_when_the_message_is_
     for seq in range(5):
         announce.state_changed(running(seq))
     assert heard == [0, 1, 2, 3, 4] and len(recorder.states()) == 1
+
+
+async def test_a_committed_transition_is_told_soon_in_order_and_all_at_once_when_flushed():
+    from panic_edge.core.invocation import Invocation, InvocationState
+    from panic_edge.core.media import Content, MediaType
+    from panic_edge.core.runner import Invoke
+
+    recorder = Recorder()
+    announce = Announcer(recorder, Topics("t"), "", CATALOGUE)
+
+    def step(seq: int) -> tuple[list[Invoke], list[Invocation]]:
+        inv = Invocation(f"r.{seq}", "r", "demo", seq, "local-poet", InvocationState.INVOKING,
+                         Content.of_text("x"), MediaType.TEXT, created_at=1.0, started_at=1.0)
+        return [Invoke(inv.id, "r", "demo", seq, "local-poet", inv.input, 1.0)], [inv]
+
+    def told() -> list[tuple[str, str]]:
+        return [(b["id"], b["state"]) for b in (json.loads(p) for t, p, _ in recorder.sent
+                                                if t.endswith("/invocations"))]
+
+    announce.later(*step(0), None)
+    announce.later(*step(1), None)
+    assert told() == []  # not yet: it waits for the next commit's fsync, or a moment
+    await until(lambda: len(told()) == 4)  # the moment passed: told, in order
+    assert told() == [("r.0", "ready"), ("r.0", "invoking"), ("r.1", "ready"), ("r.1", "invoking")]
+    announce.later(*step(2), None)
+    announce.flush_told()  # a commit began: told at once
+    assert told()[-2:] == [("r.2", "ready"), ("r.2", "invoking")]

@@ -150,3 +150,12 @@ async def test_a_write_alone_in_its_group_that_raises_leaves_nothing_behind(tmp_
             pass
         await store.write(insert_run("next"))  # the writer is not stuck in the failed transaction
         assert run_ids(store.path) == {"next"}
+
+
+async def test_committing_is_called_on_the_loop_before_the_commit_returns(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        seen: list[tuple[bool, bool]] = []
+        future = store.submit(insert_run("r"),
+                              committing=lambda: seen.append((future.done(), "r" in run_ids(store.path))))
+        await future
+        assert seen == [(False, False)]  # before the result, and before the run was visible

@@ -12,6 +12,7 @@ invocations).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from panic_edge.core.topics import Topics
 log = logging.getLogger("panic_edge.engine")
 
 STATE_INTERVAL = 0.2  # seconds: a network's step-only state changes go out at most this often
+TELL_WAIT = 0.001  # seconds a committed transition waits, at most, to be told
 
 
 class Publisher(Protocol):
@@ -56,6 +58,9 @@ class Announcer:
         self._sent: dict[str, tuple[tuple[object, ...], float]] = {}  # slug -> (meaning, monotonic)
         self._latest: dict[str, RunnerState] = {}
         self._due: dict[str, asyncio.TimerHandle] = {}
+        self._untold: collections.deque[tuple[Sequence[Action], Sequence[Invocation | None],
+                                              RunnerState | None]] = collections.deque()
+        self._tell_timer: asyncio.TimerHandle | None = None
 
     def label(self, model_id: str) -> str:
         model = self.catalogue.get(model_id)
@@ -86,6 +91,23 @@ class Announcer:
                      inv.input.summary(40), inv.output.summary(40), secs)
         elif inv.state is InvocationState.FAILED:
             log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self.label(inv.model), inv.error)
+
+    def later(self, plan: Sequence[Action], done: Sequence[Invocation | None],
+              state: RunnerState | None) -> None:
+        """Tell a committed transition soon, while the disk works: when the next commit starts its
+        fsync (``flush_told``, called by the store's writer), or within TELL_WAIT seconds,
+        whichever comes first. Transitions are told in the order they committed."""
+        self._untold.append((plan, done, state))
+        if self._tell_timer is None:
+            self._tell_timer = asyncio.get_running_loop().call_later(TELL_WAIT, self.flush_told)
+
+    def flush_told(self) -> None:
+        """Tell every committed transition not yet told, in order."""
+        if self._tell_timer is not None:
+            self._tell_timer.cancel()
+            self._tell_timer = None
+        while self._untold:
+            self.transition(*self._untold.popleft())
 
     def transition(self, plan: Sequence[Action], done: Sequence[Invocation | None],
                    state: RunnerState | None) -> None:

@@ -122,7 +122,7 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(0)  # the last transitions are told (published) before the bus goes
+        self.announce.flush_told()  # the last transitions are told (published) before the bus goes
         self.announce.flush()
         await self.flush_acknowledged()
 
@@ -202,6 +202,7 @@ class Engine:
             self.networks[network.slug] = network
             after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
             self.states[network.slug] = after
+            self.announce.flush_told()  # what came before goes out before
             self.announce.state_changed(after)
         log.info("network %s %s", network.slug, "added" if state is None else "updated")
         return state is None
@@ -214,6 +215,7 @@ class Engine:
             if state.run is not None:
                 raise CommandError(f"network {slug!r} is running; stop it before deleting it")
             del self.states[slug], self.networks[slug]
+            self.announce.flush_told()
             self.announce.removed(slug)
             for listener in self.announce.state_listeners:
                 listener(state)
@@ -224,6 +226,7 @@ class Engine:
         self.announce.state_listeners.append(listener)
 
     def _notify_listeners(self) -> None:
+        self.announce.flush_told()
         for state in self.states.values():
             for listener in self.announce.state_listeners:
                 listener(state)
@@ -233,6 +236,7 @@ class Engine:
         self.announce.invocation_listeners.append(listener)
 
     def publish_all_states(self) -> None:
+        self.announce.flush_told()
         for state in self.states.values():
             self.announce.network_state(state, now=True)
 
@@ -263,7 +267,7 @@ class Engine:
             for action, result in zip(plan, done, strict=True):
                 self._carry_out(action, result)
             changed = (after.run, after.online) != (before.run, before.online)
-            self.announce.transition(plan, done, after if changed else None)  # MQTT, logs, listeners
+            self.announce.later(plan, done, after if changed else None)  # MQTT, logs, listeners
         if interrupted:
             raise asyncio.CancelledError
         if refusal is not None:
@@ -287,7 +291,7 @@ class Engine:
             return writes.record_transition(conn, plan, created, in_flight)
 
         try:
-            done, interrupted = await settle(self.store.submit(record))
+            done, interrupted = await settle(self.store.submit(record, committing=self.announce.flush_told))
         except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
             raise StorageFault(f"the database refused a write ({err}); check the disk") from err
         for inv_id in finishing:

@@ -35,6 +35,7 @@ class _Write(Generic[T]):
     fn: WriteFn[T]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
+    committing: Callable[[], None] | None = None
 
 
 _Outcome = tuple[_Write[Any], Any, BaseException | None]
@@ -76,14 +77,16 @@ class Writer:
             self._queue.put(None)
             self._thread.join()
 
-    def submit(self, fn: WriteFn[T]) -> asyncio.Future[T]:
+    def submit(self, fn: WriteFn[T], committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
         """Queue ``fn`` for the next group; the future resolves once its commit has returned
-        (with what ``fn`` returned), or with what it, or the commit, raised. Call on a loop."""
+        (with what ``fn`` returned), or with what it, or the commit, raised. ``committing`` is
+        called on the loop as the group's COMMIT begins (its fsync leaves the loop free for
+        other work). Call on a loop."""
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = _Committing(loop=loop)
-        self._queue.put(_Write(fn, loop, future))
+        self._queue.put(_Write(fn, loop, future, committing))
         return future
 
     # --- the thread -----------------------------------------------------------------------------
@@ -152,6 +155,9 @@ class Writer:
                 lost = [(w, None, failed or err) for w, _, failed in done]
                 return [*lost, (write, None, err)], group[index + 1:]
             done.append((write, result, None))
+        for write in group:
+            if write.committing is not None:
+                write.loop.call_soon_threadsafe(write.committing)
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as err:
