@@ -1,7 +1,8 @@
 """Telling the world about committed transitions: MQTT messages, log lines, in-process listeners.
 
-The engine calls this only once a transition's writes are committed (nothing is published
-before it is durable). Invocation messages go out one per state change, each acknowledged by the
+The engine hands over a transition only once its writes are committed (nothing is published
+before it is durable); ``later`` tells it as the next commit begins its fsync, or within
+TELL_WAIT, so the loop publishes while the disk works. Invocation messages go out one per state change, each acknowledged by the
 broker into the durable outbox (``acknowledged``). A network's retained state goes out at once
 when what it means changes (idle or running, which run, online, held); a change of step alone
 is coalesced to at most one message per ``state_interval`` per network, the latest always sent
