@@ -2,13 +2,13 @@
 
 A write is a plain function of a ``sqlite3`` connection, handed over in one queue put and
 answered in one ``call_soon_threadsafe`` (datasette's ``execute_write_fn`` is the model). The
-thread takes every write waiting in the queue, runs each inside its own SAVEPOINT of one
-transaction and commits them together (group commit): while one commit waits for its fsync, the
-writes of other networks queue up and share the next. No future is resolved before the commit
-that holds its write has returned, so with ``synchronous=FULL`` nothing is reported (and so
-nothing published) before it is on disk. A write that raises is rolled back alone; an error
-that takes the whole transaction with it (disk full, I/O) fails every write of the group, and
-each caller retries its own.
+thread takes every write waiting in the queue, runs them in one transaction and commits them
+together (group commit): while one commit waits for its fsync, the writes of other networks
+queue up and share the next. No future is resolved before the commit that holds its write has
+returned, so with ``synchronous=FULL`` nothing is reported (and so nothing published) before it
+is on disk. A write that raises fails alone: the transaction is rolled back and the rest of the
+group goes again without it; a failed commit (disk full, I/O) fails every write of the group,
+and each caller retries its own.
 """
 
 from __future__ import annotations
@@ -121,9 +121,10 @@ class Writer:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, group: list[_Write[Any]]) -> list[_Outcome]:
-        """Run ``group`` in one transaction, each write in its own savepoint, and commit once. If
-        an error takes the whole transaction with it, the writes already run fail with it and
-        the rest go on in a new transaction."""
+        """Run ``group`` in one transaction and commit once. A write that raises fails alone: the
+        transaction is rolled back and the others run again without it (no savepoint around
+        each write: failures are rare, and every statement costs a trip for the interpreter
+        lock)."""
         outcomes: list[_Outcome] = []
         while group:
             done, group = self._transaction(conn, group)
@@ -132,29 +133,18 @@ class Writer:
 
     def _transaction(self, conn: sqlite3.Connection,
                      group: list[_Write[Any]]) -> tuple[list[_Outcome], list[_Write[Any]]]:
-        """One transaction over a prefix of ``group``: its outcomes, and the writes left over."""
+        """One try at committing ``group``: the outcomes settled, and the writes to try again."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
             return [(w, None, err) for w in group], []
-        done: list[_Outcome] = []
-        alone = len(group) == 1  # no neighbour to protect: no savepoint (two statements fewer)
+        results: list[Any] = []
         for index, write in enumerate(group):
             try:
-                if not alone:
-                    conn.execute("SAVEPOINT one_write")
-                result = write.fn(conn)
-                if not alone:
-                    conn.execute("RELEASE one_write")
-            except Exception as err:  # noqa: BLE001  handed to its caller; rolled back alone if SQLite can
-                if not alone and _roll_back_savepoint(conn):
-                    done.append((write, None, err))
-                    continue
-                # the transaction itself is gone (or, alone, goes now), and the writes before this one with it
+                results.append(write.fn(conn))
+            except Exception as err:  # noqa: BLE001  handed to its caller; the others go again without it
                 _roll_back(conn)
-                lost = [(w, None, failed or err) for w, _, failed in done]
-                return [*lost, (write, None, err)], group[index + 1:]
-            done.append((write, result, None))
+                return [(write, None, err)], group[:index] + group[index + 1:]
         for write in group:
             if write.committing is not None:
                 write.loop.call_soon_threadsafe(write.committing)
@@ -162,21 +152,9 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             _roll_back(conn)
-            return [(w, None, failed or err) for w, _, failed in done], []
+            return [(w, None, err) for w in group], []
         self.commits += 1
-        return done, []
-
-
-def _roll_back_savepoint(conn: sqlite3.Connection) -> bool:
-    """Undo the current write only; False when the whole transaction is gone (or must go)."""
-    if not conn.in_transaction:
-        return False
-    try:
-        conn.execute("ROLLBACK TO one_write")
-        conn.execute("RELEASE one_write")
-    except sqlite3.Error:
-        return False
-    return True
+        return [(w, r, None) for w, r in zip(group, results, strict=True)], []
 
 
 def _roll_back(conn: sqlite3.Connection) -> None:
