@@ -62,8 +62,9 @@ class TimedStore(Store):
         super().__init__(*args, **kwargs)
         self.committed: dict[str, float] = {}
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        future = super().submit(fn)
+    def submit(self, fn: Callable[[sqlite3.Connection], T],
+               committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
+        future = super().submit(fn, committing)
         future.add_done_callback(self._stamp)  # runs before the engine hears of the commit
         return future
 
