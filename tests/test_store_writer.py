@@ -158,3 +158,13 @@ async def test_committing_is_called_on_the_loop_before_the_commit_returns(tmp_pa
                               committing=lambda: seen.append((future.done(), "r" in run_ids(store.path))))
         await future
         assert seen == [(False, False)]  # before the result, and before the run was visible
+
+
+async def test_committing_is_called_again_when_no_write_follows(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        calls: list[int] = []
+        await store.submit(insert_run("r"), committing=lambda: calls.append(1))
+        async with asyncio.timeout(5):  # the writer, idle after the commit, says so
+            while len(calls) < 2:
+                await asyncio.sleep(0.001)
+        assert calls == [1, 1]

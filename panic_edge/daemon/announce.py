@@ -1,13 +1,13 @@
 """Telling the world about committed transitions: MQTT messages, log lines, in-process listeners.
 
 The engine hands over a transition only once its writes are committed (nothing is published
-before it is durable); ``later`` tells it as the next commit begins its fsync, or within
-TELL_WAIT, so the loop publishes while the disk works. Invocation messages go out one per state change, each acknowledged by the
-broker into the durable outbox (``acknowledged``). A network's retained state goes out at once
-when what it means changes (idle or running, which run, online, held); a change of step alone
-is coalesced to at most one message per ``state_interval`` per network, the latest always sent
-at the end of the window (display nodes read the phase and lockout from it; steps arrive as
-invocations).
+before it is durable); ``later`` tells it as the next commit begins its fsync, or as soon as the
+writer finds no next write, so the loop publishes while the disk works. Invocation messages go
+out one per state change, each acknowledged by the broker into the durable outbox
+(``acknowledged``). A network's retained state goes out at once when what it means changes
+(idle or running, which run, online, held); a change of step alone is coalesced to at most one
+message per ``state_interval`` per network, the latest always sent at the end of the window
+(display nodes read the phase and lockout from it; steps arrive as invocations).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from panic_edge.core.topics import Topics
 log = logging.getLogger("panic_edge.engine")
 
 STATE_INTERVAL = 0.2  # seconds: a network's step-only state changes go out at most this often
-TELL_WAIT = 0.001  # seconds a committed transition waits, at most, to be told
+TELL_WAIT = 0.002  # seconds a committed transition waits, at most, to be told (the writer is sooner)
 
 
 class Publisher(Protocol):
@@ -96,8 +96,9 @@ class Announcer:
     def later(self, plan: Sequence[Action], done: Sequence[Invocation | None],
               state: RunnerState | None) -> None:
         """Tell a committed transition soon, while the disk works: when the next commit starts its
-        fsync (``flush_told``, called by the store's writer), or within TELL_WAIT seconds,
-        whichever comes first. Transitions are told in the order they committed."""
+        fsync, or when the writer has had no new write for a moment (``flush_told``, called by
+        the store's writer), at the latest within TELL_WAIT seconds. Transitions are told in the
+        order they committed."""
         self._untold.append((plan, done, state))
         if self._tell_timer is None:
             self._tell_timer = asyncio.get_running_loop().call_later(TELL_WAIT, self.flush_told)

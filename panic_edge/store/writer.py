@@ -18,7 +18,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -27,6 +27,7 @@ log = logging.getLogger("panic_edge.store")
 
 T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
+IDLE_AFTER = 0.0003  # seconds without a new write after a commit: the writer says so (see submit)
 MAX_GROUP = 256  # writes in one commit at most: bounds how long one transaction holds the lock
 
 
@@ -80,8 +81,9 @@ class Writer:
     def submit(self, fn: WriteFn[T], committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
         """Queue ``fn`` for the next group; the future resolves once its commit has returned
         (with what ``fn`` returned), or with what it, or the commit, raised. ``committing`` is
-        called on the loop as the group's COMMIT begins (its fsync leaves the loop free for
-        other work). Call on a loop."""
+        called on the loop (once per group) as the group's COMMIT begins, when its fsync leaves
+        the loop free for other work, and again if no write follows within IDLE_AFTER seconds
+        of that commit. Call on a loop."""
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
@@ -101,9 +103,16 @@ class Writer:
         self._opened.set()
         try:
             stopping = False
+            idle: list[_Write[Any]] = []  # the last group's, told when no write follows it soon
             while not stopping:
                 group: list[_Write[Any]] = []
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=IDLE_AFTER) if idle else self._queue.get()
+                except queue.Empty:
+                    _call_on_loops((w.loop, w.committing) for w in idle if w.committing is not None)
+                    idle = []
+                    continue
+                idle = []
                 while True:
                     if item is None:
                         stopping = True
@@ -117,6 +126,7 @@ class Writer:
                         break
                 if group:
                     _deliver(self._commit(conn, group))
+                    idle = group
         finally:
             conn.close()
 
@@ -145,9 +155,7 @@ class Writer:
             except Exception as err:  # noqa: BLE001  handed to its caller; the others go again without it
                 _roll_back(conn)
                 return [(write, None, err)], group[:index] + group[index + 1:]
-        for write in group:
-            if write.committing is not None:
-                write.loop.call_soon_threadsafe(write.committing)
+        _call_on_loops((w.loop, w.committing) for w in group if w.committing is not None)
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as err:
@@ -164,6 +172,15 @@ def _roll_back(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error as err:
             log.warning("could not roll back a failed transaction: %s", err)
+
+
+def _call_on_loops(calls: Iterable[tuple[asyncio.AbstractEventLoop, Callable[[], None]]]) -> None:
+    """Call each callback once, on its loop."""
+    for loop, callback in dict.fromkeys(calls):
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop has closed
+            pass
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:
