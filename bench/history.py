@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,9 @@ async def build(path: Path, total: int, big: int, batch: int = 4000) -> dict[str
         for run_id, network, steps, running in runs:
             for first in range(0, steps, batch):
                 last = min(steps, first + batch)
-                await store.write(lambda conn, a=(run_id, network, first, last, clock, step_seconds, running,
-                                                  steps): _write_run(conn, *a))
+                await store.write(partial(_write_run, run_id=run_id, network=network, first=first, last=last,
+                                          started=clock, step_seconds=step_seconds, running=running,
+                                          total_steps=steps))
             if not running:
                 clock += steps * step_seconds
         await store.write(lambda conn: None)

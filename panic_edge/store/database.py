@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from panic_edge.core.invocation import Invocation, Run
 from panic_edge.core.media import Content
@@ -84,7 +84,7 @@ class Store:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path) -> AsyncIterator[Store]:
+    async def open(cls, path: Path) -> AsyncIterator[Self]:
         """Open (creating and migrating if needed) the database at ``path``."""
         await asyncio.to_thread(_prepare, path)
         writer = Writer(path)
