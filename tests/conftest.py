@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def make_config(tmp_path: Path, broker: LocalBroker):
         base = {
             "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
             "PANIC_EDGE_MQTT_URL": broker.url,
-            "PANIC_EDGE_APPLIANCE_ID": f"test-{os.getpid()}-{id(tmp_path)}-{next(counter)}",
+            # unique per config: the session broker keeps retained messages of earlier tests
+            "PANIC_EDGE_APPLIANCE_ID": f"test-{uuid.uuid4().hex[:12]}-{next(counter)}",
             "PANIC_EDGE_HTTP_PORT": "0",
             "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05",
             "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
