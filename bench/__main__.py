@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, footprint, fuzz, images, insight, loop, press, screen
+from bench import fanout, footprint, fuzz, history, images, insight, loop, networks, offline, press, screen, spend
 from bench.common import machine
 from panic_edge import __version__
 from panic_edge.broker import LocalBroker
@@ -33,13 +33,17 @@ async def _sync(run: Callable[[LocalBroker, Path, bool], dict[str, Any]], broker
 
 BENCHMARKS: dict[str, Bench] = {
     "loop_overhead": loop.run,
+    "windowed_reads": history.run,
+    "network_scaling": networks.run,
     "fanout_latency": fanout.run,
     "press_to_dispatch": press.run,
+    "offline_notice": offline.run,
     "footprint": lambda b, w, q: _sync(footprint.run, b, w, q),
     "screen_node": lambda b, w, q: _sync(screen.run, b, w, q),
     "mqtt_fuzz": lambda b, w, q: _sync(fuzz.run, b, w, q),
     "archived_images": lambda b, w, q: _sync(images.run, b, w, q),
     "insight": insight.run,
+    "spend_query": lambda b, w, q: _sync(spend.run, b, w, q),
 }
 
 

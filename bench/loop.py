@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -72,29 +74,42 @@ def minimal_rate(broker: LocalBroker, work: Path, n: int, publishes: int) -> dic
 
 
 async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
-    n = 300 if quick else 3000
+    """Daemon and limit in alternating rounds (the disk's fsync time drifts with what else the
+    machine does; a round pairs two runs made under the same conditions): the median ratio."""
+    n, rounds = (300, 1) if quick else (1500, 5)
     daemon_log = work / "loop-daemon.log"
     handler = logging.FileHandler(daemon_log)  # the daemon logs each invocation, as in production
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger("panic_edge")
     root.addHandler(handler)
     old_level = root.level
-    root.setLevel(logging.INFO)
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     try:
-        daemon = await daemon_rate(broker, work / "loop", n)
+        for index in range(rounds):
+            await asyncio.to_thread(os.sync)  # the last run's files written back: each starts from a clean disk
+            root.setLevel(logging.INFO)
+            daemon = await daemon_rate(broker, work / f"loop-{index}", n)
+            root.setLevel(old_level)
+            publishes = max(1, round(daemon["publishes_per_invocation"]))
+            await asyncio.to_thread(os.sync)
+            minimal = await asyncio.to_thread(minimal_rate, broker, work / f"minimal-{index}", n, publishes)
+            pairs.append((daemon, minimal))
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
-    publishes = max(1, round(daemon["publishes_per_invocation"]))
-    minimal = await asyncio.to_thread(minimal_rate, broker, work, n, publishes)
-    ratio = round(daemon["per_second"] / minimal["per_second"], 3)
+    ratios = [d["per_second"] / m["per_second"] for d, m in pairs]
+    ratio = round(statistics.median(ratios), 3)
+    daemon, minimal = pairs[ratios.index(statistics.median_low(ratios))]
     return {
-        "what": "invocations/s of zero-latency models through the daemon (3 commits, every other output "
-                "archived, its MQTT messages) vs a bare script doing the same commits, files and QoS 1 publishes",
+        "what": "invocations/s of zero-latency models through the daemon (one commit per invocation, every "
+                "other output archived, its MQTT messages) vs the least durable work: a bare script "
+                "doing one synchronous=FULL transaction per invocation, the same files and QoS 1 publishes",
         "daemon": daemon,
-        "minimal": {**minimal, "commits_per_invocation": 3, "files_per_invocation": 0.5,
+        "minimal": {**minimal, "commits_per_invocation": 1, "files_per_invocation": 0.5,
                     "publishes_per_invocation": publishes},
+        "rounds": [{"daemon": d["per_second"], "minimal": m["per_second"], "ratio": round(r, 3)}
+                   for (d, m), r in zip(pairs, ratios, strict=True)],
         "ratio": ratio,
-        **goal(ratio >= GOAL, f"daemon rate >= {GOAL:.0%} of the minimal script's"),
+        **goal(ratio >= GOAL, f"daemon rate >= {GOAL:.0%} of the minimal script's (median of the rounds)"),
     }

@@ -1,12 +1,14 @@
-"""The limit for the loop benchmark: the same durable work as the daemon, with no framework.
+"""The limit for the loop benchmark: the least durable work that keeps the appliance's promise.
 
-    python -m bench.minimal --db FILE --files DIR --url mqtt://127.0.0.1:PORT --topic T --n 3000 --publishes 5
+    python -m bench.minimal --db FILE --files DIR --url mqtt://127.0.0.1:PORT --topic T --n 3000 --publishes 3
 
-Per invocation, in one synchronous loop: INSERT the invocation (commit), UPDATE it to invoking
-(commit), for every other invocation write an image file atomically (write, fsync, rename), as
-the bench network's painter does, UPDATE it to completed (commit), and ``--publishes`` QoS 1
-messages of the daemon's sizes. Same schema, same pragmas (WAL, synchronous=FULL, foreign keys)
-as the daemon's store. Prints one JSON line: invocations, seconds, per_second.
+Nothing is published before it is durable, so per invocation, in one plain loop: for every
+other invocation write an image file atomically (write, fsync, rename), as the bench network's
+painter does; then ONE transaction (synchronous=FULL) that completes this invocation and creates
+the next one, already invoking; then the QoS 1 messages of that step: completed, and the next
+one's ready and invoking (``--publishes`` beyond 3 add the network state). Same schema, indexes,
+triggers and pragmas (WAL, synchronous=FULL, foreign keys) as the daemon's store; no framework,
+no threads of its own. Prints one JSON line: invocations, seconds, per_second.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import TINY_PNG
+from bench.common import CAPTION, TINY_PNG
 from panic_edge.store.migrations import migrate  # the schema only: the same tables and indexes
 
 
@@ -59,7 +61,7 @@ def main() -> int:
 
     args.db.parent.mkdir(parents=True, exist_ok=True)
     args.files.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(args.db)
+    db = sqlite3.connect(args.db, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     migrate(db)
     db.execute("PRAGMA synchronous=FULL")
@@ -76,25 +78,28 @@ def main() -> int:
         raise SystemExit("minimal: could not reach the broker")
 
     run_id = uuid.uuid4().hex
-    db.execute("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
-               (run_id, "bench", "a camel", time.time()))
-    db.commit()
-    extra = max(0, args.publishes - 3)  # beyond ready/invoking/completed: the state and status
+    insert = ("INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, input_text, "
+              "input_file, output_type, created_at, started_at) "
+              "VALUES (?, ?, 'bench', ?, ?, 'invoking', ?, ?, ?, ?, ?, ?)")
+    models = (("bench-painter", "text", "image"), ("bench-captioner", "image", "text"))
+
+    def values(sequence: int) -> tuple[object, ...]:
+        model, given, gives = models[sequence % 2]
+        now = time.time()
+        text = CAPTION if given == "text" else None
+        file = None if text is not None else f"bench/{run_id}.{sequence - 1}.png"
+        return (f"{run_id}.{sequence}", run_id, sequence, model, given, text, file, gives, now, now)
+
+    with db:
+        db.execute("INSERT INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
+                   (run_id, "bench", "a camel", time.time()))
+        db.execute(insert, values(0))
+    extra = max(0, args.publishes - 3)  # beyond completed, ready and invoking: the network state
     began = time.perf_counter()
     info = None
     for sequence in range(args.n):
         inv_id = f"{run_id}.{sequence}"
-        db.execute("INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, "
-                   "input_text, output_type, created_at) VALUES (?, ?, 'bench', ?, 'bench-painter', "
-                   "'ready', 'text', 'a camel', 'image', ?)", (inv_id, run_id, sequence, time.time()))
-        db.commit()
-        info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "ready"), qos=1)
-        db.execute("UPDATE invocations SET state = 'invoking', started_at = ? WHERE id = ? AND state = 'ready'",
-                   (time.time(), inv_id))
-        db.commit()
-        if args.publishes >= 2:
-            info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "invoking"), qos=1)
-        output_file = None
+        output_file, output_text = None, None
         if sequence % 2 == 0:
             target = args.files / f"{inv_id}.png"
             tmp = target.with_suffix(".png.part")
@@ -104,11 +109,21 @@ def main() -> int:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
             output_file = target.name
-        db.execute("UPDATE invocations SET state = 'completed', output_file = ?, finished_at = ? "
-                   "WHERE id = ? AND state IN ('ready', 'invoking')", (output_file, time.time(), inv_id))
-        db.commit()
+        else:
+            output_text = CAPTION
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("UPDATE invocations SET state = 'completed', output_text = ?, output_file = ?, "
+                   "finished_at = ?, meta = '{}' WHERE id = ? AND state IN ('ready', 'invoking')",
+                   (output_text, output_file, time.time(), inv_id))
+        db.execute(insert, values(sequence + 1))
+        db.execute("COMMIT")
+        info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "completed"), qos=1)
+        if args.publishes >= 2:
+            info = client.publish(args.topic, invocation_body(f"{run_id}.{sequence + 1}", run_id, sequence + 1,
+                                                              "ready"), qos=1)
         if args.publishes >= 3:
-            info = client.publish(args.topic, invocation_body(inv_id, run_id, sequence, "completed"), qos=1)
+            info = client.publish(args.topic, invocation_body(f"{run_id}.{sequence + 1}", run_id, sequence + 1,
+                                                              "invoking"), qos=1)
         for _ in range(extra):
             info = client.publish(args.topic + "/state", state_body(run_id, sequence), qos=1, retain=True)
     if info is not None:

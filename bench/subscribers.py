@@ -5,7 +5,8 @@
 It prints ``ready`` once every subscriber holds its subscription, then records
 ``(subscriber, time.monotonic_ns(), payload)`` for each message (CLOCK_MONOTONIC is one clock for
 every process on the machine, so arrivals compare with the publisher's times). A line ``dump`` on
-stdin makes it print the arrivals as one JSON line and exit.
+stdin makes it print the arrivals as one JSON line and exit; ``dump N T`` first waits until N
+messages have arrived (or T seconds have passed).
 
 Subscriber kinds live in KINDS: ``bare`` (a paho client per subscriber) and ``display`` (the
 display nodes' own ``NodeLink`` and ``NodeState`` with rendering off: an arrival is the moment a
@@ -188,10 +189,11 @@ class SubscriberProcess:
             self.close()
             raise RuntimeError(f"subscriber process did not get ready within {timeout} s (said {line!r})")
 
-    def dump(self, timeout: float = 60) -> list[tuple[int, int, str | None]]:
-        """Every arrival so far as (subscriber, monotonic ns, key); ends the process."""
+    def dump(self, timeout: float = 60, expect: int = 0) -> list[tuple[int, int, str | None]]:
+        """Every arrival as (subscriber, monotonic ns, key), once ``expect`` of them have arrived
+        (or ``timeout`` / 2 seconds have passed: the caller counts what is missing); ends the process."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("dump\n")
+        self.process.stdin.write(f"dump {expect} {timeout / 2}\n")
         self.process.stdin.flush()
         line = _readline(self.process.stdout, timeout)
         self.close()
@@ -227,7 +229,12 @@ def main() -> int:
     close = KINDS[args.kind](host, int(port), args.topic, args.count, arrivals)
     print("ready", flush=True)
     for line in sys.stdin:
-        if line.strip() == "dump":
+        words = line.split()
+        if words and words[0] == "dump":
+            expect, patience = (int(words[1]), float(words[2])) if len(words) == 3 else (0, 0.0)
+            deadline = time.monotonic() + patience
+            while len(arrivals) < expect and time.monotonic() < deadline:
+                time.sleep(0.005)  # the arrivals come on paho's threads; this one only counts them
             break
     snapshot = list(arrivals)
     close()

@@ -15,7 +15,9 @@ from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.catalogue import describe
 from panic_edge.core.invocation import invocation_message
 from panic_edge.core.network import Network, chain_errors
-from panic_edge.errors import CommandError, ConfigError, LockoutError, PanicEdgeError, StartBudgetError
+from panic_edge.errors import CommandError, ConfigError, CursorError, LockoutError, PanicEdgeError, StartBudgetError
+from panic_edge.store import queries
+from panic_edge.store.queries import RunSummary
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -71,12 +73,14 @@ def status() -> ResponseReturnValue:
 
 @bp.get("/networks/<slug>/invocations")
 def recent(slug: str) -> ResponseReturnValue:
+    """The network's newest invocations (``limit``, default 16), newest first; ``before=<older>``
+    pages back."""
     try:
         limit = max(1, min(int(request.args.get("limit", 16)), 500))
     except ValueError:
         return jsonify(error="limit must be a whole number"), 400
-    invocations = current_app.config["READER"].recent_invocations(slug, limit)
-    return jsonify(invocations=[_message(inv) for inv in invocations])
+    window = current_app.config["READER"].read(queries.network_window, slug, limit, request.args.get("before"))
+    return jsonify(invocations=[_message(inv) for inv in window.items], older=window.older)
 
 
 @bp.get("/healthz")
@@ -133,25 +137,38 @@ def models() -> ResponseReturnValue:
         for m in settings.catalogue.values()])
 
 
+def _limit(default: int) -> int:
+    return max(1, min(request.args.get("limit", default, type=int), 500))
+
+
+def _summary_json(s: RunSummary) -> dict[str, Any]:
+    return {**asdict(s.run), "invocations": s.invocations, "failed": s.failed, "cost_usd": s.cost_usd,
+            "predict_time": s.predict_time, "seconds": s.seconds}
+
+
 @bp.get("/runs")
 @read_required
 def runs() -> ResponseReturnValue:
-    limit = max(1, min(request.args.get("limit", 50, type=int), 500))
-    offset = max(0, request.args.get("offset", 0, type=int))
-    summaries = current_app.config["READER"].run_summaries(limit, offset)
-    return jsonify(runs=[{**asdict(s.run), "invocations": s.invocations, "failed": s.failed,
-                          "cost_usd": s.cost_usd, "predict_time": s.predict_time, "seconds": s.seconds}
-                         for s in summaries])
+    """Runs, newest first (``limit``, default 50); ``before=<older>`` / ``after=<newer>`` page."""
+    if "offset" in request.args:
+        raise CursorError("offset is not supported: page with before=<older> / after=<newer>")
+    window = current_app.config["READER"].run_summaries(_limit(50), request.args.get("before"),
+                                                       request.args.get("after"))
+    return jsonify(runs=[_summary_json(s) for s in window.items], older=window.older, newer=window.newer)
 
 
 @bp.get("/runs/<run_id>")
 @read_required
 def run(run_id: str) -> ResponseReturnValue:
+    """A run with its totals and its newest steps first (``limit``, default 50); ``before=<older>``
+    / ``after=<newer>`` page through the rest."""
     reader = current_app.config["READER"]
-    found = reader.run(run_id)
-    if found is None:
+    summary = reader.run_summary(run_id)
+    if summary is None:
         return jsonify(error=f"there is no run {run_id!r}"), 404
-    return jsonify(run=asdict(found), invocations=[_message(i) for i in reader.run_invocations(run_id)])
+    window = reader.run_window(run_id, _limit(50), request.args.get("before"), request.args.get("after"))
+    return jsonify(run=_summary_json(summary), invocations=[_message(i) for i in window.items],
+                   older=window.older, newer=window.newer)
 
 
 # --- actions --------------------------------------------------------------------------------------

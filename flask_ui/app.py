@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
     from flask_ui import (api, auth, backups, events, failures, fleet, headers, insight, installations, media,
-                          networks, pages, render, runs, screens, visitor)
+                          networks, pages, render, runs, screens, spend, visitor)
 
     auth.init_app(app)
     render.init_app(app)
@@ -92,7 +92,7 @@ def create_app(settings: Settings) -> Flask:
     failures.init_app(app)
     visitor.init_app(app)
     for module in (media, api, auth, pages, networks, runs, backups, events, installations, screens, visitor, fleet,
-                   insight):
+                   insight, spend):
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them

@@ -63,6 +63,16 @@ class Archive:
         """Write ``data`` as the output of ``invocation_id``, an image normalised first. Raises
         StoreError if it is not a ``expected`` file of a known format, is too large, or cannot be
         written; ImageError if it is an image too large to decode."""
+        content, data = self.plan(network, invocation_id, data, expected, flags)
+        self.write(content, data)
+        return content
+
+    def plan(self, network: str, invocation_id: str, data: bytes, expected: MediaType,
+             flags: tuple[str, ...] = ()) -> tuple[Content, bytes]:
+        """The Content that ``data`` will be once written, and the bytes to write (an image
+        normalised: CPU work, so call it off the event loop), checked but not written. Raises
+        StoreError if it is not a ``expected`` file of a known format, or is too large; ImageError
+        if it is an image too large to decode."""
         if len(data) > self.max_bytes:
             raise StoreError(f"output of {invocation_id} is {len(data)} bytes; the archive limit is "
                              f"{self.max_bytes}")
@@ -77,7 +87,15 @@ class Archive:
             data, mime = normalise(data, self.images)
             ext = _EXTENSIONS[mime]
         relative = f"{_SAFE.sub('_', network)}/{_SAFE.sub('_', invocation_id)}.{ext}"
-        target = self.root / relative
+        return Content(kind, file=relative, mime=mime, flags=flags), data
+
+    def write(self, content: Content, data: bytes) -> None:
+        """Write ``data`` at ``content``'s place (from ``plan``), atomically and durably: a
+        private temporary file, fsync, rename, fsync of the folder. Raises StorageFault if the
+        disk refuses."""
+        if content.file is None:
+            raise StoreError("text content has no file to write")
+        target = self.path(content.file)
         tmp = target.with_suffix(target.suffix + ".part")
         try:
             private_dir(target.parent)
@@ -91,7 +109,6 @@ class Archive:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageFault(f"cannot write {target}: {err.strerror or err}") from err
-        return Content(kind, file=relative, mime=mime, flags=flags)
 
     def path(self, relative: str) -> Path:
         """The file behind an archive-relative path; refuses paths that escape the archive."""

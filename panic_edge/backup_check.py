@@ -121,8 +121,13 @@ def _check_invocation(row: dict[str, Any]) -> None:
     row_to_invocation(row)
 
 
+def _check_warmup(row: dict[str, Any]) -> None:
+    _json_object(row["meta"], "meta")
+
+
 # each known table's rows must read back as the daemon reads them
-ROW_CHECKS: dict[str, Callable[[dict[str, Any]], Any]] = {"runs": row_to_run, "invocations": _check_invocation}
+ROW_CHECKS: dict[str, Callable[[dict[str, Any]], Any]] = {"runs": row_to_run, "invocations": _check_invocation,
+                                                          "warmups": _check_warmup}
 
 
 def _value(kind: bytes, raw: Any, allowed: set[str], column: str) -> Any:

@@ -1,9 +1,13 @@
 """The MQTT edge: paho-mqtt 2.x behind a small asyncio-friendly class.
 
-paho runs its network loop on its own thread; incoming messages cross into asyncio in one
-line (``loop.call_soon_threadsafe``) and nothing else happens on paho's thread. The client
-reconnects by itself with backoff; QoS 1 messages published while the broker is away are
-queued by paho and sent on reconnect.
+paho runs on the event loop itself (its "external loop" mode, as aiomqtt does): the socket is
+watched with ``add_reader`` / ``add_writer``, so a publish queues a packet and the loop writes
+every queued packet when the socket is writable, and messages and acknowledgements are read on
+the loop. There is no network thread: no thread hop and no wait for the interpreter lock per
+message (a paho thread cost the daemon more than its SQLite commits, bench/loop.py). Only the
+blocking TCP connect runs in a worker thread. The bus reconnects by itself with backoff (1 s,
+doubling to 15 s); QoS 1 messages published while the broker is away are queued by paho and
+sent on reconnect.
 
 The daemon speaks MQTT 5 (``mqtt5=True``): commands may carry a response topic and correlation data
 (``Message.response_topic``, ``respond``), and invocation messages carry a message expiry
@@ -14,12 +18,14 @@ same broker unchanged: the broker translates, and drops expired messages for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -31,6 +37,9 @@ from panic_edge.config import MqttConfig
 from panic_edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 15.0  # seconds between connection attempts
+MISC_INTERVAL = 1.0  # seconds between paho's housekeeping calls (keepalive pings, timeouts)
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ def _path(path: Path | None) -> str | None:
 
 
 class MqttBus:
-    """One broker connection.
+    """One broker connection, driven by the event loop it was created on.
 
     ``subscriptions`` are (re)made on every connect; ``on_connect_publish`` are (topic, payload,
     retain) published on every connect (e.g. ``availability: online``). Incoming messages land
@@ -92,11 +101,16 @@ class MqttBus:
         self.config = config
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._subscriptions = subscriptions
         self._on_connect_publish = on_connect_publish
         self._connected = threading.Event()
+        self._lost = asyncio.Event()
         self._listeners: list[Callable[[bool], None]] = []
         self._closing = False
+        self._runner: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Future[Any] | None = None
+        self._was_connected = False  # the last connection got as far as the broker's CONNACK
         self._awaiting_ack: dict[int, Callable[[], None]] = {}
         self.mqtt5 = mqtt5
         if mqtt5:  # a v5 session ends with its connection (no Session Expiry): as clean as 3.1.1's
@@ -108,13 +122,15 @@ class MqttBus:
         configure(client, config, role)
         if will is not None:
             client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
-        client.reconnect_delay_set(min_delay=1, max_delay=15)
         client.max_queued_messages_set(0)  # unbounded: never drop a QoS 1 message while away
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_socket_open = no_delay
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
         self._client = client
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -123,7 +139,7 @@ class MqttBus:
         """Begin connecting in the background; returns at once even if the broker is away."""
         extra = {"clean_start": True} if self.mqtt5 else {}
         self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive, **extra)
-        self._client.loop_start()
+        self._runner = self._loop.create_task(self._run(), name=f"mqtt {self.config.url}")
 
     async def wait_connected(self, timeout: float) -> bool:
         return await asyncio.to_thread(self._connected.wait, timeout)
@@ -137,23 +153,60 @@ class MqttBus:
         self._listeners.append(listener)
 
     async def stop(self, final: tuple[str, bytes, bool] | None = None) -> None:
-        """Publish ``final`` (waiting briefly for it to leave), then disconnect cleanly."""
+        """Publish ``final`` (waiting briefly for the broker's ack), then disconnect cleanly."""
         if final is not None and self.connected:
-            info = self._client.publish(final[0], final[1], qos=1, retain=final[2])
-            await asyncio.to_thread(info.wait_for_publish, 2.0)
+            acked = asyncio.Event()
+            self.publish(final[0], final[1], qos=1, retain=final[2], on_ack=acked.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(acked.wait(), 2.0)
         self._closing = True
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        connecting = self._connecting
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if connecting is not None:  # a connect still in its worker thread: let it end, then close it
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(connecting, 10)
+        if self._client.socket() is not None:
+            self._lost.clear()
+            self._client.disconnect()  # queued: the loop writes it, then paho closes the socket
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), 2.0)
+
+    async def _run(self) -> None:
+        """Connect, keep the connection alive, and connect again after losing it."""
+        wait = RECONNECT_MIN
+        while not self._closing:
+            self._lost.clear()
+            self._connecting = asyncio.ensure_future(asyncio.to_thread(self._client.reconnect))
+            try:
+                await asyncio.shield(self._connecting)  # the TCP connect blocks: in a worker thread
+            except OSError as err:
+                log.debug("MQTT broker %s not reachable: %s", self.config.url, err)
+            else:
+                while not self._lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost.wait(), MISC_INTERVAL)
+                    if self._client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:  # keepalive pings, timeouts
+                        break
+            finally:
+                self._connecting = None
+            if self._was_connected:
+                wait = RECONNECT_MIN
+            self._was_connected = False
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX)
 
     # --- publishing -------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None:
-        """Queue a message; paho delivers it now or after the next reconnect (QoS >= 1).
+        """Queue a message; the loop sends it now or after the next reconnect (QoS >= 1).
 
         ``on_ack`` runs on the event loop once the broker has acknowledged it (QoS 1). Call this
-        from the event loop thread only when ``on_ack`` is given. ``expiry`` (MQTT 5 only, seconds):
-        the broker drops the message once it has waited that long for a subscriber.
+        from the event loop thread. ``expiry`` (MQTT 5 only, seconds): the broker drops the message
+        once it has waited that long for a subscriber.
         """
         properties = None
         if expiry and self.mqtt5:
@@ -163,7 +216,7 @@ class MqttBus:
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
         elif on_ack is not None:
-            # registered before paho's ack can be handled: _acked runs on this same loop, later
+            # registered before its ack can be read: acks are read on this loop, later
             self._awaiting_ack[info.mid] = on_ack
 
     def respond(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
@@ -193,13 +246,47 @@ class MqttBus:
         """Replace what is published on every connect (a node's status after it switched)."""
         self._on_connect_publish = items
 
-    # --- paho callbacks (paho's thread) -----------------------------------------------------
+    # --- the socket, on the loop ------------------------------------------------------------
+
+    def _on_loop(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn`` on the loop: now if this is the loop's thread (paho's callbacks normally
+        are), else handed over (the connect runs in a worker thread)."""
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _read(self) -> None:
+        self._client.loop_read()
+
+    def _write(self) -> None:
+        self._client.loop_write()
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        no_delay(client, userdata, sock)
+        self._on_loop(self._loop.add_reader, sock, self._read)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        self._on_loop(self._forget_socket, sock)
+
+    def _forget_socket(self, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+
+    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        self._on_loop(self._loop.add_writer, sock, self._write)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        self._on_loop(self._loop.remove_writer, sock)
+
+    # --- paho callbacks (on the loop) -------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("MQTT broker %s refused the connection: %s", self.config.url, reason)
             return
+        self._was_connected = True
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos=qos)
         for topic, payload, retain in self._on_connect_publish:
@@ -212,6 +299,7 @@ class MqttBus:
                        properties: object) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._on_loop(self._lost.set)
         if was and not self._closing:
             log.warning("MQTT lost the broker at %s (%s); reconnecting", self.config.url, reason)
             self._notify(False)
@@ -227,12 +315,11 @@ class MqttBus:
         except UnicodeDecodeError:  # a topic that is not UTF-8 (a broker that let it through)
             log.warning("ignored an MQTT message whose topic is not UTF-8: %r", msg._topic[:80])
             return
-        self._loop.call_soon_threadsafe(self.messages.put_nowait, message)
+        self._on_loop(self.messages.put_nowait, message)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object,
                     properties: object) -> None:
-        # paho may hold its own locks here: hand over to the loop and return
-        self._loop.call_soon_threadsafe(self._acked, mid)
+        self._on_loop(self._acked, mid)
 
     def _acked(self, mid: int) -> None:
         callback = self._awaiting_ack.pop(mid, None)

@@ -24,7 +24,7 @@ def setup_logging(verbose: bool = False) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else "%(asctime)s %(message)s"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S",
                         stream=sys.stderr)
-    for noisy in ("waitress", "aiosqlite", "PIL"):
+    for noisy in ("waitress", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -279,6 +279,20 @@ class InsightConfig(_Section):
                                 "(after moving away from it) makes a LOOP.")
 
 
+class PrewarmConfig(_Section):
+    enabled: bool = Field(True, description="Warm the cold models (catalogue hint `cold`: community Replicate "
+                          "models) of the networks likely to run, with one real call each, so the first visitor "
+                          "does not wait minutes for a boot (docs/platforms.md#pre-warming). Each warm-up is paid "
+                          "like any call and recorded in the spend.")
+    on_start: bool = Field(True, description="Warm them when the daemon starts (opening hours warm them again "
+                           "at each opening).")
+    networks: list[str] = Field([], description="Networks whose cold models are warmed; empty: the button's "
+                                "network, every network an installation shows and every one with a run.")
+    warm_minutes: float = Field(10, ge=1, le=24 * 60, description="Minutes a cold model counts as warm after its "
+                                "last successful call (the platform turns an unused model off after a while it "
+                                "does not publish); no model is warmed twice within this time.")
+
+
 _SIZE = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
          "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
 
@@ -411,6 +425,7 @@ class Config(_Section):
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     fleet: FleetConfig = FleetConfig()
     insight: InsightConfig = InsightConfig()
+    prewarm: PrewarmConfig = PrewarmConfig()
     archive: ArchiveConfig = ArchiveConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     budget: BudgetConfig = BudgetConfig()

@@ -113,6 +113,10 @@ class StorageFault(StoreError):
     """The disk refused a write (full, read-only, folder gone): a fault to wait out, not bad data."""
 
 
+class CursorError(PanicEdgeError, ValueError):
+    """A ``before`` / ``after`` page cursor that no list gave out (hand-edited or truncated)."""
+
+
 class PlatformError(PanicEdgeError):
     """A model call failed. Subclasses in panic_edge.platforms.errors say how to treat it."""
 

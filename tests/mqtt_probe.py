@@ -32,10 +32,11 @@ class Probe:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
             self._new.notify_all()
 
-    def wait_for(self, predicate: Callable[[str, Any], bool], timeout: float = 10.0) -> Any:
-        """The first message (JSON-decoded where possible) for which predicate(topic, body) holds."""
+    def wait_for(self, predicate: Callable[[str, Any], bool], timeout: float = 10.0, since: int = 0) -> Any:
+        """The first message (JSON-decoded where possible) for which predicate(topic, body) holds,
+        among those received from the ``since``-th on (``len(probe.messages)`` marks "from now")."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         with self._new:
             while True:
                 for topic, payload, _ in self.messages[seen:]:

@@ -212,7 +212,7 @@ def test_build_an_installation_reorder_its_screens_switch_it_and_open_a_screens_
     page.close()
 
 
-PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/backups",
+PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/models?used=1", "/spend", "/backups",
          "/networks/no-such-network", "/installations", "/installations/new"]
 
 

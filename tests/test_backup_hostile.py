@@ -4,11 +4,13 @@ live database is left as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,13 +32,26 @@ INVOCATION = ("INSERT INTO invocations (id, run_id, network, sequence, model, st
               "'text', 1.0)")
 
 
+@contextlib.contextmanager
+def past_the_triggers(conn: sqlite3.Connection) -> Iterator[None]:
+    """Write what the schema's own triggers would refuse (they read meta as JSON): drop them, then
+    put them back exactly, as someone crafting a file would."""
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
+    yield
+    for _, sql in triggers:
+        conn.execute(sql)
+
+
 def crafted(tmp_path: Path, *sql: str, runs: int = 1) -> Path:
     """A panic-edge backup with ``sql`` run on it by someone who knows SQLite well."""
     path = make_db(tmp_path / "crafted.sqlite3", runs=runs)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA ignore_check_constraints = ON")
-    for statement in sql:
-        conn.execute(statement)
+    with past_the_triggers(conn):
+        for statement in sql:
+            conn.execute(statement)
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.close()
     return path
@@ -92,7 +107,7 @@ def test_rows_the_daemon_could_not_read_are_refused(tmp_path, live, sql, match):
     ("not json", "[]", "JSONDecodeError"), ('{"n": ' + "9" * 5000 + "}", "[]", "ValueError")])
 def test_json_columns_must_be_what_the_daemon_writes(tmp_path, live, meta, flags, match):
     bad = crafted(tmp_path, INVOCATION)
-    with sqlite3.connect(bad) as conn:
+    with sqlite3.connect(bad) as conn, past_the_triggers(conn):
         conn.execute("UPDATE invocations SET meta = ?, output_flags = ?", (meta, flags))
     conn.close()
     refused(bad, live, f"row 1 of table invocations is not one panic-edge wrote: .*{match}")
@@ -183,7 +198,7 @@ def test_any_row_is_either_refused_clearly_or_shown_after_restore(tmp_path_facto
     database, client = site
     folder = tmp_path_factory.mktemp("any")
     bad = crafted(folder, INVOCATION)
-    with sqlite3.connect(bad) as conn:
+    with sqlite3.connect(bad) as conn, past_the_triggers(conn):
         conn.execute("PRAGMA ignore_check_constraints = ON")
         for table, row in (("runs", run), ("invocations", inv)):
             for column, value in row.items():

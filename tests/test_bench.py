@@ -40,6 +40,14 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert insight["worker"]["ready_rss_mib"] > 0 and insight["daemon_rss_on"]["worker_idle_rss_mib"] > 0
     assert insight["loop_rate_on"] > 0 and insight["press_on_worker_busy"]["p99_ms"] > 0
     assert insight["hud_node_rss_mib"] > 0 and "loop_rate_off" not in insight  # --quick: the on side only
+    reads = report["windowed_reads"]
+    assert reads["invocations"] > reads["big_run_steps"] > 0
+    for figure in ("run_page", "dashboard", "history", "api_runs", "node_backfill", "replay_candidates"):
+        assert reads["figures"][figure]["n"] > 0 and reads["figures"][figure]["p99_ms"] > 0
+    scaling = report["network_scaling"]
+    assert {"1", "4"} <= scaling["sizes"].keys()
+    assert all(r["per_second"] > 0 and 0 < r["fairness"] <= 1 for r in scaling["sizes"].values())
+    assert report["offline_notice"]["offline"]["n"] and report["offline_notice"]["back"]["n"]
     for figure in ("decode_and_show_webp_1024", "relayout_grid_4x4"):
         assert {"median_ms", "p99_ms", "max_ms"} <= report["screen_node"][figure].keys()
         assert report["screen_node"][figure]["n"] > 0

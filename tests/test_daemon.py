@@ -140,13 +140,16 @@ async def test_a_retained_command_is_ignored_not_replayed_at_every_start(make_co
         await running.stop()
 
 
-async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path, monkeypatch):
+async def test_a_failing_model_ends_the_run_with_the_reason(make_config, tmp_path, monkeypatch, broker):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     nets = tmp_path / "networks"
     nets.mkdir()
-    # a cloud model whose platform has no key: the call fails permanently
+    # a cloud model whose platform has no key: the call fails permanently. "The internet" is the
+    # test broker's port, so the connectivity probe says online (the real hosts are unreachable
+    # here, and an offline appliance would hold the step instead of calling it).
     (nets / "cloudy.toml").write_text('name = "Cloudy"\nmodels = ["gpt-5-chat"]\n')
-    running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets)))
+    running = await start_daemon(make_config(PANIC_EDGE_NETWORKS_DIR=str(nets),
+                                             PANIC_EDGE_OFFLINE_PROBE=f"127.0.0.1:{broker.port}"))
     try:
         run_id = await running.engine.start("cloudy", "hello")
         async with asyncio.timeout(5):
@@ -257,8 +260,38 @@ def test_replay_chooses_the_past_output_that_follows_on_from_the_input():
     assert choose_replay(Content.of_text("x"), []) is None
 
 
-async def test_status_publishes_are_coalesced_and_the_last_state_always_goes_out(make_config, broker):
-    from panic_edge.daemon.app import STATUS_INTERVAL
+async def test_a_burst_of_state_changes_inside_the_status_window_sends_no_status_until_it_ends(
+        make_config, broker):
+    from tests.mqtt_probe import Probe
+
+    config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0")
+    probe = Probe(broker.url, f"panic/{config.appliance_id}/#")
+    running = await start_daemon(config)
+    async with asyncio.timeout(5):  # the start-up's own trailing status has gone out
+        while running.daemon._status_timer is not None:
+            await asyncio.sleep(0.02)
+    running.daemon.status_interval = 30.0  # the window outlasts the test: nothing inside it may go out
+    try:
+        status_topic, inv_topic = topic(config, "status"), topic(config, "networks", "demo", "invocations")
+        run_id = await running.engine.start("demo", "a burst")
+        await wait_for(probe, lambda t, b: t == inv_topic and b["run_id"] == run_id and b["sequence"] == 30)
+        await running.engine.stop("demo")
+        # in order behind everything the daemon published before it
+        await wait_for(probe, lambda t, b: t.endswith("demo/state") and b["state"] == "idle")
+        changes = [b for b in probe.bodies(inv_topic) if b["run_id"] == run_id]
+        assert len(changes) >= 90  # ready, invoking, completed of 30 invocations: each a state change
+        assert not [b for b in probe.bodies(status_topic) if b["networks"]["demo"]["run_id"] is not None]
+        before_shutdown = len(probe.messages)
+    finally:
+        await running.stop()  # the shutdown flush sends the one status the burst was owed
+    try:
+        final = await asyncio.to_thread(probe.wait_for, lambda t, b: t == status_topic, 10.0, before_shutdown)
+        assert final["networks"]["demo"]["state"] == "idle"
+    finally:
+        probe.close()
+
+
+async def test_the_last_status_of_a_burst_goes_out_when_its_window_ends(make_config, broker):
     from tests.mqtt_probe import Probe
 
     config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0")
@@ -267,7 +300,6 @@ async def test_status_publishes_are_coalesced_and_the_last_state_always_goes_out
     try:
         status_topic, inv_topic = topic(config, "status"), topic(config, "networks", "demo", "invocations")
         await wait_for(probe, lambda t, b: t == status_topic)
-        began = asyncio.get_running_loop().time()
         run_id = await running.engine.start("demo", "a burst")
         await wait_for(probe, lambda t, b: t == inv_topic and b["run_id"] == run_id and b["sequence"] == 30)
         await running.engine.stop("demo")
@@ -279,12 +311,7 @@ async def test_status_publishes_are_coalesced_and_the_last_state_always_goes_out
             return bool(seen_run) and t == status_topic and b["networks"]["demo"]["state"] == "idle"
 
         last = await wait_for(probe, final)
-        elapsed = asyncio.get_running_loop().time() - began
-        statuses = [b for t, b in ((t, json.loads(p)) for t, p, _ in probe.messages if t == status_topic)]
-        changes = [b for b in probe.bodies(inv_topic) if b["run_id"] == run_id]
-        assert len(changes) >= 90  # ready, invoking, completed of 30 invocations: each a state change
-        assert len(statuses) <= elapsed / STATUS_INTERVAL + 2, (len(statuses), elapsed)
-        assert statuses[-1] == last  # nothing stale after the final state
+        assert probe.bodies(status_topic)[-1] == last  # nothing stale after the final state
     finally:
         await running.stop()
         probe.close()

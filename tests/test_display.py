@@ -79,8 +79,9 @@ async def test_the_terminal_starts_a_run_with_the_typed_prompt_and_shows_the_loc
         assert not reply["ok"] and reply["retry_after"] > 0
         await display
         assert (tmp_path / "t.png").exists()
-        availability = [p for t, p, _ in probe.messages if t.endswith(f"nodes/{node_id}/availability")]
-        assert availability[-1] == b"offline"  # a clean exit says so
+        # a clean exit says so (the broker passes it on to the probe in its own time)
+        await asyncio.to_thread(probe.wait_for, lambda t, b: t.endswith(f"nodes/{node_id}/availability")
+                                and b == "offline")
         assert json.loads(next(p for t, p, _ in probe.messages if t.endswith(f"{node_id}/status")))[
             "mode"].endswith("terminal")
     finally:

@@ -53,6 +53,23 @@ def test_home_assistant_mqtt5_and_fleet_topics_and_fields_are_in_the_docs():
         assert line in operations, line
 
 
+def test_the_warmth_fields_of_the_status_are_in_the_mqtt_page():
+    from types import SimpleNamespace
+
+    from panic_edge.config import PrewarmConfig
+    from panic_edge.core.catalogue import CATALOGUE
+    from panic_edge.core.prewarm import Plan
+    from panic_edge.daemon.prewarm import Prewarmer
+    from panic_edge.platforms.base import Platforms
+
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    warmer = Prewarmer(PrewarmConfig(), CATALOGUE, Platforms({}), None, SimpleNamespace(networks={}, states={}))  # type: ignore[arg-type]
+    warmer.last, warmer.last_at = Plan("start", (), (), {}), 0.0
+    body = warmer.status()
+    for field in ["models_warm", "prewarm", *body, *body["last"]]:
+        assert f"`{field}`" in page, field
+
+
 def test_every_installation_and_screen_key_is_in_the_mqtt_page():
     from panic_edge.core.installation import SCREEN_TYPES, Installation
 

@@ -7,7 +7,7 @@ platform, all on loopback. One run of the loop meets every fault in turn:
 
 Then: every invocation committed reached every screen exactly once as shown, the database passes
 ``PRAGMA integrity_check``, the run went on (no gap in its sequence) and ended with its reason,
-and going offline and coming back were each noticed within the promised seconds.
+and going offline and coming back were each noticed (how fast is measured by bench/offline.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from tests.fakes.platforms import KEYS, FakeOpenAI
 from tests.mqtt_probe import Probe
 
 CLI = [sys.executable, "-m", "panic_edge"]
-NOTICE_SECONDS = 5.0  # the promise: offline and recovery each noticed within a few seconds
 SCREENS = 3
 
 pytestmark = pytest.mark.timeout(240)
@@ -155,19 +154,15 @@ def test_the_loop_survives_broker_platform_and_daemon_faults_and_loses_nothing(t
 
         # 2. the platform becomes unreachable, then comes back
         platform.__exit__(None, None, None)
-        gone = time.monotonic()
         probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict)
                        and b.get("internet") == "offline", 15)
-        noticed_offline = time.monotonic() - gone
         held = probe.wait_for(lambda t, b: t.endswith("faulty/state") and isinstance(b, dict)
                               and b.get("held") is True, 15)
         assert held["online"] is False and held["state"] == "running"
+        back = len(probe.messages)
         platform = FakeOpenAI(platform_port).__enter__()
-        back = time.monotonic()
         probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict)
-                       and b.get("internet") == "online" and time.monotonic() > back, 15)
-        noticed_online = time.monotonic() - back
-        assert noticed_offline < NOTICE_SECONDS and noticed_online < NOTICE_SECONDS
+                       and b.get("internet") == "online", 15, since=back)
         at = app.completed()
         wait(lambda: app.completed() >= at + 3, 30, "the loop to resume after the platform came back")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panic_edge.core.payloads import MAX_PAYLOAD_BYTES, Command, parse_command
+from panic_edge.core.runner import MAX_PROMPT_CHARS
 from panic_edge.core.topics import Topics
 from panic_edge.errors import PayloadError
 
@@ -48,24 +50,63 @@ def test_oversized_payloads_are_refused():
         parse_command("start", b" " * (MAX_PAYLOAD_BYTES + 1))
 
 
-@given(name=st.sampled_from(["start", "stop", "stop-all", "press", "button-network", "x"]),
-       payload=st.binary(max_size=300))
-def test_any_bytes_give_a_command_or_a_payload_error(name, payload):
+KNOWN = ("start", "stop", "stop-all", "press", "button-network")
+
+
+@given(name=st.sampled_from([*KNOWN, "x", ""]), payload=st.binary(max_size=300)
+       | st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.sampled_from(
+           ["network", "prompt", "request_id"]), st.text(max_size=20), max_size=3)))
+def test_any_bytes_give_a_well_formed_command_or_a_payload_error(name, payload):
     try:
         command = parse_command(name, payload)
-    except PayloadError:
+    except PayloadError as err:
+        assert str(err)  # a message to reply with
         return
-    assert command.name == name
+    assert name in KNOWN and command.name == name
+    body = json.loads(payload) if payload.strip() else {}  # accepted: so it was a JSON object, or nothing
+    assert isinstance(body, dict)
+    assert command.request_id == body.get("request_id")
+    if name in ("stop", "button-network"):
+        assert command.network and command.network == body["network"]
+    if name in ("start", "press"):  # without a network: the button's
+        assert command.network == (body.get("network") or None)
+    if name == "stop-all":
+        assert command.network is None
+    if name == "start":
+        assert command.prompt == body["prompt"] and command.prompt.strip()
+        assert len(command.prompt) <= MAX_PROMPT_CHARS
+    else:
+        assert command.prompt is None
+
+
+def expected_start(body: dict) -> Command | None:
+    """What parse_command must make of ``start`` with this JSON object: the rules, written again
+    (docs/mqtt.md, Limits). Without a network, a start is for the button's network."""
+    strings = all(body.get(k) is None or isinstance(body.get(k), str) for k in ("network", "prompt", "request_id"))
+    network, prompt, request_id = body.get("network"), body.get("prompt"), body.get("request_id")
+    if not strings or not prompt or not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+        return None
+    if network is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", network):
+        return None
+    if request_id is not None and len(request_id) > 128:
+        return None
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", prompt) or any(
+            0xD800 <= ord(c) <= 0xDFFF for v in (network, prompt, request_id) if v for c in v):
+        return None
+    return Command("start", network, prompt, request_id)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.dictionaries(st.sampled_from(["network", "prompt", "request_id", "extra"]),
-                            st.one_of(st.none(), st.integers(), st.text(max_size=50), st.lists(st.integers()))))
-def test_any_json_object_gives_a_command_or_a_payload_error(body):
-    try:
-        parse_command("start", json.dumps(body).encode())
-    except PayloadError:
-        pass
+                            st.one_of(st.none(), st.integers(), st.text(max_size=50), st.lists(st.integers()),
+                                      st.just(" "), st.just("x" * (MAX_PROMPT_CHARS + 1)))))
+def test_any_json_object_gives_exactly_the_command_the_rules_say(body):
+    expected = expected_start(body)
+    if expected is None:
+        with pytest.raises(PayloadError):
+            parse_command("start", json.dumps(body).encode())
+    else:
+        assert parse_command("start", json.dumps(body).encode()) == expected
 
 
 def test_topics_live_under_panic_and_the_appliance_id():

@@ -49,15 +49,20 @@ async def test_a_full_database_pauses_the_loop_and_loses_nothing(make_config):
     running = await start_daemon(make_config())
     engine = running.engine
     engine.storage_retry_max = 0.2
-    db = engine.store._db  # a real SQLite limit on the daemon's own connection: the disk is "full"
+    store = engine.store  # a real SQLite limit on the writer's own connection: the disk is "full"
+
+    def limit(pages: int | None):
+        def fn(conn):
+            conn.execute(f"PRAGMA max_page_count = {pages or conn.execute('PRAGMA page_count').fetchone()[0]}")
+        return fn
+
     try:
         run_id = await engine.start("demo", "a red bicycle")
         await until(lambda: engine.states["demo"].run.sequence >= 2)
-        pages = (await (await db.execute("PRAGMA page_count")).fetchone())[0]
-        await db.execute(f"PRAGMA max_page_count = {pages}")
+        await store.write(limit(None))
         await until(lambda: engine.storage_problem is not None)
         assert "database or disk is full" in engine.storage_problem
-        await db.execute("PRAGMA max_page_count = 1073741823")
+        await store.write(limit(1073741823))
         await until(lambda: engine.storage_problem is None)
         before = engine.states["demo"].run.sequence
         await until(lambda: engine.states["demo"].run.sequence >= before + 2)

@@ -108,8 +108,8 @@
     for (const net of Object.values(networks || {})) {
       if (!net.run_id) continue;
       try {
-        const r = await fetch(`/api/runs/${encodeURIComponent(net.run_id)}`, { headers: { Accept: "application/json" } });
-        if (r.ok) (await r.json()).invocations.slice(-12).forEach(upsert);
+        const r = await fetch(`/api/runs/${encodeURIComponent(net.run_id)}?limit=12`, { headers: { Accept: "application/json" } });
+        if (r.ok) (await r.json()).invocations.reverse().forEach(upsert);  // newest first: oldest goes in first
       } catch (err) { /* the stream keeps going; the next reconnect tries again */ }
     }
   }

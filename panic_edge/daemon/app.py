@@ -40,6 +40,7 @@ from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.latest_image import LatestImages
 from panic_edge.daemon.presence import Presence
+from panic_edge.daemon.prewarm import Prewarmer
 from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
 from panic_edge.inputs.gpio import open_button, open_led
@@ -50,6 +51,7 @@ from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.private_files import lock_down
 from panic_edge.store import Store
+from panic_edge.store.reader import Reader
 
 log = logging.getLogger("panic_edge.daemon")
 
@@ -94,6 +96,7 @@ class Daemon:
         self.button.listeners.append(lambda slug: self._publish_status())
         self.homeassistant: HomeAssistant | None = None
         self.fleet: FleetWatcher | None = None  # made in run(): its bus needs the running loop
+        self.prewarmer: Prewarmer | None = None  # opening hours call prewarmer.prewarm("opening")
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,6 +172,14 @@ class Daemon:
             self.insight = await stack.enter_async_context(InsightService.open(
                 config, engine, bus, topics, settings.model_names, lambda body: self._hub_publish("insight", body)))
             self.handler = handler = CommandHandler(engine, self.button)
+            self.prewarmer = prewarmer = Prewarmer(
+                config.prewarm, self.catalogue, platforms, store, engine, button=lambda: self.button.current,
+                shown=lambda: [i.network for i in self.installations.all] if self.installations else [],
+                online=lambda: monitor.online, deadline=lambda model: call_deadline(model, config),
+                reader=Reader(config.database_path))
+            stack.push_async_callback(prewarmer.aclose)
+            engine.on_invocation(prewarmer.observe)
+            prewarmer.listeners.append(self._publish_status)
             if self.homeassistant is not None:
                 self.homeassistant.announce()
             if self.fleet is not None:
@@ -178,6 +189,9 @@ class Daemon:
             if resent:
                 log.info("publishing %d invocation updates the broker never acknowledged", resent)
             engine.publish_all_states()
+            await prewarmer.load()
+            if config.prewarm.on_start:
+                await prewarmer.prewarm("start")
 
             self._led = led = open_led(config.led, self.pin_factory)
             if led is not None:
@@ -414,7 +428,9 @@ class Daemon:
                 "invocations_per_minute": self.invocations.count(time.monotonic()),
                 "network_problems": dict(self.networks.problems), "media_base": self.media_base,
                 "nodes_online": self.presence.online(), "screens_online": self.presence.screens(),
-                "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"}}
+                "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"},
+                "models_warm": self.prewarmer.models_warm() if self.prewarmer else {},
+                "prewarm": self.prewarmer.status() if self.prewarmer else {"enabled": False, "last": None}}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)

@@ -22,6 +22,7 @@ from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.screens import Screens
 from panic_edge.errors import CommandError
 from panic_edge.network_files import DEMO, write_network
+from panic_edge.store import queries
 from panic_edge.store.reader import Reader
 
 T = TypeVar("T")
@@ -77,7 +78,10 @@ class Control:
             raise CommandError(f"there is no invocation {invocation_id!r}")
         run = self.reader.run(inv.run_id)
         assert run is not None
-        prompt = restart_prompt(run, self.reader.run_invocations(run.id), invocation_id)
+        # the chosen step and the nearest text before it: all restart_prompt reads, however long the run
+        source = self.reader.read(queries.nearest_text_input, run.id, inv.sequence)
+        prompt = restart_prompt(run, [inv] if source is None or source.id == inv.id else [source, inv],
+                                invocation_id)
         target = network or inv.network
         return target, self.start(target, prompt), prompt
 

@@ -1,12 +1,16 @@
 """The engine: feeds runner events, carries out the actions, and runs the model calls.
 
-Every action that changes state is committed to SQLite before it is published. One lock
-serialises transitions; model calls run as tasks outside it, and come back as events.
+A transition is one step of a network's runner: its database writes go to the store's writer
+as one function, in one transaction and one hand-off, and only once that is committed is
+anything published, logged or started. Each network has its own lock, so networks advance
+independently (and their commits are grouped by the writer); model calls run as tasks outside
+it, and come back as events.
 
 A call task never ends silently: whatever it dies of (an exception from a platform, a store or an
 encoder, or a CancelledError nobody asked for) becomes a Failed event with the reason, and the
 run goes on by the runner's policy. A watchdog (``fail_stuck_calls``) fails an invocation that is
 still ``invoking`` long after its deadline (``call_deadline``, see panic_edge.daemon.deadlines).
+Every start and press spends from the appliance's start budget (core/budget.py) first.
 """
 
 from __future__ import annotations
@@ -16,39 +20,54 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from panic_edge.archive import Archive, sniff
-from panic_edge.core import payloads, picture_ref
+from panic_edge.core import picture_ref
 from panic_edge.core.budget import StartBudget
-from panic_edge.core.catalogue import describe
 from panic_edge.core.clean import clean_text
-from panic_edge.core.invocation import Invocation, InvocationState, Run, invocation_message
+from panic_edge.core.invocation import Invocation, InvocationState
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.model import Model
 from panic_edge.core.network import Network
-from panic_edge.core.runner import (Action, BeginRun, Cancel, Complete, Completed, Connectivity, Discard,
-                                    EndRun, Event, Fail, Failed, Invoke, NothingToReplay, Press, Refuse,
-                                    Resume, RunnerState, ShowPlaceholder, Start, Stop, Unreachable, Unsafe,
-                                    step)
+from panic_edge.core.runner import (
+    Action,
+    Cancel,
+    Complete,
+    Completed,
+    Connectivity,
+    Discard,
+    Event,
+    Fail,
+    Failed,
+    Invoke,
+    NothingToReplay,
+    Press,
+    Refuse,
+    Resume,
+    RunnerState,
+    ShowPlaceholder,
+    Start,
+    Stop,
+    Unreachable,
+    Unsafe,
+    step,
+)
 from panic_edge.core.topics import Topics
+from panic_edge.daemon.announce import Announcer, Publisher
 from panic_edge.errors import CommandError, PanicEdgeError, StartBudgetError, StorageFault
 from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
 from panic_edge.platforms.errors import SafetyFilterError, UnreachableError
 from panic_edge.platforms.safety import placeholder
-from panic_edge.store import Store
+from panic_edge.store import Store, writes
+from panic_edge.store.writer import settle
 
 log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
 UNRECORDABLE = "its outcome could not be recorded"
 T = TypeVar("T")
-
-
-class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                on_ack: Callable[[], None] | None = None, expiry: int | None = None) -> None: ...
 
 
 class Engine:
@@ -76,17 +95,18 @@ class Engine:
         self.new_id = new_id
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
-        self.invocation_expiry = invocation_expiry  # MQTT 5 message expiry of invocation messages (s)
         self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
-        self._acknowledged: list[tuple[str, str]] = []  # (invocation id, state) the broker has
+        self.announce = Announcer(publisher, topics, media_base, catalogue, clock,
+                                  invocation_expiry=invocation_expiry)
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
         self.storage_retry_max = 10.0
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per network: transitions of one network in turn
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._handoff: dict[str, tuple[str, bytes]] = {}  # network -> (archived file, its bytes) for the next model
+        self._unwritten: dict[str, bytes] = {}  # invocation id -> its output file, written with its transition
+        self._in_flight: dict[str, Invocation] = {}  # invocation id -> the record this engine created
         self.call_deadline = call_deadline
         self._watched: dict[str, tuple[str, float, float]] = {}  # invocation -> (network, due, seconds)
-        self._state_listeners: list[Callable[[RunnerState], None]] = []
-        self._invocation_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.monotonic = monotonic
         self.start_budget = start_budget or StartBudget.full(0, 1, monotonic())  # default: unlimited
 
@@ -131,8 +151,8 @@ class Engine:
 
     async def stop_all(self, reason: str = "stopped (stop all)") -> list[str]:
         stopped = [slug for slug, state in self.states.items() if state.run is not None]
-        for slug in stopped:
-            await self._dispatch(slug, Stop(self.clock(), reason))
+        now = self.clock()
+        await _all(self._dispatch(slug, Stop(now, reason)) for slug in stopped)
         return stopped
 
     async def aclose(self) -> None:
@@ -142,6 +162,8 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.announce.flush_told()  # the last transitions are told (published) before the bus goes
+        self.announce.flush()
         await self.flush_acknowledged()
 
     def needs_internet(self, slug: str) -> bool:
@@ -150,9 +172,9 @@ class Engine:
 
     async def set_online(self, online: bool) -> None:
         """The model platforms became reachable or not: tell every network that uses them."""
-        for slug in self.states:
-            if self.needs_internet(slug):
-                await self._dispatch(slug, Connectivity(online, self.clock()))
+        now = self.clock()
+        await _all(self._dispatch(slug, Connectivity(online, now)) for slug in list(self.states)
+                   if self.needs_internet(slug))
 
     async def resume_open_runs(self, enabled: bool = True) -> None:
         """After a restart, take up the runs left open, or end them with the reason recorded."""
@@ -160,7 +182,8 @@ class Engine:
         for run, last in await self.store.open_runs():
             state = self.states.get(run.network)
             resumable = enabled and state is not None and state.run is None
-            if resumable and last is not None and last.model != state.network.model_at(last.sequence):
+            if resumable and state is not None and last is not None \
+                    and last.model != state.network.model_at(last.sequence):
                 resumable = False  # the network was edited since: its old sequence no longer fits
             if not resumable or (last is not None and last.state is InvocationState.FAILED):
                 if last is not None and last.state in (InvocationState.READY, InvocationState.INVOKING):
@@ -185,14 +208,21 @@ class Engine:
         """Publish again every invocation whose current state the broker never acknowledged."""
         pending = await self.store.unpublished()
         for inv in pending:
-            self._publish_invocation(inv)
+            self.announce.invocation(inv)
         return len(pending)
 
     async def flush_acknowledged(self) -> None:
-        """Record the broker's acknowledgements (the durable outbox); cheap, batched."""
-        if self._acknowledged:
-            batch, self._acknowledged = self._acknowledged, []
-            await self.store.mark_published(batch)
+        """Record the broker's acknowledgements (the durable outbox); cheap, batched. While the
+        disk refuses, they wait for the next flush (at worst, a restart publishes them again)."""
+        acknowledged = self.announce.acknowledged
+        if acknowledged:
+            batch = acknowledged[:]
+            del acknowledged[:]
+            try:
+                await self.store.mark_published(batch)
+            except sqlite3.Error as err:
+                acknowledged[:0] = batch
+                log.warning("could not record %d broker acknowledgements yet: %s", len(batch), err)
 
     async def run_outbox(self, interval: float = 0.5) -> None:
         while True:
@@ -205,48 +235,50 @@ class Engine:
         The caller has validated it. A running network is not changed under its run: raises
         CommandError (stop it first).
         """
-        async with self._lock:
+        async with self._lock(network.slug):
             state = self.states.get(network.slug)
             if state is not None and state.run is not None:
                 raise CommandError(f"network {network.slug!r} is running; stop it before changing it")
             self.networks[network.slug] = network
             after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
             self.states[network.slug] = after
-            self._publish_state(after)
-            for listener in self._state_listeners:
-                listener(after)
+            self.announce.flush_told()  # what came before goes out before
+            self.announce.state_changed(after)
         log.info("network %s %s", network.slug, "added" if state is None else "updated")
         return state is None
 
     async def remove_network(self, slug: str) -> None:
         """Forget an idle network. A running one is not deleted out from under its run: raises
         CommandError (stop it first); an unknown one raises CommandError too."""
-        async with self._lock:
-            state = self.states[self._network(slug)]
+        async with self._lock(self._network(slug)):
+            state = self.states[slug]
             if state.run is not None:
                 raise CommandError(f"network {slug!r} is running; stop it before deleting it")
             del self.states[slug], self.networks[slug]
-            # clear the retained state so display nodes stop showing it
-            self.publisher.publish(self.topics.network_state(slug), b"", qos=1, retain=True)
-            for listener in self._state_listeners:
+            self.announce.flush_told()
+            self.announce.removed(slug)
+            for listener in self.announce.state_listeners:
                 listener(state)
         log.info("network %s removed", slug)
 
     def on_state_change(self, listener: Callable[[RunnerState], None]) -> None:
-        self._state_listeners.append(listener)
+        """Call ``listener`` (on the loop) with every network state change, once committed."""
+        self.announce.state_listeners.append(listener)
 
     def _notify_listeners(self) -> None:
+        self.announce.flush_told()
         for state in self.states.values():
-            for listener in self._state_listeners:
+            for listener in self.announce.state_listeners:
                 listener(state)
 
     def on_invocation(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener`` (on the loop) with every invocation message as it is published."""
-        self._invocation_listeners.append(listener)
+        self.announce.invocation_listeners.append(listener)
 
     def publish_all_states(self) -> None:
+        self.announce.flush_told()
         for state in self.states.values():
-            self._publish_state(state)
+            self.announce.network_state(state, now=True)
 
     def _network(self, slug: str) -> str:
         if slug not in self.states:
@@ -256,69 +288,91 @@ class Engine:
 
     # --- the transition loop ----------------------------------------------------------------
 
+    def _lock(self, slug: str) -> asyncio.Lock:
+        lock = self._locks.get(slug)
+        if lock is None:
+            lock = self._locks[slug] = asyncio.Lock()
+        return lock
+
     async def _dispatch(self, slug: str, event: Event) -> None:
-        async with self._lock:
+        async with self._lock(slug):
             before = self.states[slug]
             after, actions = step(before, event)
-            refusal: CommandError | None = None
-            try:
-                for action in actions:
-                    if isinstance(action, Refuse):
-                        refusal = action.error
-                    else:
-                        await self._execute(action)
-            except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
-                raise StorageFault(f"the database refused a write ({err}); check the disk") from err
-            self.states[slug] = after  # shown only once every action is committed
-            if (after.run, after.online) != (before.run, before.online):
-                self._publish_state(after)
-                for listener in self._state_listeners:
-                    listener(after)
+            refusal = next((a.error for a in actions if isinstance(a, Refuse)), None)
+            plan = [a for a in actions if not isinstance(a, Refuse)]
+            done, interrupted = await self._record(plan)
+            self.states[slug] = after  # shown only once every write is committed
+            if after.run is None:
+                self._handoff.pop(slug, None)
+            for action, result in zip(plan, done, strict=True):
+                self._carry_out(action, result)
+            changed = (after.run, after.online) != (before.run, before.online)
+            self.announce.later(plan, done, after if changed else None)  # MQTT, logs, listeners
+        if interrupted:
+            raise asyncio.CancelledError
         if refusal is not None:
             raise refusal
 
-    async def _execute(self, action: Action) -> None:
+    async def _record(self, plan: Sequence[Action]) -> tuple[list[Invocation | None], bool]:
+        """Commit a transition's writes, output files first, as one function in one transaction and
+        one hand-off to the writer. Returns what each action left (see writes.record_transition)
+        and whether this task was cancelled meanwhile (the commit stands; the caller finishes)."""
+        if all(isinstance(a, Discard) for a in plan):
+            return [None] * len(plan), False
+        created = {a.invocation_id: self._new_invocation(a) for a in plan if isinstance(a, Invoke)}
+        finishing = [a.invocation_id for a in plan if isinstance(a, Complete | Fail | Cancel)]
+        files = [(a.output, self._unwritten[a.invocation_id]) for a in plan
+                 if isinstance(a, Complete) and a.invocation_id in self._unwritten]
+        in_flight = {i: self._in_flight[i] for i in finishing if i in self._in_flight}
+
+        def record(conn: sqlite3.Connection) -> list[Invocation | None]:
+            for content, data in files:  # on disk before the row that names it
+                self.archive.write(content, data)
+            return writes.record_transition(conn, plan, created, in_flight)
+
+        try:
+            done, interrupted = await settle(self.store.submit(record, committing=self.announce.flush_told))
+        except sqlite3.Error as err:  # disk full, I/O error: nothing is shown as done
+            raise StorageFault(f"the database refused a write ({err}); check the disk") from err
+        for inv_id in finishing:
+            self._unwritten.pop(inv_id, None)
+            self._in_flight.pop(inv_id, None)
+            self._watched.pop(inv_id, None)
+        for inv_id in created:  # called again, held or replayed: a new watch (in _carry_out), or none
+            self._watched.pop(inv_id, None)
+        self._in_flight.update(created)
+        return done, interrupted
+
+    def _new_invocation(self, action: Invoke) -> Invocation:
+        """The invocation an Invoke creates: ``invoking`` from the start when it is called (or
+        replayed) at once, so creating and starting it is one write; ``ready`` while held."""
+        model = self.catalogue[action.model]
+        at_once = action.mode != "hold"
+        return Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
+                          sequence=action.sequence, model=action.model,
+                          state=InvocationState.INVOKING if at_once else InvocationState.READY,
+                          input=action.input, output_type=model.output, created_at=action.created_at,
+                          started_at=action.created_at if at_once else None)
+
+    def _carry_out(self, action: Action, done: Invocation | None) -> None:
+        """What an action does at once when its writes are committed: start or cancel a call,
+        drop a late result's file."""
         match action:
-            case BeginRun(run_id, network, prompt, started_at):
-                await self.store.begin_run(Run(run_id, network, prompt, started_at))
-                log.info("%s: run %s started: %s", network, run_id[:8], Content.of_text(prompt).summary())
-            case EndRun(run_id, reason, ended_at):
-                await self.store.end_run(run_id, reason, ended_at)
-                log.info("run %s ended: %s", run_id[:8], reason)
-            case Invoke():
+            case Invoke(mode="call" | "replay"):
+                assert done is not None
                 model = self.catalogue[action.model]
-                inv = Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
-                                 sequence=action.sequence, model=action.model, state=InvocationState.READY,
-                                 input=action.input, output_type=model.output, created_at=action.created_at)
-                await self.store.add_invocation(inv)
-                self._publish_invocation(inv)
-                self._watched.pop(inv.id, None)  # called again, held or replayed: a new watch, or none
-                if action.mode == "call":
-                    work = self._call(action, model)
-                    if self.call_deadline is not None:
-                        seconds = self.call_deadline(model)
-                        self._watched[inv.id] = (action.network, time.monotonic() + seconds, seconds)
-                elif action.mode == "replay":
-                    work = self._replay(action, model)
-                else:
-                    log.info("%s #%d %s: waiting for the internet to come back", action.network,
-                             action.sequence, model.label)
-                    return
-                self._tasks[inv.id] = asyncio.create_task(work, name=f"{action.mode} {inv.id}")
-            case Complete(inv_id, output, finished_at, meta):
-                self._announce(await self.store.complete(inv_id, output, finished_at, meta))
-                self._watched.pop(inv_id, None)
-            case Fail(inv_id, error, finished_at):
-                self._announce(await self.store.fail(inv_id, error, finished_at))
-                self._watched.pop(inv_id, None)
-            case Cancel(inv_id, reason, finished_at):
-                self._watched.pop(inv_id, None)
+                work = self._call(action, model) if action.mode == "call" else self._replay(action, model)
+                self._tasks[done.id] = asyncio.create_task(work, name=f"{action.mode} {done.id}")
+                if action.mode == "call" and self.call_deadline is not None:
+                    seconds = self.call_deadline(model)
+                    self._watched[done.id] = (action.network, time.monotonic() + seconds, seconds)
+            case Cancel(inv_id):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
-                self._announce(await self.store.fail(inv_id, reason, finished_at))
             case Discard(inv_id, output):
-                self.archive.discard(output)
+                if self._unwritten.pop(inv_id, None) is None:  # else it never reached the disk
+                    self.archive.discard(output)
                 log.info("discarded a late result for %s", inv_id)
             case ShowPlaceholder(inv_id, network, model_id, reason, _):
                 log.info("%s: the safety filter withheld %s; showing the placeholder: %s", network, inv_id,
@@ -330,19 +384,17 @@ class Engine:
 
     async def _call(self, action: Invoke, model: Model) -> None:
         """Run one invocation's model call; the outcome comes back as a runner event."""
-        saved: Content | None = None
         try:
-            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
-            # Text is neither read from nor written to the archive: no I/O, so no hop to a thread.
-            if action.input.text is not None and picture_ref.carried(action.input) is None:
-                given = self._model_input(action.input)
-            else:
+            # Text, and the file the previous model just gave (kept in memory), need no disk read:
+            # no hop to a thread.
+            given = self._handed_over(action.network, action.input)
+            if given is None:
                 given = await asyncio.to_thread(self._model_input, action.input)
             out = await self.platforms.invoke(model, given)
             saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
-            self.archive.discard(saved)
+            self._unwritten.pop(action.invocation_id, None)
             task = asyncio.current_task()
             if task is None or task.cancelling():  # a stop, a replacement, the watchdog, shutdown
                 raise
@@ -371,12 +423,11 @@ class Engine:
     async def _placeholder(self, action: ShowPlaceholder, model: Model) -> None:
         """Complete a refused invocation with the safety placeholder, flagged nsfw."""
         out = placeholder(model.output, action.reason)
-        saved: Content | None = None
         try:
             saved = await self._keep(action, model, out)
             event: Event = Completed(action.invocation_id, saved, self.clock(), dict(out.meta))
         except asyncio.CancelledError:
-            self.archive.discard(saved)
+            self._unwritten.pop(action.invocation_id, None)
             raise
         except PanicEdgeError as err:
             event = Failed(action.invocation_id, f"could not show the safety placeholder: {err}",
@@ -384,11 +435,18 @@ class Engine:
         await self._report(action, event)
 
     async def _keep(self, action: Invoke | ShowPlaceholder, model: Model, out: ModelOutput) -> Content:
-        """``out`` as the invocation's output, archived; while the disk refuses, wait and retry."""
-        if model.output is MediaType.TEXT:  # no file to write: no thread, no disk to wait for
-            return self._save_output(action, model, out.text, out.data, out.flags)
-        return await self._until_storage_works(lambda: asyncio.to_thread(
-            self._save_output, action, model, out.text, out.data, out.flags))
+        """``out`` as the invocation's output: text at once; a file checked and normalised off the
+        loop, its bytes kept to be written with the transition that completes the invocation (and
+        handed to the next model in memory)."""
+        if model.output is MediaType.TEXT:  # no file: no thread, no disk to wait for
+            saved, _ = self._checked_output(action, model, out.text, out.data, out.flags)
+            return saved
+        saved, data = await asyncio.to_thread(self._checked_output, action, model, out.text, out.data,
+                                              out.flags)
+        if saved.file is not None and data is not None:
+            self._unwritten[action.invocation_id] = data
+            self._handoff[action.network] = (saved.file, data)
+        return saved
 
     async def _report(self, action: Invoke | ShowPlaceholder, event: Event) -> None:
         """Hand a call's outcome back to the runner; while the database refuses, wait and retry.
@@ -400,12 +458,12 @@ class Engine:
         try:
             await self._until_storage_works(lambda: self._dispatch(action.network, event))
         except asyncio.CancelledError:
-            if isinstance(event, Completed):
-                self.archive.discard(event.output)
+            if self._unwritten.pop(action.invocation_id, None) is not None and isinstance(event, Completed):
+                self.archive.discard(event.output)  # its transition never committed
             raise
         except Exception as err:  # a bug, or an outcome the store, the encoder or the bus refuses
-            # the output file stays: the database may already point at it
             log.exception("%s: could not record the outcome of the call", action.invocation_id)
+            self._unwritten.pop(action.invocation_id, None)
             if isinstance(event, Failed) and event.error.startswith(UNRECORDABLE):
                 return  # recording the failure failed too: the watchdog will try again
             error = f"{UNRECORDABLE} ({type(err).__name__}: {clean_text(str(err), 300)})"
@@ -466,19 +524,19 @@ class Engine:
 
     async def _replay(self, action: Invoke, model: Model) -> None:
         """Offline with the replay policy: show a past output of the same model, labelled as replay."""
-        saved: Content | None = None
         try:
-            self._announce(await self.store.mark_invoking(action.invocation_id, self.clock()))
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
             past = choose_replay(action.input, await self.store.replay_candidates(model.id))
             if past is None or past.output is None:
                 event: Event = NothingToReplay(action.invocation_id, self.clock())
             else:
-                saved = await asyncio.to_thread(self._copy_for_replay, action, past.output)
+                saved, data = await asyncio.to_thread(self._copy_for_replay, action, past.output)
+                if data is not None:
+                    self._unwritten[action.invocation_id] = data  # written with the transition
                 event = Completed(action.invocation_id, saved, self.clock(), {"replay_of": past.id})
         except asyncio.CancelledError:
-            self.archive.discard(saved)
+            self._unwritten.pop(action.invocation_id, None)
             raise
         except PanicEdgeError as err:  # e.g. the archived file is gone: wait rather than fail
             log.warning("cannot replay %s: %s", action.invocation_id, err)
@@ -489,11 +547,24 @@ class Engine:
                            f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
 
-    def _copy_for_replay(self, action: Invoke, past: Content) -> Content:
+    def _copy_for_replay(self, action: Invoke, past: Content) -> tuple[Content, bytes | None]:
+        """The replayed output, and the bytes of its file to write (None for text)."""
         flags = tuple(dict.fromkeys((*past.flags, "replay")))
         if past.text is not None:
-            return Content(past.type, text=past.text, flags=flags)
-        return self.archive.save(action.network, action.invocation_id, self.archive.read(past), past.type, flags)
+            return Content(past.type, text=past.text, flags=flags), None
+        return self.archive.plan(action.network, action.invocation_id, self.archive.read(past), past.type, flags)
+
+    def _handed_over(self, network: str, content: Content) -> ModelInput | None:
+        """The input without touching the disk: text, or the file the network's previous model
+        gave (its bytes kept since it was archived); None when it must be read from the archive."""
+        if content.text is not None:
+            if picture_ref.carried(content) is not None:
+                return None  # the text carries a picture: read it from the archive, off the loop
+            return ModelInput(content.type, text=content.text)
+        kept = self._handoff.pop(network, None)
+        if kept is not None and kept[0] == content.file:
+            return ModelInput(content.type, data=kept[1], mime=content.mime, file=content.file)
+        return None
 
     def _model_input(self, content: Content) -> ModelInput:
         if content.text is not None:
@@ -513,49 +584,27 @@ class Engine:
         found = sniff(data)
         return {"data": data, "mime": found[0] if found else None, "file": file}
 
-    def _save_output(self, action: Invoke | ShowPlaceholder, model: Model, text: str | None,
-                     data: bytes | None, flags: tuple[str, ...]) -> Content:
+    def _checked_output(self, action: Invoke | ShowPlaceholder, model: Model, text: str | None,
+                        data: bytes | None, flags: tuple[str, ...]) -> tuple[Content, bytes | None]:
+        """The output as it will be recorded, and the bytes of its file: text trimmed, a file
+        checked, normalised (images: CPU work) and placed, not yet written. Raises
+        PanicEdgeError when it is not what the model should give."""
         if model.output is MediaType.TEXT:
             if text is None:
                 raise PanicEdgeError(f"{model.id} should give text but gave a file")
-            return Content(MediaType.TEXT, text=text[:MAX_TEXT_OUTPUT].strip() or "(silence)", flags=flags)
+            return Content(MediaType.TEXT, text=text[:MAX_TEXT_OUTPUT].strip() or "(silence)", flags=flags), None
         if data is None:
             raise PanicEdgeError(f"{model.id} should give a {model.output} file but gave text")
-        return self.archive.save(action.network, action.invocation_id, data, model.output, flags)
+        return self.archive.plan(action.network, action.invocation_id, data, model.output, flags)
 
-    # --- telling the world ------------------------------------------------------------------
 
-    def _announce(self, inv: Invocation | None) -> None:
-        """Publish (and log) an invocation as committed; None (nothing changed) says nothing."""
-        if inv is None:
-            return
-        self._publish_invocation(inv)
-        if inv.state is InvocationState.COMPLETED and inv.output is not None:
-            secs = f"{inv.seconds:.1f} s" if inv.seconds is not None else "?"
-            log.info("%s #%d %s: %s -> %s (%s)", inv.network, inv.sequence, self._label(inv.model),
-                     inv.input.summary(40), inv.output.summary(40), secs)
-        elif inv.state is InvocationState.FAILED:
-            log.warning("%s #%d %s failed: %s", inv.network, inv.sequence, self._label(inv.model), inv.error)
-
-    def _label(self, model_id: str) -> str:
-        return describe(self.catalogue, model_id).label
-
-    def _publish_invocation(self, inv: Invocation) -> None:
-        body = invocation_message(inv, self._label(inv.model), self.media_base)
-        ack = (inv.id, inv.state.value)
-        self.publisher.publish(self.topics.invocations(inv.network), payloads.encode(body), qos=1,
-                               on_ack=lambda: self._acknowledged.append(ack), expiry=self.invocation_expiry)
-        for listener in self._invocation_listeners:
-            listener(body)
-
-    def _publish_state(self, state: RunnerState) -> None:
-        run = state.run
-        body = payloads.network_state(state.network.slug, state.phase, run.run_id if run else None,
-                                      run.sequence if run else None, state.lockout_until,
-                                      run.model if run else None, self.clock(), online=state.online,
-                                      held=bool(run and run.held),
-                                      offline_policy=state.network.offline_policy)
-        self.publisher.publish(self.topics.network_state(state.network.slug), body, qos=1, retain=True)
+async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` concurrently (several networks' transitions share the writer's commits);
+    the first error is raised once all have finished."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def choose_replay(given: Content, candidates: list[Invocation]) -> Invocation | None:

@@ -1,32 +1,41 @@
-"""The async store over one aiosqlite connection (one writer), WAL mode, synchronous=FULL.
+"""The async store: one writer thread plus read threads on one SQLite file (WAL, synchronous=FULL).
 
-Every method that changes state commits before it returns, so the caller may tell the world.
-The connection is in autocommit mode: each single-statement write is its own durable
-transaction, one trip to aiosqlite's thread instead of two (execute, then commit); a write of
-several statements (``recover``) opens its own transaction. Every aiosqlite call is a hop
-between threads, and on the daemon's hot path (three writes and two reads per invocation) the
-hops, not SQLite, were the cost (bench/loop.py).
+- Writes are plain functions of a connection (store/writes.py), carried out by the one writer
+  thread (store/writer.py): ``await store.write(fn)`` returns once the transaction holding
+  ``fn`` is committed and on disk; ``store.submit(fn)`` gives the future without waiting. Writes
+  of several callers share a commit (group commit).
+- Reads are plain functions of a connection too (store/queries.py), run by ``await
+  store.read(fn, *args)`` on a small pool of read-only connections: they never wait behind a
+  write (WAL), and a read after a write returns what the write committed.
+- The named methods (``begin_run``, ``complete``, ``run_invocations`` …) are those two with the
+  usual functions; every write among them is committed when it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from panic_edge.core.invocation import Invocation, Run
 from panic_edge.core.media import Content
+from panic_edge.core.prewarm import Warmup
 from panic_edge.private_files import create_private
+from panic_edge.store import queries, writes
 from panic_edge.store.migrations import migrate
-from panic_edge.store.rows import row_to_invocation as _row_to_invocation
-from panic_edge.store.rows import row_to_run as _row_to_run
+from panic_edge.store.queries import RunSummary, Window
+from panic_edge.store.reader import connect_reader
+from panic_edge.store.spend import INSERT_WARMUP, warmup_params
+from panic_edge.store.writer import Writer
 
+P = ParamSpec("P")
+T = TypeVar("T")
+READ_THREADS = 2
 
 
 def _prepare(path: Path) -> None:
@@ -39,187 +48,162 @@ def _prepare(path: Path) -> None:
         conn.close()
 
 
+class _ReadPool:
+    """A few threads, each with its own read-only connection, opened on first use."""
+
+    def __init__(self, path: Path, threads: int = READ_THREADS) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="panic-store-read")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect_reader(self.path)
+            with self._lock:
+                self._all.append(conn)
+        return fn(conn)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
 class Store:
     """Runs and invocations in one SQLite file."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self._db = db
+    def __init__(self, path: Path, writer: Writer, reads: _ReadPool) -> None:
         self.path = path
+        self.writer = writer
+        self._reads = reads
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path) -> AsyncIterator["Store"]:
+    async def open(cls, path: Path) -> AsyncIterator[Self]:
         """Open (creating and migrating if needed) the database at ``path``."""
         await asyncio.to_thread(_prepare, path)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        writer = Writer(path)
+        await asyncio.to_thread(writer.start)
+        reads = _ReadPool(path)
         try:
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
-            yield cls(db, path)
+            yield cls(path, writer, reads)
         finally:
-            await db.close()
+            await asyncio.to_thread(writer.close)
+            await asyncio.to_thread(reads.close)
 
-    async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        """One statement, committed (autocommit) by the time it returns; the rows it changed."""
-        cursor = await self._db.execute(sql, params)
-        return cursor.rowcount
+    # --- the two primitives ---------------------------------------------------------------------
 
-    # --- runs -------------------------------------------------------------------------------
+    def submit(self, fn: Callable[[sqlite3.Connection], T],
+               committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
+        """Queue a write (a function of the write connection, run inside a transaction it must not
+        commit); the future resolves once it is committed. See writer.settle for cancellation,
+        Writer.submit for ``committing``."""
+        return self.writer.submit(fn, committing)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Carry out a write; returns what ``fn`` returned, once it is committed and on disk."""
+        return await self.writer.submit(fn)
+
+    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args,
+                   **kwargs: P.kwargs) -> T:
+        """``fn(connection, *args, **kwargs)`` on a read connection, off the event loop."""
+        return await self._reads.read(lambda conn: fn(conn, *args, **kwargs))
+
+    # --- runs -----------------------------------------------------------------------------------
 
     async def begin_run(self, run: Run) -> None:
-        await self._write("INSERT OR IGNORE INTO runs (id, network, prompt, started_at) VALUES (?, ?, ?, ?)",
-                          (run.id, run.network, run.prompt, run.started_at))
+        await self.write(lambda conn: writes.begin_run(conn, run))
 
     async def end_run(self, run_id: str, reason: str, at: float) -> bool:
         """Record the end of a run; False if it had already ended."""
-        changed = await self._write(
-            "UPDATE runs SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-            (at, reason, run_id))
-        return changed > 0
+        return await self.write(lambda conn: writes.end_run(conn, run_id, reason, at))
 
     async def get_run(self, run_id: str) -> Run | None:
-        async with self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cur:
-            row = await cur.fetchone()
-        return _row_to_run(row) if row else None
+        return await self.read(queries.get_run, run_id)
 
     async def runs(self, network: str | None = None, limit: int = 50) -> list[Run]:
-        where, params = ("WHERE network = ?", (network,)) if network else ("", ())
-        sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?"
-        async with self._db.execute(sql, (*params, limit)) as cur:
-            return [_row_to_run(r) for r in await cur.fetchall()]
+        return await self.read(queries.runs, network, limit)
 
-    # --- invocations ------------------------------------------------------------------------
+    async def run_summary(self, run_id: str) -> RunSummary | None:
+        return await self.read(queries.run_summary, run_id)
+
+    async def run_summaries(self, limit: int = 50, before: str | None = None,
+                            after: str | None = None) -> Window[RunSummary]:
+        return await self.read(queries.run_summaries, limit, before, after)
+
+    async def open_runs(self) -> list[tuple[Run, Invocation | None]]:
+        """Runs a crash or restart left open, newest first, each with its last invocation."""
+        return await self.read(queries.open_runs)
+
+    async def run_totals(self, run_id: str) -> dict[str, float | int]:
+        return await self.read(queries.run_totals, run_id)
+
+    async def run_cost(self, run_id: str) -> dict[str, float]:
+        return await self.read(queries.run_cost, run_id)
+
+    # --- invocations ----------------------------------------------------------------------------
 
     async def add_invocation(self, inv: Invocation) -> None:
-        """Create an invocation, or reset an existing one to ``ready`` to carry it out again."""
-        await self._write(
-            "INSERT INTO invocations (id, run_id, network, sequence, model, state, input_type, "
-            "input_text, input_file, input_mime, output_type, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at = NULL, finished_at = NULL, "
-            "error = NULL, output_text = NULL, output_file = NULL, output_mime = NULL, output_flags = '[]', "
-            "meta = '{}'",
-            (inv.id, inv.run_id, inv.network, inv.sequence, inv.model, inv.state.value,
-             inv.input.type.value, inv.input.text, inv.input.file, inv.input.mime,
-             inv.output_type.value, inv.created_at))
-
-    async def _update_invocation(self, sql: str, params: tuple[Any, ...]) -> Invocation | None:
-        """Run an UPDATE of one invocation, committed; the invocation as it now stands, or None if
-        the statement changed nothing. RETURNING reads it back in the same trip to the thread."""
-        rows = await self._db.execute_fetchall(f"{sql} RETURNING *", params)
-        return _row_to_invocation(next(iter(rows))) if rows else None
+        """Create an invocation, or reset an existing one to its state to carry it out again."""
+        await self.write(lambda conn: writes.add_invocation(conn, inv))
 
     async def mark_invoking(self, invocation_id: str, at: float) -> Invocation | None:
         """The invocation, now ``invoking``; None if it was no longer ``ready``."""
-        return await self._update_invocation(
-            "UPDATE invocations SET state = 'invoking', started_at = ? WHERE id = ? AND state = 'ready'",
-            (at, invocation_id))
+        return await self.write(lambda conn: writes.mark_invoking(conn, invocation_id, at))
 
     async def complete(self, invocation_id: str, output: Content, at: float,
                        meta: dict[str, Any] | None = None) -> Invocation | None:
         """The invocation, now ``completed``; None if it had already finished."""
-        return await self._update_invocation(
-            "UPDATE invocations SET state = 'completed', output_text = ?, output_file = ?, "
-            "output_mime = ?, output_flags = ?, finished_at = ?, meta = ? "
-            "WHERE id = ? AND state IN ('ready', 'invoking')",
-            (output.text, output.file, output.mime, json.dumps(list(output.flags)), at,
-             json.dumps(meta or {}), invocation_id))
+        return await self.write(lambda conn: writes.complete(conn, invocation_id, output, at, meta))
 
     async def fail(self, invocation_id: str, error: str, at: float) -> Invocation | None:
-        """Mark an unfinished invocation failed: the invocation, now ``failed``; None if it had
-        already finished."""
-        return await self._update_invocation(
-            "UPDATE invocations SET state = 'failed', error = ?, finished_at = ? "
-            "WHERE id = ? AND state IN ('ready', 'invoking')",
-            (error, at, invocation_id))
+        """The invocation, now ``failed``; None if it had already finished."""
+        return await self.write(lambda conn: writes.fail(conn, invocation_id, error, at))
 
     async def get_invocation(self, invocation_id: str) -> Invocation | None:
-        rows = await self._db.execute_fetchall("SELECT * FROM invocations WHERE id = ?", (invocation_id,))
-        return _row_to_invocation(next(iter(rows))) if rows else None
+        return await self.read(queries.get_invocation, invocation_id)
 
     async def run_invocations(self, run_id: str) -> list[Invocation]:
-        sql = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence"
-        async with self._db.execute(sql, (run_id,)) as cur:
-            return [_row_to_invocation(r) for r in await cur.fetchall()]
+        """The whole run, in order: for tests and small runs (pages use ``run_window``)."""
+        return await self.read(queries.run_invocations, run_id)
+
+    async def run_window(self, run_id: str, limit: int = 50, before: str | None = None,
+                         after: str | None = None) -> Window[Invocation]:
+        return await self.read(queries.run_window, run_id, limit, before, after)
 
     async def recent_invocations(self, network: str, limit: int = 16) -> list[Invocation]:
         """The newest ``limit`` invocations of ``network``, newest first."""
-        sql = ("SELECT * FROM invocations WHERE network = ? "
-               "ORDER BY created_at DESC, sequence DESC LIMIT ?")
-        async with self._db.execute(sql, (network, limit)) as cur:
-            return [_row_to_invocation(r) for r in await cur.fetchall()]
-
-    async def run_totals(self, run_id: str) -> dict[str, float | int]:
-        """Cost and timing summed over a run's completed invocations: ``invocations``,
-        ``predict_time`` (seconds), ``input_tokens``, ``output_tokens``, ``cost_usd`` (only the
-        invocations whose price is known count towards it)."""
-        sql = ("SELECT count(*), total(json_extract(meta, '$.predict_time')), "
-               "total(json_extract(meta, '$.input_tokens')), total(json_extract(meta, '$.output_tokens')), "
-               "total(json_extract(meta, '$.cost_usd')) "
-               "FROM invocations WHERE run_id = ? AND state = 'completed'")
-        async with self._db.execute(sql, (run_id,)) as cur:
-            row = await cur.fetchone()
-        count, predict, tokens_in, tokens_out, cost = row if row else (0, 0.0, 0.0, 0.0, 0.0)
-        return {"invocations": int(count), "predict_time": round(predict, 3), "input_tokens": int(tokens_in),
-                "output_tokens": int(tokens_out), "cost_usd": round(cost, 6)}
+        return await self.read(queries.recent_invocations, network, limit)
 
     async def count_invocations(self, network: str | None = None) -> int:
-        where, params = ("WHERE network = ?", (network,)) if network else ("", ())
-        async with self._db.execute(f"SELECT count(*) FROM invocations {where}", params) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self.read(queries.count_invocations, network)
 
-    async def replay_candidates(self, model: str, limit: int = 200) -> list[Invocation]:
+    async def replay_candidates(self, model: str, limit: int = queries.REPLAY_CANDIDATES) -> list[Invocation]:
         """Completed invocations of ``model`` with an output, newest first: what replay can show."""
-        sql = ("SELECT * FROM invocations WHERE model = ? AND state = 'completed' "
-               "ORDER BY created_at DESC LIMIT ?")
-        async with self._db.execute(sql, (model, limit)) as cur:
-            return [_row_to_invocation(r) for r in await cur.fetchall()]
+        return await self.read(queries.replay_candidates, model, limit)
 
-    async def run_cost(self, run_id: str) -> dict[str, float]:
-        """Seconds and dollars a run's invocations took, summed."""
-        sql = ("SELECT coalesce(sum(finished_at - started_at), 0), "
-               "coalesce(sum(json_extract(meta, '$.cost_usd')), 0) FROM invocations WHERE run_id = ?")
-        async with self._db.execute(sql, (run_id,)) as cur:
-            row = await cur.fetchone()
-        return {"seconds": float(row[0]), "cost_usd": float(row[1])} if row else {}
+    # --- warm-ups -------------------------------------------------------------------------------
 
-    # --- the outbox -------------------------------------------------------------------------
+    async def add_warmup(self, warmup: Warmup) -> None:
+        """Keep a warm-up call and what it cost (store/spend.py)."""
+        params = warmup_params(warmup)
+        await self.write(lambda conn: conn.execute(INSERT_WARMUP, params))
 
-    async def mark_published(self, acknowledged: list[tuple[str, str]]) -> None:
+    # --- the outbox -----------------------------------------------------------------------------
+
+    async def mark_published(self, acknowledged: Sequence[tuple[str, str]]) -> None:
         """Record (invocation id, state) pairs the broker acknowledged, in one transaction."""
-        try:
-            # A write whose task was cancelled after its statement ran but before its commit (a
-            # call cancelled by a stop) leaves sqlite3's implicit transaction open: join it (its
-            # write is meant to stand) rather than fail with "a transaction within a transaction".
-            if not self._db.in_transaction:
-                await self._db.execute("BEGIN")
-            await self._db.executemany("UPDATE invocations SET published = ? WHERE id = ?",
-                                       [(state, inv_id) for inv_id, state in acknowledged])
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
+        pairs = list(acknowledged)
+        await self.write(lambda conn: writes.mark_published(conn, pairs))
 
     async def unpublished(self, limit: int = 10_000) -> list[Invocation]:
         """Invocations whose current state the broker has not acknowledged, oldest first."""
-        sql = ("SELECT * FROM invocations WHERE published IS NOT state "
-               "ORDER BY created_at, sequence LIMIT ?")
-        async with self._db.execute(sql, (limit,)) as cur:
-            return [_row_to_invocation(r) for r in await cur.fetchall()]
-
-    # --- recovery ---------------------------------------------------------------------------
-
-    async def open_runs(self) -> list[tuple[Run, Invocation | None]]:
-        """Runs a crash or restart left open, newest first, each with its last invocation."""
-        async with self._db.execute("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY started_at DESC") as cur:
-            runs = [_row_to_run(r) for r in await cur.fetchall()]
-        out: list[tuple[Run, Invocation | None]] = []
-        for run in runs:
-            sql = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence DESC LIMIT 1"
-            async with self._db.execute(sql, (run.id,)) as cur:
-                row = await cur.fetchone()
-            out.append((run, _row_to_invocation(row) if row else None))
-        return out
+        return await self.read(queries.unpublished, limit)

@@ -119,7 +119,75 @@ MIGRATIONS: tuple[str, ...] = (
         fitted_at  REAL NOT NULL
     );
     """,
-    # archive retention: each output file's size, and when it was pruned (its row stays). The
+    # 4: pre-warming calls and what they cost (core/prewarm.py); spend reads windows of created_at
+    """
+    CREATE TABLE warmups (
+        id          TEXT PRIMARY KEY,
+        model       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('completed', 'failed')),
+        error       TEXT,
+        started_at  REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        meta        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX warmups_started ON warmups (started_at);
+    CREATE INDEX IF NOT EXISTS invocations_created ON invocations (created_at);
+    """,
+    # 5: windowed reads. Each run keeps its own totals (steps, failures, cost, predict time, last
+    # finish), kept by triggers on every write, so a page never sums a 100k-step run; keyset
+    # indexes for every list (newest first) and a bounded replay search.
+    """
+    ALTER TABLE runs ADD COLUMN invocations INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN cost_usd REAL;
+    ALTER TABLE runs ADD COLUMN predict_time REAL;
+    ALTER TABLE runs ADD COLUMN last_finished REAL;
+    UPDATE runs SET (invocations, failed, cost_usd, predict_time, last_finished) = (
+        SELECT count(*), count(*) FILTER (WHERE i.state = 'failed'), sum(json_extract(i.meta, '$.cost_usd')),
+               sum(json_extract(i.meta, '$.predict_time')), max(i.finished_at)
+        FROM invocations i WHERE i.run_id = runs.id);
+    CREATE TRIGGER invocations_totals_insert AFTER INSERT ON invocations BEGIN
+        UPDATE runs SET
+            invocations = invocations + 1,
+            failed = failed + (new.state = 'failed'),
+            cost_usd = CASE WHEN json_extract(new.meta, '$.cost_usd') IS NULL THEN cost_usd
+                       ELSE coalesce(cost_usd, 0) + json_extract(new.meta, '$.cost_usd') END,
+            predict_time = CASE WHEN json_extract(new.meta, '$.predict_time') IS NULL THEN predict_time
+                           ELSE coalesce(predict_time, 0) + json_extract(new.meta, '$.predict_time') END,
+            last_finished = max(coalesce(last_finished, new.finished_at), coalesce(new.finished_at, last_finished))
+        WHERE id = new.run_id;
+    END;
+    CREATE TRIGGER invocations_totals_update AFTER UPDATE OF state, meta, finished_at ON invocations BEGIN
+        UPDATE runs SET
+            failed = failed + (new.state = 'failed') - (old.state = 'failed'),
+            cost_usd = CASE WHEN json_extract(new.meta, '$.cost_usd') IS NULL
+                            AND json_extract(old.meta, '$.cost_usd') IS NULL THEN cost_usd
+                       ELSE coalesce(cost_usd, 0) + coalesce(json_extract(new.meta, '$.cost_usd'), 0)
+                            - coalesce(json_extract(old.meta, '$.cost_usd'), 0) END,
+            predict_time = CASE WHEN json_extract(new.meta, '$.predict_time') IS NULL
+                                AND json_extract(old.meta, '$.predict_time') IS NULL THEN predict_time
+                           ELSE coalesce(predict_time, 0) + coalesce(json_extract(new.meta, '$.predict_time'), 0)
+                                - coalesce(json_extract(old.meta, '$.predict_time'), 0) END,
+            last_finished = max(coalesce(last_finished, new.finished_at), coalesce(new.finished_at, last_finished))
+        WHERE id = new.run_id;
+    END;
+    CREATE TRIGGER invocations_totals_delete AFTER DELETE ON invocations BEGIN
+        UPDATE runs SET
+            invocations = invocations - 1,
+            failed = failed - (old.state = 'failed'),
+            cost_usd = cost_usd - coalesce(json_extract(old.meta, '$.cost_usd'), 0),
+            predict_time = predict_time - coalesce(json_extract(old.meta, '$.predict_time'), 0)
+        WHERE id = old.run_id;
+    END;
+    CREATE INDEX runs_started ON runs (started_at, id);
+    CREATE INDEX runs_open ON runs (started_at) WHERE ended_at IS NULL;
+    DROP INDEX invocations_network;
+    CREATE INDEX invocations_network ON invocations (network, created_at, sequence);
+    DROP INDEX invocations_model;
+    CREATE INDEX invocations_replay ON invocations (model, created_at) WHERE state = 'completed';
+    """,
+    # 6: archive retention: each output file's size, and when it was pruned (its row stays). The
     # partial index, oldest first and covering the sizes, is what retention walks and sums.
     """
     ALTER TABLE invocations ADD COLUMN output_bytes INTEGER;
