@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pygame
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -104,3 +105,28 @@ async def test_a_node_reports_its_own_machines_health_in_its_status(config, prob
     health = status["health"]
     assert health["disk_free_bytes"] > 0 and health["memory_available_bytes"] > 0
     assert set(health) >= {"cpu_temp_c", "throttled", "load", "warnings", "archive_bytes"}
+
+
+async def test_a_screen_runs_its_power_commands_once_per_opening_and_closing(tmp_path):
+    import asyncio
+
+    from panic_edge.nodes.power import ScreenPower
+
+    log = tmp_path / "power.log"
+    power = ScreenPower(f"echo off >> {log}", f"echo on >> {log}")
+    power.seen(False)  # started while open: the screen is left as it is
+    power.seen(True)
+    await asyncio.wait_for(power._task, 5)
+    power.seen(True)  # no change: nothing runs
+    power.seen(False)
+    await asyncio.wait_for(power._task, 5)
+    assert log.read_text().split() == ["off", "on"]
+
+
+@pytest.mark.allow_errors
+async def test_a_power_command_that_hangs_or_fails_is_given_up_on_not_waited_for(caplog):
+    from panic_edge.nodes import power
+
+    assert not await power.run("sleep 5", timeout=0.2)
+    assert not await power.run("exit 3")
+    assert sum("screen power" in r.getMessage() for r in caplog.records) == 2

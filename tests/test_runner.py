@@ -386,3 +386,15 @@ def test_closed_outranks_offline_and_a_held_run_says_so_once():
     assert actions == [] and state.run.held_reason == "closed"
     state, actions = step(state, Hours(True, 104.0))
     assert [a.mode for a in actions] == ["call"]
+
+
+def test_offline_with_the_stop_policy_a_paced_run_ends_when_its_next_call_is_due():
+    net = Network(slug="paced", name="Paced", models=("flux-schnell", "blip-2"), offline_policy="stop",
+                  pacing=((0.0, 5.0),))
+    state, _ = step(RunnerState(net, models=MODELS), Start("r1", "a camel", 100.0))
+    state, _ = step(state, Completed("r1.0", IMAGE, 101.0))
+    state, _ = step(state, Connectivity(False, 102.0))
+    state, actions = step(state, Due(106.0))
+    assert state.phase == "idle"
+    assert actions == [Cancel("r1.1", "cancelled: stopped: the model platforms are unreachable", 106.0),
+                       EndRun("r1", "stopped: the model platforms are unreachable", 106.0)]

@@ -372,6 +372,9 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, [Discard(inv_id, output)]
             if run.safety is not None:
                 meta = {"safety": run.safety, "safety_prompt": state.network.safety_prompt, **meta}
+            if _stops_offline(state):
+                return replace(state, run=None), [Complete(inv_id, output, now, meta),
+                                                  EndRun(run.run_id, OFFLINE_STOP, now)]
             state, invoke = _next(state, run, output, now)
             return state, [Complete(inv_id, output, now, meta), invoke]
         case Failed(inv_id, error, now):
@@ -420,6 +423,8 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, []  # a timer left over from a run that has ended
             if now < run.next_at:
                 return state, [_wait(state, run, run.next_at)]  # early: wait the rest
+            if _stops_offline(state):
+                return replace(state, run=None), _end(run, OFFLINE_STOP, now)
             return _again(state, replace(run, next_at=None), state.mode, now)
         case Resume(run_id, started_at, sequence, given, again, now, after):
             if state.run is not None:
@@ -434,6 +439,14 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
             state, invoke = _invoke(state, run_id, sequence, given, now, again=again, not_before=not_before)
             return state, [invoke]
     raise TypeError(f"not a runner event: {event!r}")
+
+
+OFFLINE_STOP = "stopped: the model platforms are unreachable"
+
+
+def _stops_offline(state: RunnerState) -> bool:
+    """Offline, on a network whose policy is stop: the next call is not made, the run ends."""
+    return state.gate == "offline" and state.network.offline_policy == "stop"
 
 
 def _next(state: RunnerState, run: ActiveRun, output: Content, now: float) -> tuple[RunnerState, Invoke]:
