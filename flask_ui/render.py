@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from markupsafe import Markup
 
 from panic_edge import markdown as md
@@ -25,6 +25,14 @@ def markdown(text: str | None) -> Markup:
 def media_path(content: Content | None) -> str | None:
     """The archived file's URL on this server, relative, so it works from a phone on the LAN."""
     return f"/media/{content.file}" if content is not None and content.file else None
+
+
+def archived(content: Content | None) -> bool:
+    """Whether an archived file is still there (retention prunes the oldest; docs/operations.md)."""
+    if content is None or not content.file:
+        return True
+    root = current_app.config["PANIC"].archive_dir
+    return (root / content.file).is_file()
 
 
 def clock(ts: float | None) -> str:
@@ -65,6 +73,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(describe, "describe")
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
+    app.add_template_filter(archived, "archived")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(cost, "cost")
