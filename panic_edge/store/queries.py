@@ -62,7 +62,7 @@ def _parse_time_cursor(cursor: str) -> tuple[float, str]:
 
 
 def _parse_sequence(cursor: str) -> int:
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # "¹".isdigit(), but no int
         raise CursorError(f"{cursor[:60]!r} is not a step number; follow the older/newer links")
     return int(cursor)
 
