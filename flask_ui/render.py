@@ -27,6 +27,32 @@ def media_path(content: Content | None) -> str | None:
     return f"/media/{content.file}" if content is not None and content.file else None
 
 
+def notices() -> list[tuple[str, str]]:
+    """What the top of every page says, most urgent first: the machine's health warnings, then
+    whether the installation is closed (``(kind, text)``; kind ``bad`` or ``note``)."""
+    try:
+        status = current_app.config["PANIC"].status()
+    except Exception:  # a page must render even while the daemon starts or stops
+        return []
+    health = status.get("health") or {}
+    out = [("bad", str(w)) for w in health.get("warnings") or []]
+    if status.get("open") is False:
+        opens = status.get("opens_at")
+        out.append(("note", f"The installation is closed{' until ' + opens if opens else ''} "
+                            "(opening hours, [schedule]): presses are answered 'closed'."))
+    return out
+
+
+def size(n: float | None) -> str:
+    """Bytes as a technician reads them: 512 MB, 3.2 GB."""
+    if n is None:
+        return "–"
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
 def archived(content: Content | None) -> bool:
     """Whether an archived file is still there (retention prunes the oldest; docs/operations.md)."""
     if content is None or not content.file:
@@ -74,10 +100,11 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
     app.add_template_filter(archived, "archived")
+    app.add_template_filter(size, "bytes")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(cost, "cost")
 
     @app.context_processor
     def _now() -> dict[str, Any]:
-        return {"server_now": time.time()}
+        return {"server_now": time.time(), "notices": notices}

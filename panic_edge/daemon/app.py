@@ -406,7 +406,8 @@ class Daemon:
                                     "run_id": run.run_id if run else None,
                                     "sequence": run.sequence if run else None,
                                     "lockout_until": state.lockout_until, "online": state.online,
-                                    "held": bool(run and run.held)})
+                                    "held": bool(run and run.held),
+                                    "next_invocation_at": state.next_invocation_at, "pause": pause(state)})
 
     def _hub_publish(self, kind: str, body: dict[str, Any]) -> None:
         if self.settings is not None and self.settings.hub is not None:
