@@ -48,13 +48,12 @@ def schedule_of(config: ScheduleConfig) -> Schedule:
     return parse_schedule(config.hours, config.exceptions, zone)
 
 
-def when(schedule: Schedule, instant: float | None) -> str | None:
-    """An instant as people read it on a door: ``Fri 10:00`` (the date too if over a week away)."""
+def when(schedule: Schedule, instant: float | None, now: float) -> str | None:
+    """An instant as people read it on a door: ``Fri 10:00`` (the date too if a week or more away)."""
     if instant is None:
         return None
     moment = dt.datetime.fromtimestamp(instant, schedule.tz)
-    return moment.strftime("%a %H:%M" if instant - dt.datetime.now(schedule.tz).timestamp() < 6 * 86400
-                           else "%a %d %b %H:%M")
+    return moment.strftime("%a %H:%M" if instant - now < 6 * 86400 else "%a %d %b %H:%M")
 
 
 class OpeningHours:
@@ -77,7 +76,7 @@ class OpeningHours:
     @property
     def opens_at(self) -> str | None:
         """When a closed installation opens next, as people read it; None while open."""
-        return None if self.open else when(self.schedule, self.next_change)
+        return None if self.open else when(self.schedule, self.next_change, self.clock())
 
     async def run(self, on_change: Callable[[bool], Awaitable[None]]) -> None:
         if self.schedule.always_open:
