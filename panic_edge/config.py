@@ -389,6 +389,13 @@ class BudgetConfig(_Section):
                                              "run until midnight (or a higher cap); stop ends it.")
 
 
+class BoardsConfig(_Section):
+    update_seconds: float = Field(8.0, ge=0, le=600, description="Seconds the loop holds after each text "
+                                  "output while a Vestaboard shows the network (it flips, then people read).")
+    prompt_seconds: float = Field(10.0, ge=0, le=600, description="Seconds the first call waits while a "
+                                  "Vestaboard shows a new run's prompt (its `show_prompt`).")
+
+
 class HealthConfig(_Section):
     interval: float = Field(30.0, gt=0, le=3600, description="Seconds between health readings in the status.")
     disk_warning_bytes: int = Field(512 * 1024**2, ge=0, description="Warn when free disk falls below "
@@ -430,6 +437,7 @@ class Config(_Section):
     schedule: ScheduleConfig = ScheduleConfig()
     budget: BudgetConfig = BudgetConfig()
     health: HealthConfig = HealthConfig()
+    boards: BoardsConfig = BoardsConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:

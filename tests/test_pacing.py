@@ -60,3 +60,9 @@ def test_a_board_online_holds_each_text_output_for_eight_seconds_but_not_images(
 
 def test_the_longest_wait_wins_not_the_sum():
     assert wait_before(5, 4000, ORIGINAL, MODELS, "local-poet", "local-painter", Boards(online=2)) == 600
+
+
+def test_the_board_hold_times_are_the_installations_to_set():
+    slow = Boards(online=1, shows_prompt=True, update_seconds=15, prompt_seconds=20)
+    assert wait_before(0, 0, ORIGINAL, MODELS, None, "local-poet", slow) == 20
+    assert wait_before(1, 5, ORIGINAL, MODELS, "local-poet", "local-painter", slow) == 15

@@ -108,10 +108,13 @@ def delay_at(pacing: Pacing, run_age: float) -> float:
 
 @dataclass(frozen=True)
 class Boards:
-    """The split-flap boards online for a network: how many, and whether one shows the prompt."""
+    """The split-flap boards online for a network: how many, whether one shows the prompt, and how
+    long the loop holds for them (``[boards]``: a board flips for seconds, then people read)."""
 
     online: int = 0
     shows_prompt: bool = False
+    update_seconds: float = BOARD_UPDATE_SECONDS
+    prompt_seconds: float = BOARD_PROMPT_SECONDS
 
 
 NO_BOARDS = Boards()
@@ -130,12 +133,12 @@ def wait_before(sequence: int, run_age: float, pacing: Pacing, models: Mapping[s
         waits.append(nxt.hints.pre_wait)
     if sequence == 0 or finished is None:
         if boards.online and boards.shows_prompt:
-            waits.append(BOARD_PROMPT_SECONDS)
+            waits.append(boards.prompt_seconds)
         return max(waits)
     waits.append(delay_at(pacing, run_age))
     done = models.get(finished)
     if done is not None:
         waits.append(done.hints.post_wait)
         if boards.online and done.output is MediaType.TEXT:
-            waits.append(BOARD_UPDATE_SECONDS)
+            waits.append(boards.update_seconds)
     return max(waits)

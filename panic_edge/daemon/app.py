@@ -281,7 +281,7 @@ class Daemon:
             if self.presence.apply(*node, message.payload):
                 self._publish_status()
                 if self.day is not None:
-                    await self.day.boards(self.presence.boards())
+                    await self.day.boards(self.presence.boards(self.day.board_holds))
             return
         name = self.topics.command_name(message.topic)
         if name is None or name == "reply":

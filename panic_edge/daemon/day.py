@@ -63,6 +63,8 @@ class GalleryDay:
         self.changed = changed  # the status has news
         self.engine: Engine | None = None
         self._boards: dict[str, Boards] = {}
+        self.board_holds = Boards(update_seconds=config.boards.update_seconds,
+                                  prompt_seconds=config.boards.prompt_seconds)
 
     async def start(self, engine: Engine) -> None:
         """Before the loop starts: the day's spend so far, and the gates as they stand now."""

@@ -13,7 +13,7 @@ counted. Either is logged once, not per message.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from panic_edge.core.pacing import Boards
@@ -104,15 +104,15 @@ class Presence:
         """The installation screens with a node online showing them."""
         return sorted({n.screen for n in self._nodes.values() if n.online and n.screen})
 
-    def boards(self) -> dict[str, Boards]:
+    def boards(self, template: Boards = Boards()) -> dict[str, Boards]:
         """The split-flap boards online per network, and whether one shows a run's prompt (the
-        runner holds the loop for them: core/pacing.py)."""
+        runner holds the loop for them: core/pacing.py); ``template`` brings the hold times."""
         out: dict[str, Boards] = {}
         for node in self._nodes.values():
             if node.online and node.network and node.kind == "vestaboard":
-                seen = out.get(node.network, Boards())
-                out[node.network] = Boards(seen.online + 1,
-                                           seen.shows_prompt or bool(node.details.get("shows_prompt")))
+                seen = out.get(node.network, template)
+                out[node.network] = replace(seen, online=seen.online + 1, shows_prompt=seen.shows_prompt
+                                            or bool(node.details.get("shows_prompt")))
         return out
 
     def online(self) -> int:

@@ -9,7 +9,10 @@ view instead, which is always drawn underneath.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 
 log = logging.getLogger("panic_edge.nodes")
 
@@ -37,14 +40,15 @@ async def run(command: str, timeout: float = TIMEOUT) -> bool:
     """Run ``command`` in a shell; True if it succeeded."""
     try:
         process = await asyncio.create_subprocess_shell(command, stdout=asyncio.subprocess.DEVNULL,
-                                                        stderr=asyncio.subprocess.PIPE)
+                                                        stderr=asyncio.subprocess.PIPE, start_new_session=True)
     except OSError as err:
         log.warning("screen power: cannot run %r: %s", command, err)
         return False
     try:
         _, err = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the shell and whatever it started
         await process.wait()
         log.warning("screen power: %r did not finish within %g s; gave up", command, timeout)
         return False
