@@ -18,7 +18,7 @@ import ipaddress
 import threading
 import unicodedata
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, abort, current_app, flash, g, jsonify, redirect, render_template,
@@ -28,6 +28,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash
 
 from flask_ui.ratelimit import Backoff
+
+if TYPE_CHECKING:
+    from panic_edge.daemon.control import Control
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -192,8 +195,8 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
-def control_or_503() -> Any:
-    control = current_app.config["PANIC"].control
+def control_or_503() -> Control:
+    control: Control | None = current_app.config["PANIC"].control
     if control is None:
         abort(503, "the engine is not running")
     return control

@@ -29,7 +29,11 @@ def snapshot_response() -> Response:
 
     @after_this_request
     def _cleanup(response: Response) -> Response:
-        response.call_on_close(lambda: (path.unlink(missing_ok=True), folder.rmdir()))
+        def remove() -> None:
+            path.unlink(missing_ok=True)
+            folder.rmdir()
+
+        response.call_on_close(remove)
         return response
 
     return send_file(path, mimetype="application/vnd.sqlite3", as_attachment=True, download_name=name)

@@ -137,8 +137,10 @@ class MqttBus:
 
     def start(self) -> None:
         """Begin connecting in the background; returns at once even if the broker is away."""
-        extra = {"clean_start": True} if self.mqtt5 else {}
-        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive, **extra)
+        # MQTT 5 starts clean on every connect; 3.1.1 takes paho's default (its own clean_session)
+        clean_start: mqtt.CleanStartOption = True if self.mqtt5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive,
+                                   clean_start=clean_start)
         self._runner = self._loop.create_task(self._run(), name=f"mqtt {self.config.url}")
 
     async def wait_connected(self, timeout: float) -> bool:

@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if broker is None:
                 raise
             broker = LocalBroker(setup=setup).start()  # the configured port is taken by something else
-        mqtt = {"url": broker.url}
+        mqtt: dict[str, object] = {"url": broker.url}
         if broker.credentials_file is not None:
             mqtt.update(credentials_file=broker.credentials_file, username="")
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt)})
@@ -214,11 +214,14 @@ def _write_bridge(args: argparse.Namespace, directory: Path) -> None:
     """The bridge part of ``broker-config`` (panic_edge/broker_bridge.py): DIR/bridge.conf."""
     from panic_edge.broker_bridge import Bridge, read_secret, write_bridge
 
-    bridge = Bridge(_config(args).appliance_id, args.bridge, args.bridge_name or "", args.bridge_username or "",
-                    read_secret(Path(args.bridge_password_file)) if args.bridge_password_file else "",
-                    *(Path(f) if f else None for f in (args.bridge_cafile, args.bridge_certfile,
-                                                       args.bridge_keyfile)),
-                    fleet_view=not args.no_fleet_view)
+    def optional_path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    bridge = Bridge(_config(args).appliance_id, args.bridge, name=args.bridge_name or "",
+                    username=args.bridge_username or "",
+                    password=read_secret(Path(args.bridge_password_file)) if args.bridge_password_file else "",
+                    cafile=optional_path(args.bridge_cafile), certfile=optional_path(args.bridge_certfile),
+                    keyfile=optional_path(args.bridge_keyfile), fleet_view=not args.no_fleet_view)
     path = write_bridge(directory, bridge)
     print(f"wrote {path.resolve()} (chmod 600): the bridge {bridge.connection} to {args.bridge}")
     print(f"  add it to the broker:  sudo ln -sf {path.resolve()} /etc/mosquitto/conf.d/panic-edge-bridge.conf"

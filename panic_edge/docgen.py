@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -40,7 +41,9 @@ def configuration() -> str:
              "Unknown keys are errors, and every error names the key and the file or variable.\n",
              "Networks live in `networks_dir`, one `<slug>.toml` each (keys under "
              "[Network files](#network-files)); `panic-edge networks validate` checks them.\n"]
-    for section, model in [("", Config), *SECTIONS.items()]:
+    models: list[tuple[str, type[BaseModel]]] = [("", Config)]
+    models += [(s, m) for s, m in SECTIONS.items() if isinstance(m, type) and issubclass(m, BaseModel)]
+    for section, model in models:
         lines.append(f"\n## {'[' + section + ']' if section else 'Top level'}\n")
         lines.append("| key | default | environment | meaning |\n|---|---|---|---|")
         for name, field in model.model_fields.items():
@@ -138,13 +141,18 @@ def cli() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the page must not depend on it
     parser = build_parser()
     parts = [HEADER + "# The `panic-edge` command\n", "```", parser.format_help().rstrip(), "```"]
-    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
-        for name, sub in action.choices.items():
-            parts += [f"\n## `panic-edge {name}`\n", "```", sub.format_help().rstrip(), "```"]
-            for nested in (sub._subparsers._group_actions if sub._subparsers else ()):  # type: ignore[union-attr]
-                for inner, subsub in nested.choices.items():
-                    parts += [f"\n### `panic-edge {name} {inner}`\n", "```", subsub.format_help().rstrip(), "```"]
+    for name, sub in _subcommands(parser):
+        parts += [f"\n## `panic-edge {name}`\n", "```", sub.format_help().rstrip(), "```"]
+        for inner, subsub in _subcommands(sub):
+            parts += [f"\n### `panic-edge {name} {inner}`\n", "```", subsub.format_help().rstrip(), "```"]
     return "\n".join(parts) + "\n"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The sub-commands of ``parser`` (argparse keeps them in a private action), in order."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
 
 
 def daemon_unit() -> str:

@@ -38,4 +38,4 @@ class HttpServer:
             self._thread.join(timeout=5)
         else:
             close_all(server._map)  # type: ignore[union-attr]
-        server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown(timeout=5)

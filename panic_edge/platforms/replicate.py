@@ -28,8 +28,8 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import replicate
 from pydantic import SecretStr
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
@@ -176,7 +176,7 @@ class ReplicatePlatform:
                  max_download_bytes: int = 32 * 1024 * 1024, download_timeout: float = DOWNLOAD_DEADLINE,
                  allow_private_downloads: bool = False, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self._transport = GuardedTransport("the replicate answer", max_answer_bytes)
-        self._client = replicate.Client(
+        self._client = Client(
             api_token=key.get_secret_value(), base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), transport=self._transport,
             event_hooks={"response": [_rate_limit_hook]})

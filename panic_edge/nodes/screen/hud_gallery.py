@@ -87,7 +87,7 @@ def grid_with_hud(folder: Path) -> None:
     surface = pygame.Surface((1920, 1080))
     state = HudState("demo")
     state.apply(insight())
-    render_with_hud(surface, replace(view, rows=2, cols=2, cells=view.cells[1:5]), state, media,  # type: ignore[arg-type]
+    render_with_hud(surface, replace(view, rows=2, cols=2, cells=view.cells[1:5]), state, media,
                     grid=True)
     pygame.image.save(surface, str(folder / "grid-hud.png"))
 

@@ -47,7 +47,7 @@ def decode_image(data: bytes, max_pixels: int = images.ImageLimits.max_pixels,
     return pygame.image.frombytes(rgb.tobytes(), rgb.size, "RGB")
 
 
-def peaks_of(samples: array.array, columns: int = PEAKS) -> tuple[float, ...]:
+def peaks_of(samples: array.array[int], columns: int = PEAKS) -> tuple[float, ...]:
     """The loudest absolute sample in each of ``columns`` slices, scaled to 0..1 (pure)."""
     if not samples:
         return (0.0,) * columns

@@ -46,7 +46,7 @@ def tones(text: str) -> bytes:
     return _wav(samples)
 
 
-def _wav(samples: array.array, rate: int = RATE) -> bytes:
+def _wav(samples: array.array[int], rate: int = RATE) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
         w.setnchannels(1)
