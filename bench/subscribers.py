@@ -43,7 +43,7 @@ def start_bare(host: str, port: int, topic: str, count: int, arrivals: list[Arri
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{index}-{time.monotonic_ns()}")
 
         def on_message(c: Any, userdata: Any, msg: mqtt.MQTTMessage, index: int = index) -> None:
-            arrivals.append((index, time.monotonic_ns(), msg.payload))  # list.append: atomic, no lock
+            arrivals.append((index, time.monotonic_ns(), bytes(msg.payload)))  # list.append: atomic, no lock
 
         client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         client.on_subscribe = lambda *_: subscribed.release()
@@ -76,13 +76,14 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
     _, appliance, _, network, _ = topic.split("/")
     logging.getLogger("panic_edge").setLevel(logging.ERROR)  # backfill and probe warnings: expected
     ready, failed = threading.Event(), []
-    stop: list[Callable[[], None]] = []
+    stop: list[Callable[[], object]] = []
 
     async def nodes() -> None:
         from panic_edge.config import load_config
         from panic_edge.nodes.feed import Grid
         from panic_edge.nodes.link import NodeLink
         from panic_edge.nodes.messages import Shown
+        from panic_edge.nodes.commands import NodeCommand
         from panic_edge.nodes.view import NodeState
 
         config = load_config(None, {"PANIC_EDGE_MQTT_URL": f"mqtt://{host}:{port}",
@@ -97,6 +98,8 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
             state = NodeState(network, Grid(4, 4))
             while True:
                 event = await link.events.get()
+                if isinstance(event, NodeCommand):
+                    continue
                 if state.apply(event, time.time()) and isinstance(event, Shown):
                     if event.id == probe:
                         probed[index].set()

@@ -48,17 +48,17 @@ def live(make_config, admin_env) -> Iterator[ThreadedDaemon]:
 class Browser:
     """Flask's test client with the CSRF token of the last page it saw."""
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client) -> None:
         self.client = client
         self.token = ""
 
-    def get(self, path: str, **kw):  # type: ignore[no-untyped-def]
+    def get(self, path: str, **kw):
         response = self.client.get(path, **kw)
         if response.mimetype == "text/html" and b"csrf-token" in response.data:
             self.token = csrf_of(response.get_data(as_text=True))
         return response
 
-    def post(self, path: str, data: dict | None = None, csrf: bool = True, **kw):  # type: ignore[no-untyped-def]
+    def post(self, path: str, data: dict | None = None, csrf: bool = True, **kw):
         if not self.token:
             self.get("/login")
         data = dict(data or {})
@@ -66,7 +66,7 @@ class Browser:
             data.setdefault("csrf_token", self.token)
         return self.client.post(path, data=data, **kw)
 
-    def login(self, password: str = PASSWORD, next: str = ""):  # type: ignore[no-untyped-def]
+    def login(self, password: str = PASSWORD, next: str = ""):
         self.get("/login")
         return self.post("/login", {"password": password, "next": next})
 

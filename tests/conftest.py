@@ -68,7 +68,7 @@ class RunningDaemon:
         self.daemon, self.task = daemon, task
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self):
         assert self.daemon.engine is not None
         return self.daemon.engine
 
@@ -77,7 +77,7 @@ class RunningDaemon:
         await asyncio.wait_for(self.task, 10)
 
 
-async def start_daemon(config: Config, **kwargs) -> RunningDaemon:  # type: ignore[no-untyped-def]
+async def start_daemon(config: Config, **kwargs) -> RunningDaemon:
     daemon = Daemon(config, load_networks(config.networks_dir, CATALOGUE), stdin=None,
                     handle_signals=False, **kwargs)
     task = asyncio.create_task(daemon.run())

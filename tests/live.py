@@ -73,7 +73,7 @@ class ThreadedDaemon:
         return f"http://127.0.0.1:{self.daemon.http.port}"
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self):
         assert self.daemon.engine is not None
         return self.daemon.engine
 

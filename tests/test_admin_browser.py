@@ -44,7 +44,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));"""
 
 
-def watched(context) -> list[str]:  # type: ignore[no-untyped-def]
+def watched(context) -> list[str]:
     """Violations the browser reports, as console messages (every page of ``context`` is watched)."""
     found: list[str] = []
     context.add_init_script(WATCH_CSP)
@@ -52,7 +52,7 @@ def watched(context) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
-def violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+def violations(page) -> list[str]:
     return list(page.evaluate("window.__csp || []"))
 
 
@@ -253,6 +253,7 @@ def test_every_page_works_under_the_content_security_policy(chromium, live: Thre
     page.goto(f"{live.url}/")
     playwright_api.expect(page.locator('[data-status="live"]')).to_have_text("live")
     page.goto(f"{live.url}/networks/tour")
+    assert live.config.networks_dir is not None
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.click("button:has-text('Delete tour')")
     playwright_api.expect(page).to_have_url(f"{live.url}/networks/tour")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -78,7 +79,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, str | None]:
                                                                 "multipart/form-data", "x/\x00"]))
 
 
-def path_for(rule: Any, draw: st.DrawFn) -> bytes:
+def path_for(rule: Any, draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
     """The rule's path with each variable replaced by hostile bytes (as a server decodes them)."""
     out = rule.rule
     for name, converter in rule._converters.items():

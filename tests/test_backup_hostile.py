@@ -180,7 +180,7 @@ INVOCATION_COLUMNS = ("network", "sequence", "model", "state", "input_type", "in
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):  # type: ignore[no-untyped-def]
+def site(tmp_path_factory):
     """The pages, open read-only, over one database that each example restores into."""
     folder = tmp_path_factory.mktemp("site")
     database = make_db(folder / "live.sqlite3", runs=1)

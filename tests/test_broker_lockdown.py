@@ -152,7 +152,7 @@ def test_mosquitto_takes_the_files_as_a_conf_d_include_with_passwords_hashed_her
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", port, 0.1) and broker.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert broker.poll() is None, broker.stdout.read().decode()  # type: ignore[union-attr]
+        assert broker.poll() is None, broker.stdout.read().decode()
         good = Client(f"mqtt://127.0.0.1:{port}", logins["control"])
         wrong = Client(f"mqtt://127.0.0.1:{port}", Login(logins["control"].username, "not-it"))
         anonymous = Client(f"mqtt://127.0.0.1:{port}", None)

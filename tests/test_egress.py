@@ -34,7 +34,7 @@ NOT_GLOBAL_V4 = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
 
 
 def addresses_in(cidr: str) -> st.SearchStrategy[ipaddress.IPv4Address]:
-    net = ipaddress.ip_network(cidr)
+    net = ipaddress.IPv4Network(cidr)
     return st.integers(0, net.num_addresses - 1).map(lambda i: net[i])
 
 

@@ -182,8 +182,10 @@ def test_the_loop_survives_broker_platform_and_daemon_faults_and_loses_nothing(t
         # every committed invocation reached every screen exactly once, as completed
         completed = [row[0] for row in app.query("SELECT id FROM invocations WHERE state = 'completed'")]
         for n in range(SCREENS):
-            wait(lambda n=n: {f"{i} completed" for i in completed} <= set(app.shown(n)), 20,
-                 f"screen {n} to show every completed invocation")
+            def all_shown(n: int = n) -> bool:
+                return {f"{i} completed" for i in completed} <= set(app.shown(n))
+
+            wait(all_shown, 20, f"screen {n} to show every completed invocation")
             shown = [s for s in app.shown(n) if s.endswith(" completed")]
             assert sorted(shown) == sorted(set(shown)), f"screen {n} showed something twice"
     finally:

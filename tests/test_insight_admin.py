@@ -3,6 +3,7 @@ when insight is off."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -19,12 +20,12 @@ PUBLIC = {"PANIC_EDGE_ADMIN_PUBLIC_READONLY": "true"}
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def model_dir(tmp_path_factory) -> Path:
     return build_model2vec(tmp_path_factory.mktemp("models") / "tiny-m2v")
 
 
 @pytest.fixture
-def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:  # type: ignore[no-untyped-def]
+def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:
     running = ThreadedDaemon(make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir), **PUBLIC)).start()
     try:
         yield running
@@ -34,10 +35,10 @@ def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:  # type: ignore[no
 
 def runs_with_insight(live: ThreadedDaemon, prompts: list[str], points: int = 5) -> list[str]:
     """Runs of the demo network, each stopped once it has ``points`` insight points and runs like it."""
-    ids = []
+    ids: list[str] = []
     path = live.config.database_path
     for prompt in prompts:
-        run_id = live.call(lambda prompt=prompt: live.engine.start("demo", prompt))
+        run_id = live.call(functools.partial(live.engine.start, "demo", prompt))
         deadline = time.monotonic() + 30
         while True:
             conn = db.connect(path, readonly=True)

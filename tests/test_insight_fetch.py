@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def tiny(tmp_path_factory) -> Path:
     return build_model2vec(tmp_path_factory.mktemp("src") / "tiny")
 
 

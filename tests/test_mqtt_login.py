@@ -41,11 +41,11 @@ def credentials(tmp_path) -> Path:
 
 def test_each_program_logs_in_with_its_role_unless_told_otherwise(credentials):
     config = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials)}).mqtt
-    assert login_for(config, "daemon").username == "gallery-1-daemon"  # type: ignore[union-attr]
-    assert login_for(config, "node").username == "gallery-1-node"  # type: ignore[union-attr]
+    assert login_for(config, "daemon").username == "gallery-1-daemon"
+    assert login_for(config, "node").username == "gallery-1-node"
     control = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials),
                                  "PANIC_EDGE_MQTT_ROLE": "control"}).mqtt
-    assert login_for(control, "node").username == "gallery-1-control"  # type: ignore[union-attr]
+    assert login_for(control, "node").username == "gallery-1-control"
     explicit = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials),
                                   "PANIC_EDGE_MQTT_USERNAME": "me", "PANIC_EDGE_MQTT_PASSWORD": "pw"}).mqtt
     assert login_for(explicit, "daemon") == Login("me", "pw")

@@ -93,7 +93,8 @@ async def test_the_safety_placeholder_is_flagged_nsfw_and_of_the_models_kind(mod
     if kind is MediaType.TEXT:
         assert out.text
     else:
-        assert sniff(out.data)[2] is kind
+        sniffed = sniff(out.data or b"")
+        assert sniffed is not None and sniffed[2] is kind
 
 
 def test_credentials_come_from_systemd_then_the_environment_then_the_file(tmp_path):

@@ -122,7 +122,7 @@ async def test_a_speaker_goes_quiet_on_blank_and_plays_again_on_wake(config, pro
         await daemon.stop()
 
 
-def colours(shot: bytes) -> set[tuple[int, int, int]]:
+def colours(shot: bytes) -> set[tuple[int, ...]]:
     image = pygame.image.load(io.BytesIO(shot), "shot.png")
     w, h = image.get_size()
     return {tuple(image.get_at((x, y)))[:3] for x in range(0, w, 5) for y in range(0, h, 5)}

@@ -75,7 +75,7 @@ def _sql() -> str:
     return SPEND_BY_HOUR
 
 
-def _params() -> dict:  # type: ignore[type-arg]
+def _params() -> dict:
     return {"since": T0, "until": T0 + H, "prewarming": PREWARMING}
 
 

@@ -20,7 +20,7 @@ NETWORKS = {"gallery": ("Gallery", ["flux-schnell", "molmo"]), "music": ("Music"
             "speech": ("Speech", ["xtts", "whisper"])}
 
 
-def a_week_of_spend(path, now: float) -> None:  # type: ignore[no-untyped-def]
+def a_week_of_spend(path, now: float) -> None:
     """Invocations with costs over the last seven days, during opening hours (10:00 to 18:00)."""
     conn = sqlite3.connect(path, timeout=10)
     midnight = datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
