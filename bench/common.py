@@ -229,7 +229,7 @@ def daemon_process(broker_url: str, home: Path, appliance: str, network: str,
             shutil.rmtree(data, ignore_errors=True)
 
 
-def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 10.0) -> None:
+def stop_process(process: "subprocess.Popen[Any]", timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not gone within ``timeout`` seconds."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

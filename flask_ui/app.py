@@ -96,5 +96,5 @@ def create_app(settings: Settings) -> Flask:
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]  # Flask's own recipe
     return app

@@ -76,10 +76,12 @@ def configure(client: mqtt.Client, config: MqttConfig, role: str) -> None:
 def no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
     """Small messages go out at once: with Nagle's algorithm a reply sent right after a PUBACK waits
     for the broker's delayed ACK (40 ms on Linux) before it leaves."""
+    if not isinstance(sock, socket.socket):
+        return  # a websocket: nothing to tune
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        pass  # not a TCP socket (a websocket or unix socket): nothing to tune
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not a TCP socket (a unix socket): nothing to tune
 
 
 def _path(path: Path | None) -> str | None:

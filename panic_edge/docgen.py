@@ -93,9 +93,9 @@ def network_files() -> str:
     lines = ["\n## Network files\n", "One `<slug>.toml` per network in `networks_dir`; the admin page "
              "writes the same keys.\n", "| key | default | meaning |\n|---|---|---|"]
     for name, field in NetworkFile.model_fields.items():
-        factory = field.default_factory
         default = ("required" if field.is_required() else
-                   f"`{factory()}`" if factory else _default(NetworkFile, name))  # type: ignore[call-arg]
+                   f"`{field.get_default(call_default_factory=True)}`" if field.default_factory
+                   else _default(NetworkFile, name))
         lines.append(f"| `{name}` | {default} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
 

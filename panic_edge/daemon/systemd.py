@@ -19,7 +19,7 @@ def _load_notify() -> Callable[[str], bool] | None:
         from systemd import daemon  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return daemon.notify  # type: ignore[no-any-return]
+    return daemon.notify  # type: ignore[no-any-return]  # systemd-python has no types
 
 
 class Notifier:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from types import ModuleType
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,8 +211,8 @@ def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop:
     return False
 
 
-def _save(pygame: object, screen: object, path: Path) -> None:
+def _save(pygame: ModuleType, screen: object, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    pygame.image.save(screen, str(tmp))  # type: ignore[attr-defined]
+    pygame.image.save(screen, str(tmp))
     tmp.replace(path)
