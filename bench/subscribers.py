@@ -80,10 +80,10 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
 
     async def nodes() -> None:
         from panic_edge.config import load_config
+        from panic_edge.nodes.commands import NodeCommand
         from panic_edge.nodes.feed import Grid
         from panic_edge.nodes.link import NodeLink
         from panic_edge.nodes.messages import Shown
-        from panic_edge.nodes.commands import NodeCommand
         from panic_edge.nodes.view import NodeState
 
         config = load_config(None, {"PANIC_EDGE_MQTT_URL": f"mqtt://{host}:{port}",
@@ -140,7 +140,7 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
     def main() -> None:
         try:
             asyncio.run(nodes())
-        except Exception as err:  # reported to the parent as a start failure
+        except Exception as err:  # noqa: BLE001 -- reported to the parent as a start failure
             failed.append(f"display nodes failed: {type(err).__name__}: {err}")
         ready.set()
 

@@ -6,8 +6,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, after_this_request, current_app, flash, redirect, render_template, request, \
-    send_file, url_for
+from flask import (
+    Blueprint,
+    after_this_request,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response

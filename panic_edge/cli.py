@@ -469,9 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help in (("start", cmd_start, "start a run of NETWORK from PROMPT"),
                              ("stop", cmd_stop, "stop NETWORK's run"),
                              ("stop-all", cmd_stop_all, "stop every network"),
-                             ("press", cmd_press, "press the panic button (NETWORK defaults to the "
-                              "button's network: button.network, else default_network, or what "
-                              "cmd/button-network chose)")):
+                             ("press", cmd_press, ("press the panic button (NETWORK defaults to the "
+                               "button's network: button.network, else default_network, or what "
+                               "cmd/button-network chose)"))):
         p = add(name, func, help)
         if name in ("start", "stop"):
             p.add_argument("network")

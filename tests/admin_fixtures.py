@@ -1,5 +1,6 @@
 """Fixtures for the admin page: a threaded daemon with a password, a token and a networks folder,
-and a logged-in test client."""
+and a logged-in test client. A pytest plugin (tests/conftest.py): test modules use the fixtures
+without importing them, and import only the helpers (PASSWORD, TOKEN, Browser, csrf_of)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def networks_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "networks"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def gallery(networks_dir: Path) -> str:
+    """A network of local models whose lockout outlasts any test (loaded when ``live`` starts)."""
+    (networks_dir / "gallery.toml").write_text(
+        'name = "Gallery"\n'
+        'description = "Your words become a verse, the verse a picture, the picture words again."\n'
+        'models = ["local-poet", "local-painter", "local-captioner"]\nlockout_seconds = 600\n')
+    return "gallery"
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.admin_fixtures import (PASSWORD, TOKEN, Browser, admin, admin_env, browser,  # noqa: F401
-                                  live, networks_dir)
+from tests.admin_fixtures import PASSWORD, TOKEN, Browser
 from tests.live import ThreadedDaemon
 
 NETWORK_FORM: dict[str, Any] = {"slug": "night", "is_new": "1", "name": "Night", "models": ["local-poet"],

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from flask_ui.ratelimit import Backoff
-from tests.admin_fixtures import PASSWORD, TOKEN, Browser, admin_env, browser, csrf_of, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD, TOKEN, csrf_of
 from tests.live import ThreadedDaemon
 
 

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.admin_fixtures import PASSWORD, TOKEN, admin_env, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD, TOKEN
+from tests.browser_fixtures import CHROMIUM
 from tests.live import ThreadedDaemon
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -26,16 +24,6 @@ DESKTOP = {"width": 1280, "height": 900}
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
                                 "(scripts/setup installs it)")
-
-
-@pytest.fixture
-def chromium():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # every securitypolicyviolation event of every document, gathered before any page script runs
@@ -151,7 +139,7 @@ def test_a_waiting_timer_counts_on_a_pending_invocation(chromium, make_config, a
         timer = page.locator(f'.inv[data-id="{run_id}.0"] .timer')
         playwright_api.expect(timer).to_contain_text("waiting 1 s", timeout=5000)
         playwright_api.expect(timer).to_contain_text("usually ~0.5 s")
-        slow.call(lambda: slow.engine.stop_all())
+        slow.call(slow.engine.stop_all)
         page.close()
     finally:
         slow.stop()
@@ -212,8 +200,8 @@ def test_build_an_installation_reorder_its_screens_switch_it_and_open_a_screens_
     page.close()
 
 
-PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/models?used=1", "/spend", "/backups",
-         "/networks/no-such-network", "/installations", "/installations/new"]
+PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/models?used=1",
+         "/spend", "/backups", "/networks/no-such-network", "/installations", "/installations/new"]
 
 
 def test_every_page_works_under_the_content_security_policy(chromium, live: ThreadedDaemon):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from flask_ui.app import Settings, create_app
 from flask_ui.headers import HEADERS
 from panic_edge.config import AdminConfig
-from tests.admin_fixtures import TOKEN, Browser, admin_env, browser, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import TOKEN, Browser
 from tests.live import ThreadedDaemon
 
 EXAMPLES = int(os.environ.get("PANIC_EDGE_FUZZ_EXAMPLES", "12"))  # per route, method and way in

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from panic_edge.installation_files import read_installations
-from tests.admin_fixtures import TOKEN, Browser, admin, admin_env, browser, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import TOKEN, Browser
 from tests.live import ThreadedDaemon
 from tests.test_admin_actions import completed
 

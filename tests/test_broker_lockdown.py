@@ -247,7 +247,7 @@ async def test_the_daemon_and_a_node_work_over_tls_with_their_own_logins(locked_
 
 
 def test_tls_without_the_ca_is_refused(locked, logins):
-    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    with pytest.raises(Exception, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         Client(locked.tls_url, logins["control"])
 
 

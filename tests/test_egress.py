@@ -101,7 +101,7 @@ async def test_an_output_url_or_a_redirect_to_another_local_address_is_refused(s
     with FakeServer(lambda seen: Reply(200, body=b"{}", content_type="application/json")) as own_api:
         server.queue("GET", "/out.webp", Reply(302, headers={"Location": f"{own_api.url}/api/status"}))
         async with files_client(server.url, EgressPolicy("test", server.url)) as client:
-            with pytest.raises(DownloadRefused, match="127.0.0.1, a loopback address"):
+            with pytest.raises(DownloadRefused, match=r"127\.0\.0\.1, a loopback address"):
                 await fetch(client, "test", f"{server.url}/out.webp", MediaType.IMAGE, 1 << 20)
             with pytest.raises(DownloadRefused):
                 await fetch(client, "test", f"{own_api.url}/x.png", MediaType.IMAGE, 1 << 20)

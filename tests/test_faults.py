@@ -85,10 +85,9 @@ probe_timeout = 0.5
 
     def start_daemon(self) -> None:
         self.starts += 1
-        log = open(self.tmp / f"daemon-{self.starts}.log", "wb")
-        self.daemon = subprocess.Popen([*CLI, "run", "--config", str(self.config)], env=self.env,
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.tmp / f"daemon-{self.starts}.log", "wb") as log:
+            self.daemon = subprocess.Popen([*CLI, "run", "--config", str(self.config)], env=self.env,
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def start_screen(self, n: int) -> None:
         log_path = self.tmp / f"screen-{n}.log"
@@ -101,7 +100,7 @@ probe_timeout = 0.5
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, *args, "--config", str(self.config)], env=self.env, capture_output=True,
-                              text=True, timeout=30)
+                              text=True, timeout=30, check=False)
 
     def query(self, sql: str) -> list[tuple]:
         conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)

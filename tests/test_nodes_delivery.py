@@ -144,7 +144,7 @@ async def test_twenty_nodes_receive_every_invocation_across_a_broker_restart(mak
             try:
                 await until(lambda: not any(missing(n) for n in nodes), 30)
             except AssertionError:
-                raise AssertionError(f"missing: {[(n.link.node_id, sorted(missing(n))) for n in nodes]}")
+                raise AssertionError(f"missing: {[(n.link.node_id, sorted(missing(n))) for n in nodes]}") from None
             for node in nodes:
                 assert len(node.accepted) == len(set(node.accepted)), "an invocation state shown twice"
                 assert node.link.malformed == 0

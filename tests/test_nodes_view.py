@@ -112,7 +112,8 @@ def test_other_networks_are_ignored():
 
 @pytest.mark.parametrize("payload, says", [
     (b"\xff\xfe", "not UTF-8"), (b"{", "not JSON"), (b"[1]", "JSON object"),
-    (encoded(0, "exploded"), "unknown state"), (b'{"id": "x", "state": "ready", "output_type": "text", "sequence": "3"}', '"sequence" as int'),
+    (encoded(0, "exploded"), "unknown state"),
+    (b'{"id": "x", "state": "ready", "output_type": "text", "sequence": "3"}', '"sequence" as int'),
     (encoded(0, output_type="smell"), "output_type"), (encoded(0, flags="nsfw"), "flags"),
     (b'{"id": "x"}', '"state"'), (b"x" * 70_000, "limit")])
 def test_malformed_invocations_raise_a_payload_error_saying_what_is_wrong(payload, says):

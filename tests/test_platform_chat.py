@@ -12,8 +12,7 @@ from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.media import MediaType
 from panic_edge.platforms.anthropic import AnthropicPlatform
 from panic_edge.platforms.base import ModelInput, Platform
-from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, TransientError,
-                                         UnreachableError)
+from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError, UnreachableError
 from panic_edge.platforms.gemini import GeminiPlatform
 from panic_edge.platforms.openai import OpenAIPlatform
 from tests.fakes.platforms import KEYS, FakeAnthropic, FakeGemini, FakeOpenAI, picture, wav
@@ -25,10 +24,9 @@ IMAGE = ModelInput(MediaType.IMAGE, data=picture("PNG"), mime="image/png")
 SETUPS: dict[str, tuple[Callable[[], FakeServer], Callable[..., Platform], str, str, str]] = {
     "openai": (FakeOpenAI, lambda url, key, **kw: OpenAIPlatform(url + "/v1", key, **kw),
                "/v1/chat/completions", "gpt-5-chat", "gpt-caption"),
-    "anthropic": (FakeAnthropic, lambda url, key, **kw: AnthropicPlatform(url, key, **kw),
-                  "/v1/messages", "claude-chat", "claude-caption"),
-    "gemini": (FakeGemini, lambda url, key, **kw: GeminiPlatform(url, key, **kw),
-               "/v1beta/models/gemini-2.5-flash:generateContent", "gemini-chat", "gemini-caption"),
+    "anthropic": (FakeAnthropic, AnthropicPlatform, "/v1/messages", "claude-chat", "claude-caption"),
+    "gemini": (FakeGemini, GeminiPlatform, "/v1beta/models/gemini-2.5-flash:generateContent", "gemini-chat",
+               "gemini-caption"),
 }
 ERROR_BODIES = {
     "openai": lambda status, msg: {"error": {"message": msg, "type": "invalid_request_error", "code": None}},

@@ -12,8 +12,7 @@ from panic_edge.core.model import Model, Price
 from panic_edge.errors import ConfigError
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.credentials import load_credentials
-from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, TransientError,
-                                         UnreachableError)
+from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError, UnreachableError
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.platforms.retry import Retrying, RetryPolicy, retry_delay
 from panic_edge.platforms.safety import NSFW_FLAG, placeholder

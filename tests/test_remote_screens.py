@@ -24,7 +24,6 @@ from panic_edge.nodes.feed import Single
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
 from panic_edge.nodes.screen.control import thumbnail
 from panic_edge.nodes.speaker import run_speaker
-from tests.admin_fixtures import admin, admin_env, browser, live, networks_dir  # noqa: F401
 from tests.conftest import start_daemon
 
 

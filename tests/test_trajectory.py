@@ -52,7 +52,7 @@ def test_drift_is_from_the_prompt_and_the_first_step_too():
 
 def test_a_run_whose_last_steps_barely_move_is_stuck_and_not_a_loop():
     base = np.array([1.0, 0, 0, 0])
-    wobble = tj.unit_rows(np.stack([base + [0, 0.01 * i, 0, 0] for i in range(6)]))[0]
+    wobble = tj.unit_rows(np.stack([base + np.array([0, 0.01 * i, 0, 0]) for i in range(6)]))[0]
     points = np.concatenate([tj.unit_rows(np.array([[0, 1.0, 0, 0], [0, 0, 1.0, 0]]))[0], wobble])
     m = tj.measure(points, list(range(len(points))), [None] * len(points), thresholds=tj.Thresholds(3, 0.1, 0.1))
     assert m.flags == ("stuck",) and m.loop_period is None

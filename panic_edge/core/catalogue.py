@@ -23,7 +23,7 @@ from panic_edge.core.media import MediaType
 from panic_edge.core.model import Hints, Model, Price, Warmth
 from panic_edge.errors import UnknownModelError
 
-T, I, A = MediaType.TEXT, MediaType.IMAGE, MediaType.AUDIO
+T, I, A = MediaType.TEXT, MediaType.IMAGE, MediaType.AUDIO  # noqa: E741 -- the types' initials, for the table
 WARM, COLD = Warmth.WARM, Warmth.COLD
 
 

@@ -92,7 +92,7 @@ def measure(points: np.ndarray, sequences: Sequence[int], keys: Sequence[str | N
     before = distances(newest, points[:-1])
     origin = prompt if prompt is not None else points[0]
     drift = distance(origin, newest)
-    if n > 1:
+    if n > 1:  # noqa: SIM108 -- plainer than a nested ternary
         step = float(before[-1])
     else:
         step = distance(prompt, newest) if prompt is not None else 0.0

@@ -7,7 +7,7 @@ Where things go:
 |---|---|---|
 | systemd (system) | /etc/systemd/system/, /etc/sysusers.d/panic-edge.conf | systemctl enable; systemctl restart |
 | systemd --user | ~/.config/systemd/user/ | systemctl --user enable; restart |
-| launchd (macOS) | ~/Library/LaunchAgents/org.panic-edge.*.plist, logs in ~/Library/Logs/panic-edge/ | launchctl bootstrap gui/<uid> |
+| launchd (macOS) | ~/Library/LaunchAgents/org.panic-edge.*.plist; logs ~/Library/Logs/panic-edge/ | launchctl bootstrap |
 """
 
 from __future__ import annotations

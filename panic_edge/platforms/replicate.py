@@ -39,8 +39,7 @@ from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.egress import EgressPolicy, GuardedTransport
-from panic_edge.platforms.errors import (PermanentError, PlatformError, SafetyFilterError,
-                                         TransientError)
+from panic_edge.platforms.errors import PermanentError, PlatformError, SafetyFilterError, TransientError
 from panic_edge.platforms.files import DOWNLOAD_DEADLINE, data_uri, fetch
 from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, status_error, transport_error
 
@@ -275,7 +274,7 @@ class ReplicatePlatform:
     async def _cancel_when_created(self, creating: asyncio.Task[Prediction]) -> None:
         try:
             prediction = await creating
-        except Exception:  # nothing was made, so nothing to cancel
+        except Exception:  # noqa: BLE001 -- nothing was made, so nothing to cancel
             return
         if prediction.status not in TERMINAL:
             await self._cancel(prediction.id)
@@ -284,7 +283,7 @@ class ReplicatePlatform:
         try:
             await self._client.predictions.async_cancel(prediction_id)
             log.info("replicate: cancelled prediction %s", prediction_id)
-        except Exception as err:  # the run has moved on; a failed cancel only costs money
+        except Exception as err:  # noqa: BLE001 -- the run has moved on; a failed cancel only costs money
             log.warning("replicate: could not cancel prediction %s: %s", prediction_id,
                         _api_error(err, prediction_id))
 
@@ -301,7 +300,7 @@ class ReplicatePlatform:
     async def aclose(self) -> None:
         try:
             await asyncio.wait_for(self.settle(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("replicate: gave up waiting for %d cancellations", len(self._background))
         await self._files.aclose()
         await self._transport.aclose()

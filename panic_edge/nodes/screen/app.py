@@ -15,9 +15,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from types import ModuleType
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -31,6 +32,9 @@ from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
+
+if TYPE_CHECKING:
+    from pygame.event import Event
 
 log = logging.getLogger("panic_edge.nodes.screen")
 
@@ -181,7 +185,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.quit()
 
 
-def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop: asyncio.Event) -> bool:
+def _key(event: Event, state: NodeState, link: NodeLink, button_key: int, stop: asyncio.Event) -> bool:
     import pygame
 
     kind = getattr(event, "type", None)
@@ -189,8 +193,8 @@ def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop:
     if kind == pygame.QUIT:
         stop.set()
     elif kind == pygame.KEYDOWN:
-        key = getattr(event, "key")
-        if key == pygame.K_ESCAPE or (key == pygame.K_q and getattr(event, "mod") & pygame.KMOD_CTRL):
+        key = event.key
+        if key == pygame.K_ESCAPE or (key == pygame.K_q and event.mod & pygame.KMOD_CTRL):
             stop.set()
         elif terminal and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
             request_id = uuid.uuid4().hex
@@ -206,7 +210,7 @@ def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop:
         elif key == button_key and not terminal and network:
             link.command("press", {"network": network, "request_id": uuid.uuid4().hex})
     elif kind == pygame.TEXTINPUT and terminal:
-        state.typed(getattr(event, "text"))
+        state.typed(event.text)
         return True
     return False
 

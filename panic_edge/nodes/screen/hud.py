@@ -214,7 +214,7 @@ def _drift(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) 
     drifts = view.drifts
     if spark.height > unit and len(drifts) > 1:
         pygame.draw.rect(surface, PANEL, spark, border_radius=unit // 3)
-        top_value = max(max(drifts), 0.5)
+        top_value = max(*drifts, 0.5)
         pts = [(spark.x + int(i * (spark.width - 1) / (len(drifts) - 1)),
                 spark.bottom - 2 - int((spark.height - 4) * d / top_value)) for i, d in enumerate(drifts)]
         pygame.draw.lines(surface, _drift_colour(drift), False, pts, 2)
