@@ -150,8 +150,8 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                             log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
                                      event.output_type if event.state == "completed" else "failed")
                     dirty = changed or dirty
-                for key in pygame.event.get():
-                    dirty = _key(key, state, link, button_key, stop) or dirty
+                for happened in pygame.event.get():
+                    dirty = _key(happened, state, link, button_key, stop) or dirty
                 view = state.view(now)
                 if hud is not None:
                     draw = functools.partial(render_with_hud, screen, view, hud, media,
