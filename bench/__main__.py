@@ -18,7 +18,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, footprint, fuzz, history, images, insight, loop, networks, offline, press, screen, spend
+from bench import (
+    fanout,
+    footprint,
+    fuzz,
+    history,
+    images,
+    insight,
+    loop,
+    networks,
+    offline,
+    press,
+    screen,
+    spend,
+)
 from bench.common import machine
 from panic_edge import __version__
 from panic_edge.broker import LocalBroker

@@ -203,9 +203,10 @@ def daemon_process(broker_url: str, home: Path, appliance: str, network: str,
                    **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, float]]:
     """A real ``panic-edge run``, started as systemd starts it (NOTIFY_SOCKET held here), running the
     one network ``network`` (a network file's text, slug ``poet-loop``) on the local models at zero
-    latency (``extra``: more environment). Yields (process, data folder, seconds from spawn to READY=1); stops it and removes the
-    data folder after. The data folder goes on tmpfs where there is one (memory is the question in
-    these benchmarks; fsync is measured by loop_overhead); the log stays in ``home``."""
+    latency (``extra``: more environment). Yields (process, data folder, seconds from spawn to
+    READY=1); stops it and removes the data folder after. The data folder goes on tmpfs where there
+    is one (memory is the question in these benchmarks; fsync is measured by loop_overhead); the log
+    stays in ``home``."""
     shm = Path("/dev/shm")
     data = Path(tempfile.mkdtemp(prefix="panic-bench-data-", dir=shm if shm.is_dir() else None))
     (home / "networks").mkdir(parents=True)
@@ -231,7 +232,7 @@ def daemon_process(broker_url: str, home: Path, appliance: str, network: str,
             shutil.rmtree(data, ignore_errors=True)
 
 
-def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 10.0) -> None:
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not gone within ``timeout`` seconds."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -175,7 +175,7 @@ def worker_rss(model_dir: Path, work: Path, quick: bool) -> dict[str, Any]:
         after = rss_kib(proc.pid)
     finally:
         proc.stdin.close()
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
     return {"what": "the insight worker process (python -m panic_edge.insight.worker)", "model": hello.get("model"),
             "ready_s": round(ready_s, 2), "ready_rss_mib": mib(ready), f"rss_after_{points}_outputs_mib": mib(after)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ GOAL_MS = 20.0
 
 
 async def run(broker: LocalBroker, work: Path, quick: bool, env: dict[str, str] | None = None,
-              background: Callable[[Daemon], Awaitable[None]] | None = None) -> dict[str, Any]:
+              background: Callable[[Daemon], Coroutine[Any, Any, None]] | None = None) -> dict[str, Any]:
     """``env``: extra config (bench/insight.py turns insight on); ``background``: work to keep going
     on the daemon meanwhile (started once it is ready, cancelled at the end)."""
     presses = 15 if quick else 200

@@ -43,7 +43,7 @@ def start_bare(host: str, port: int, topic: str, count: int, arrivals: list[Arri
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{index}-{time.monotonic_ns()}")
 
         def on_message(c: Any, userdata: Any, msg: mqtt.MQTTMessage, index: int = index) -> None:
-            arrivals.append((index, time.monotonic_ns(), msg.payload))  # list.append: atomic, no lock
+            arrivals.append((index, time.monotonic_ns(), bytes(msg.payload)))  # list.append: atomic, no lock
 
         client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         client.on_subscribe = lambda *_: subscribed.release()
@@ -76,10 +76,11 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
     _, appliance, _, network, _ = topic.split("/")
     logging.getLogger("panic_edge").setLevel(logging.ERROR)  # backfill and probe warnings: expected
     ready, failed = threading.Event(), []
-    stop: list[Callable[[], None]] = []
+    stop: list[Callable[[], object]] = []
 
     async def nodes() -> None:
         from panic_edge.config import load_config
+        from panic_edge.nodes.commands import NodeCommand
         from panic_edge.nodes.feed import Grid
         from panic_edge.nodes.link import NodeLink
         from panic_edge.nodes.messages import Shown
@@ -97,6 +98,8 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
             state = NodeState(network, Grid(4, 4))
             while True:
                 event = await link.events.get()
+                if isinstance(event, NodeCommand):
+                    continue
                 if state.apply(event, time.time()) and isinstance(event, Shown):
                     if event.id == probe:
                         probed[index].set()
@@ -137,7 +140,7 @@ def start_display(host: str, port: int, topic: str, count: int, arrivals: list[A
     def main() -> None:
         try:
             asyncio.run(nodes())
-        except Exception as err:  # reported to the parent as a start failure
+        except Exception as err:  # noqa: BLE001 -- reported to the parent as a start failure
             failed.append(f"display nodes failed: {type(err).__name__}: {err}")
         ready.set()
 

@@ -15,7 +15,14 @@ from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.catalogue import describe
 from panic_edge.core.invocation import invocation_message
 from panic_edge.core.network import Network, chain_errors
-from panic_edge.errors import CommandError, ConfigError, CursorError, LockoutError, PanicEdgeError, StartBudgetError
+from panic_edge.errors import (
+    CommandError,
+    ConfigError,
+    CursorError,
+    LockoutError,
+    PanicEdgeError,
+    StartBudgetError,
+)
 from panic_edge.store import queries
 from panic_edge.store.queries import RunSummary
 

@@ -34,15 +34,15 @@ class Settings:
     archive_dir: Path
     database_path: Path
     media_base: str = ""
-    status: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    status: Callable[[], dict[str, Any]] = field(default=dict)
     model_names: dict[str, str] = field(default_factory=dict)
     admin: AdminConfig = field(default_factory=AdminConfig)
     catalogue: Mapping[str, Model] = field(default_factory=lambda: CATALOGUE)
-    platforms: "Platforms | None" = None
+    platforms: Platforms | None = None
     networks_dir: Path | None = None
     secret_key_path: Path | None = None  # where the session-signing key is kept across restarts
-    control: "Control | None" = None
-    hub: "Hub | None" = None
+    control: Control | None = None
+    hub: Hub | None = None
     clock: Callable[[], float] = time.monotonic  # for the login rate limit
     installations: Callable[[], tuple[Installation, ...]] = field(default=lambda: ())
     visitors: VisitorsConfig = field(default_factory=VisitorsConfig)
@@ -83,8 +83,25 @@ def create_app(settings: Settings) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a phone left open still works
         WTF_CSRF_SSL_STRICT=False,  # the appliance is usually plain HTTP on a LAN
     )
-    from flask_ui import (api, auth, backups, events, failures, fleet, headers, insight, installations, media,
-                          networks, pages, render, runs, screens, spend, visitor)
+    from flask_ui import (
+        api,
+        auth,
+        backups,
+        events,
+        failures,
+        fleet,
+        headers,
+        insight,
+        installations,
+        media,
+        networks,
+        pages,
+        render,
+        runs,
+        screens,
+        spend,
+        visitor,
+    )
 
     auth.init_app(app)
     render.init_app(app)
@@ -96,5 +113,5 @@ def create_app(settings: Settings) -> Flask:
         app.register_blueprint(module.bp)
     hops = settings.admin.trusted_proxies
     if hops:  # the client's own address and scheme, as the proxies saw them
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]  # Flask's own recipe
     return app

@@ -18,20 +18,35 @@ import ipaddress
 import threading
 import unicodedata
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, abort, current_app, flash, g, jsonify, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash
 
 from flask_ui.ratelimit import Backoff
 
+if TYPE_CHECKING:
+    from panic_edge.daemon.control import Control
+
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # scrypt takes ~32 MB and a core for a moment: two checks at a time, whoever floods the form
 _PASSWORD_CHECKS = threading.BoundedSemaphore(2)
@@ -127,24 +142,24 @@ def _denied() -> ResponseReturnValue:
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
-def admin_required(view: F) -> F:
+def admin_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """Only a logged-in admin (or a valid API token)."""
     @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         if not g.admin:
             return _denied()
         return view(*args, **kwargs)
-    return wrapped  # type: ignore[return-value]
+    return wrapped
 
 
-def read_required(view: F) -> F:
+def read_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """An admin, or anyone when the config makes read-only pages public."""
     @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         if not g.admin and not current_app.config["PANIC"].admin.public_readonly:
             return _denied()
         return view(*args, **kwargs)
-    return wrapped  # type: ignore[return-value]
+    return wrapped
 
 
 def safe_next(target: str | None, default: str = "pages.dashboard") -> str:
@@ -192,8 +207,8 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
-def control_or_503() -> Any:
-    control = current_app.config["PANIC"].control
+def control_or_503() -> Control:
+    control: Control | None = current_app.config["PANIC"].control
     if control is None:
         abort(503, "the engine is not running")
     return control

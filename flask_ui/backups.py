@@ -6,8 +6,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, after_this_request, current_app, flash, redirect, render_template, request, \
-    send_file, url_for
+from flask import (
+    Blueprint,
+    after_this_request,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
@@ -29,7 +38,11 @@ def snapshot_response() -> Response:
 
     @after_this_request
     def _cleanup(response: Response) -> Response:
-        response.call_on_close(lambda: (path.unlink(missing_ok=True), folder.rmdir()))
+        def remove() -> None:
+            path.unlink(missing_ok=True)
+            folder.rmdir()
+
+        response.call_on_close(remove)
         return response
 
     return send_file(path, mimetype="application/vnd.sqlite3", as_attachment=True, download_name=name)

@@ -43,12 +43,11 @@ def run_insight(run_id: str) -> ResponseReturnValue:
         return jsonify(error=f"there is no run {run_id!r}"), 404
     names = current_app.config["PANIC"].model_names
     conn = _conn()
+    problem: str | None = None
     try:
         models = db.run_insight(conn, run_id)
     except sqlite3.OperationalError as err:  # a database older than the insight tables
         models, problem = [], str(err)
-    else:
-        problem = None
     finally:
         conn.close()
     for entry in models:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -16,6 +16,9 @@ from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_
 from panic_edge.core.pacing import parse_pacing_text
 from panic_edge.errors import ConfigError, PanicEdgeError
 from panic_edge.network_files import DEMO, NetworkFile, network_files
+
+if TYPE_CHECKING:
+    from flask_ui.app import Settings
 
 bp = Blueprint("networks", __name__)
 
@@ -83,7 +86,8 @@ def views(catalogue: Mapping[str, Model]) -> dict[str, NetworkView]:
 
 
 def _catalogue() -> Mapping[str, Model]:
-    return current_app.config["PANIC"].catalogue  # type: ignore[no-any-return]
+    settings: Settings = current_app.config["PANIC"]
+    return settings.catalogue
 
 
 @bp.get("/networks")

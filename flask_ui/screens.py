@@ -8,31 +8,43 @@ and the daemon tells open pages over the ``screenshot`` server-sent event.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.errors import PanicEdgeError
 
+if TYPE_CHECKING:
+    from panic_edge.daemon.screens import Screens
+
 bp = Blueprint("screens", __name__)
+
+
+def _screens_or_503() -> Screens:
+    screens = control_or_503().screens
+    if screens is None:
+        abort(503, "remote screens are not available here")
+    return screens
 
 
 @bp.get("/screens")
 @read_required
 def page() -> ResponseReturnValue:
-    return render_template("screens.html", nodes=control_or_503().screens.nodes())
+    return render_template("screens.html", nodes=_screens_or_503().nodes())
 
 
 @bp.get("/api/nodes")
 @read_required
 def nodes() -> ResponseReturnValue:
-    return jsonify(nodes=control_or_503().screens.nodes())
+    return jsonify(nodes=_screens_or_503().nodes())
 
 
 @bp.get("/api/nodes/<node_id>/screenshot.png")
 @read_required
 def screenshot(node_id: str) -> ResponseReturnValue:
-    shot = control_or_503().screens.get(node_id)
+    shot = _screens_or_503().get(node_id)
     if shot is None:
         abort(404)
     return Response(shot.png, mimetype="image/png",

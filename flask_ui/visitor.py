@@ -16,8 +16,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import (Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -32,7 +42,7 @@ MAX_PRINT_HOURS = 12
 
 def init_app(app: Flask) -> None:
     settings = app.config["PANIC"]
-    app.config["VISIT_PASSES"] = VisitPasses(app.secret_key)  # type: ignore[arg-type]
+    app.config["VISIT_PASSES"] = VisitPasses(app.secret_key)  # type: ignore[arg-type]  # create_app set it (bytes)
     visitors = settings.visitors
     app.config["VISIT_CLIENTS"] = SlidingWindow(visitors.client_starts_per_minute, 60, settings.clock)
     app.config["VISIT_NETWORKS"] = SlidingWindow(visitors.network_starts_per_minute, 60, settings.clock)
@@ -185,7 +195,7 @@ def printable(slug: str) -> ResponseReturnValue:
     settings = current_app.config["PANIC"]
     base = settings.public_url or request.host_url
     seconds = hours * 3600 if "hours" in request.args else None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as the app
     url, issued = issue_link(app, slug, base, seconds)
     until = time.strftime("%H:%M", time.localtime(issued.expires_at))
     return render_template("visit_print.html", scene=scene, url=url, qr=qr_svg(url), until=until,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from panic_edge.core.media import Content, MediaType
@@ -22,7 +23,7 @@ from panic_edge.private_files import fsync_dir, open_private, private_dir
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # (magic test, mime, extension, media type)
-_SIGNATURES: tuple[tuple[object, str, str, MediaType], ...] = (
+_SIGNATURES: tuple[tuple[Callable[[bytes], bool], str, str, MediaType], ...] = (
     (lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"), "image/png", "png", MediaType.IMAGE),
     (lambda b: b.startswith(b"\xff\xd8\xff"), "image/jpeg", "jpg", MediaType.IMAGE),
     (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP", "image/webp", "webp", MediaType.IMAGE),
@@ -44,7 +45,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 def sniff(data: bytes) -> tuple[str, str, MediaType] | None:
     """(mime, extension, media type) of ``data`` from its first bytes, or None if unknown."""
     for test, mime, ext, kind in _SIGNATURES:
-        if test(data):  # type: ignore[operator]
+        if test(data):
             return mime, ext, kind
     return None
 

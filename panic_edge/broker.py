@@ -72,7 +72,7 @@ class LocalBroker:
     def credentials_file(self) -> Path | None:
         return self.setup.directory / "credentials.toml" if self.setup is not None else None
 
-    def start(self, timeout: float = 10.0) -> "LocalBroker":
+    def start(self, timeout: float = 10.0) -> LocalBroker:
         conf = Path(self._tmp.name) / "mosquitto.conf"
         if self.setup is not None:
             broker_setup.write(self.setup)
@@ -116,7 +116,7 @@ class LocalBroker:
         self.stop()
         self._tmp.cleanup()
 
-    def __enter__(self) -> "LocalBroker":
+    def __enter__(self) -> LocalBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -172,7 +172,8 @@ def write(setup: BrokerSetup, *, rotate: bool = False, owner: str | None = None,
     unless ``rotate``. Run as root, passwd and acl go to the ``mosquitto`` user (the broker reads
     them after dropping privileges) and credentials.toml to ``owner`` if given.
     ``use_mosquitto_passwd`` False hashes here even where the tool is installed (the tests)."""
-    if setup.tls and (setup.tls_key is None or not setup.tls_cert.is_file() or not setup.tls_key.is_file()):  # type: ignore[union-attr]
+    if setup.tls_cert is not None and (setup.tls_key is None or not setup.tls_cert.is_file()
+                                       or not setup.tls_key.is_file()):
         raise ConfigError("TLS needs both --tls-cert and --tls-key, and both files must exist")
     directory = setup.directory
     directory.mkdir(parents=True, exist_ok=True)

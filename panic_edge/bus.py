@@ -76,10 +76,12 @@ def configure(client: mqtt.Client, config: MqttConfig, role: str) -> None:
 def no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
     """Small messages go out at once: with Nagle's algorithm a reply sent right after a PUBACK waits
     for the broker's delayed ACK (40 ms on Linux) before it leaves."""
+    if not isinstance(sock, socket.socket):
+        return  # a websocket: nothing to tune
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        pass  # not a TCP socket (a websocket or unix socket): nothing to tune
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not a TCP socket (a unix socket): nothing to tune
 
 
 def _path(path: Path | None) -> str | None:
@@ -137,8 +139,10 @@ class MqttBus:
 
     def start(self) -> None:
         """Begin connecting in the background; returns at once even if the broker is away."""
-        extra = {"clean_start": True} if self.mqtt5 else {}
-        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive, **extra)
+        # MQTT 5 starts clean on every connect; 3.1.1 takes paho's default (its own clean_session)
+        clean_start: mqtt.CleanStartOption = True if self.mqtt5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive,
+                                   clean_start=clean_start)
         self._runner = self._loop.create_task(self._run(), name=f"mqtt {self.config.url}")
 
     async def wait_connected(self, timeout: float) -> bool:

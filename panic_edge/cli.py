@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from panic_edge import __version__
 from panic_edge.config import Config, load_config
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.errors import ConfigError, PanicEdgeError
-from panic_edge.network_files import load_networks
+from panic_edge.network_files import LoadedNetworks, load_networks
 
 log = logging.getLogger("panic_edge")
 
@@ -44,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_daemon(config: Config, networks, autostart: bool = False) -> None:  # type: ignore[no-untyped-def]
+async def _run_daemon(config: Config, networks: LoadedNetworks, autostart: bool = False) -> None:
     from panic_edge.daemon.app import Daemon
 
     daemon = Daemon(config, networks)
@@ -82,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if broker is None:
                 raise
             broker = LocalBroker(setup=setup).start()  # the configured port is taken by something else
-        mqtt = {"url": broker.url}
+        mqtt: dict[str, object] = {"url": broker.url}
         if broker.credentials_file is not None:
             mqtt.update(credentials_file=broker.credentials_file, username="")
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update=mqtt)})
@@ -224,11 +225,14 @@ def _write_bridge(args: argparse.Namespace, directory: Path) -> None:
     """The bridge part of ``broker-config`` (panic_edge/broker_bridge.py): DIR/bridge.conf."""
     from panic_edge.broker_bridge import Bridge, read_secret, write_bridge
 
-    bridge = Bridge(_config(args).appliance_id, args.bridge, args.bridge_name or "", args.bridge_username or "",
-                    read_secret(Path(args.bridge_password_file)) if args.bridge_password_file else "",
-                    *(Path(f) if f else None for f in (args.bridge_cafile, args.bridge_certfile,
-                                                       args.bridge_keyfile)),
-                    fleet_view=not args.no_fleet_view)
+    def optional_path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    bridge = Bridge(_config(args).appliance_id, args.bridge, name=args.bridge_name or "",
+                    username=args.bridge_username or "",
+                    password=read_secret(Path(args.bridge_password_file)) if args.bridge_password_file else "",
+                    cafile=optional_path(args.bridge_cafile), certfile=optional_path(args.bridge_certfile),
+                    keyfile=optional_path(args.bridge_keyfile), fleet_view=not args.no_fleet_view)
     path = write_bridge(directory, bridge)
     print(f"wrote {path.resolve()} (chmod 600): the bridge {bridge.connection} to {args.bridge}")
     print(f"  add it to the broker:  sudo ln -sf {path.resolve()} /etc/mosquitto/conf.d/panic-edge-bridge.conf"
@@ -316,6 +320,12 @@ def _screen(args: argparse.Namespace, layout: dict[str, object]) -> str | None:
     return str(args.screen)
 
 
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (``--size``) as two numbers. Raises ValueError."""
+    width, height = (int(n) for n in text.lower().split("x"))
+    return width, height
+
+
 def cmd_display(args: argparse.Namespace) -> int:
     from panic_edge.nodes.feed import Single, parse_grid
     from panic_edge.nodes.screen.app import DisplayOptions, run_display
@@ -325,13 +335,13 @@ def cmd_display(args: argparse.Namespace) -> int:
     try:
         selection = parse_grid(args.grid, args.grid_order or "newest") if args.grid else Single(
             args.offset, args.stride, args.show_invoking or args.terminal)
-        size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
+        size = _size(args.size) if args.size else None
     except ValueError as err:
         raise ConfigError(str(err)) from None
     network = "" if screen else (args.network or _config(args).default_network)
     options = DisplayOptions(network, selection, args.terminal,
                              bool(args.qr), None if args.qr in ("", "about", "visit") else args.qr,
-                             not args.windowed, size,  # type: ignore[arg-type]
+                             not args.windowed, size,
                              args.fps, Path(args.screenshot) if args.screenshot else None, args.exit_after,
                              args.button_key, args.node_id, screen, Path(args.reel) if args.reel else None,
                              args.reel_after, qr_visit=args.qr != "about", hud=args.hud)
@@ -371,7 +381,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     config = _config(args)
     try:
         selection = parse_grid(args.grid) if args.grid else Single()
-        width, height = (int(n) for n in args.size.lower().split("x"))
+        width, height = _size(args.size)
     except ValueError as err:
         raise ConfigError(f"{err} (--grid ROWSxCOLS, --size WxH)") from None
     options = ReelOptions(args.network or config.default_network, selection, (width, height),
@@ -441,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--config", metavar="FILE", help="TOML config file (default: $PANIC_EDGE_CONFIG, "
                        "else built-in defaults)")
@@ -473,9 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help in (("start", cmd_start, "start a run of NETWORK from PROMPT"),
                              ("stop", cmd_stop, "stop NETWORK's run"),
                              ("stop-all", cmd_stop_all, "stop every network"),
-                             ("press", cmd_press, "press the panic button (NETWORK defaults to the "
-                              "button's network: button.network, else default_network, or what "
-                              "cmd/button-network chose)")):
+                             ("press", cmd_press, ("press the panic button (NETWORK defaults to the "
+                               "button's network: button.network, else default_network, or what "
+                               "cmd/button-network chose)"))):
         p = add(name, func, help)
         if name in ("start", "stop"):
             p.add_argument("network")

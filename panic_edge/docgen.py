@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -35,12 +36,14 @@ def _default(model: type[BaseModel], name: str) -> str:
 
 def configuration() -> str:
     lines = [HEADER + "# Configuration\n",
-             "A TOML file (`panic-edge run --config FILE`, or `$PANIC_EDGE_CONFIG`; example: "
-             "`config/panic-edge.toml`). Every key can be overridden by an environment variable. "
-             "Unknown keys are errors, and every error names the key and the file or variable.\n",
-             "Networks live in `networks_dir`, one `<slug>.toml` each (keys under "
-             "[Network files](#network-files)); `panic-edge networks validate` checks them.\n"]
-    for section, model in [("", Config), *SECTIONS.items()]:
+             ("A TOML file (`panic-edge run --config FILE`, or `$PANIC_EDGE_CONFIG`; example: "
+              "`config/panic-edge.toml`). Every key can be overridden by an environment variable. "
+              "Unknown keys are errors, and every error names the key and the file or variable.\n"),
+             ("Networks live in `networks_dir`, one `<slug>.toml` each (keys under "
+              "[Network files](#network-files)); `panic-edge networks validate` checks them.\n")]
+    models: list[tuple[str, type[BaseModel]]] = [("", Config)]
+    models += [(s, m) for s, m in SECTIONS.items() if isinstance(m, type) and issubclass(m, BaseModel)]
+    for section, model in models:
         lines.append(f"\n## {'[' + section + ']' if section else 'Top level'}\n")
         lines.append("| key | default | environment | meaning |\n|---|---|---|---|")
         for name, field in model.model_fields.items():
@@ -76,8 +79,8 @@ def installations() -> str:
 def nodes() -> str:
     """The keys of a ``[nodes.<name>]`` table, from config.NodeConfig."""
     lines = ["\n## [nodes.<name>]\n",
-             "One table per node this machine runs as a service (see [operations](operations.md)); "
-             "file only, no environment variables.\n",
+             ("One table per node this machine runs as a service (see [operations](operations.md)); "
+              "file only, no environment variables.\n"),
              "| key | default | meaning |\n|---|---|---|"]
     for name, field in NodeConfig.model_fields.items():
         default = "required" if field.is_required() else _default(NodeConfig, name)
@@ -87,38 +90,39 @@ def nodes() -> str:
 
 def network_files() -> str:
     """The keys of a network file, from network_files.NetworkFile."""
-    lines = ["\n## Network files\n", "One `<slug>.toml` per network in `networks_dir`; the admin page "
-             "writes the same keys.\n", "| key | default | meaning |\n|---|---|---|"]
+    lines = ["\n## Network files\n",
+             ("One `<slug>.toml` per network in `networks_dir`; the admin page writes the same keys.\n"),
+             "| key | default | meaning |\n|---|---|---|"]
     for name, field in NetworkFile.model_fields.items():
-        factory = field.default_factory
         default = ("required" if field.is_required() else
-                   f"`{factory()}`" if factory else _default(NetworkFile, name))  # type: ignore[call-arg]
+                   f"`{field.get_default(call_default_factory=True)}`" if field.default_factory
+                   else _default(NetworkFile, name))
         lines.append(f"| `{name}` | {default} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
 
 
 def catalogue() -> str:
     lines = [HEADER + "# Model catalogue\n",
-             "Every model panic-edge knows, from `panic_edge/core/catalogue.py`. `panic-edge models` "
-             "shows the same list and marks the models whose platform is not available here.\n",
-             "To add a model: append an entry to `MODELS` there (id, name, platform, input -> output, "
-             "a description for visitors, the platform's reference, the hints: warm or cold and "
-             "typical seconds, its price if published, and its request params), then run "
-             "`python -m panic_edge.docgen`. [platforms.md](platforms.md) explains the params and "
-             "how API keys are given. A Replicate entry's request fields are checked against the "
-             "excerpt of the model's published input schema recorded in "
-             "`panic_edge/core/schemas/replicate.toml` (tests/test_catalogue_schemas.py); record the "
-             "excerpt you relied on there.\n"]
+             ("Every model panic-edge knows, from `panic_edge/core/catalogue.py`. `panic-edge models` "
+              "shows the same list and marks the models whose platform is not available here.\n"),
+             ("To add a model: append an entry to `MODELS` there (id, name, platform, input -> output, "
+              "a description for visitors, the platform's reference, the hints: warm or cold and "
+              "typical seconds, its price if published, and its request params), then run "
+              "`python -m panic_edge.docgen`. [platforms.md](platforms.md) explains the params and "
+              "how API keys are given. A Replicate entry's request fields are checked against the "
+              "excerpt of the model's published input schema recorded in "
+              "`panic_edge/core/schemas/replicate.toml` (tests/test_catalogue_schemas.py); record the "
+              "excerpt you relied on there.\n")]
     active = [m for m in CATALOGUE.values() if not m.deprecated]
     old = [m for m in CATALOGUE.values() if m.deprecated]
     lines += _model_table(active)
     lines += ["\n## Deprecated\n",
-              "Kept so that history and old networks still resolve, but left out of the network "
-              "editor's picker and of `panic-edge models` (`--all` shows them). Most are the Replicate "
-              "endpoints the original PANIC! app retired in February 2026, when they broke or were "
-              "superseded; a network that names one still loads and runs as long as the endpoint "
-              "answers. A history row naming a model that is no longer in the catalogue at all shows "
-              "as *Unknown model (id)*.\n"]
+              ("Kept so that history and old networks still resolve, but left out of the network "
+               "editor's picker and of `panic-edge models` (`--all` shows them). Most are the Replicate "
+               "endpoints the original PANIC! app retired in February 2026, when they broke or were "
+               "superseded; a network that names one still loads and runs as long as the endpoint "
+               "answers. A history row naming a model that is no longer in the catalogue at all shows "
+               "as *Unknown model (id)*.\n")]
     lines += _model_table(old)
     return "\n".join(lines) + "\n"
 
@@ -138,13 +142,18 @@ def cli() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the page must not depend on it
     parser = build_parser()
     parts = [HEADER + "# The `panic-edge` command\n", "```", parser.format_help().rstrip(), "```"]
-    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
-        for name, sub in action.choices.items():
-            parts += [f"\n## `panic-edge {name}`\n", "```", sub.format_help().rstrip(), "```"]
-            for nested in (sub._subparsers._group_actions if sub._subparsers else ()):  # type: ignore[union-attr]
-                for inner, subsub in nested.choices.items():
-                    parts += [f"\n### `panic-edge {name} {inner}`\n", "```", subsub.format_help().rstrip(), "```"]
+    for name, sub in _subcommands(parser):
+        parts += [f"\n## `panic-edge {name}`\n", "```", sub.format_help().rstrip(), "```"]
+        for inner, subsub in _subcommands(sub):
+            parts += [f"\n### `panic-edge {name} {inner}`\n", "```", subsub.format_help().rstrip(), "```"]
     return "\n".join(parts) + "\n"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The sub-commands of ``parser`` (argparse keeps them in a private action), in order."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
 
 
 def daemon_unit() -> str:

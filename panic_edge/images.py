@@ -119,7 +119,10 @@ def decode(data: bytes, max_pixels: int, max_side: int | None = None) -> Image.I
 
 
 def _is_transparent(image: Image.Image) -> bool:
-    return image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
+    if image.mode != "RGBA":
+        return False
+    lowest = image.getchannel("A").getextrema()[0]  # one band: (min, max)
+    return isinstance(lowest, (int, float)) and lowest < 255
 
 
 def normalise(data: bytes, limits: ImageLimits) -> tuple[bytes, str]:

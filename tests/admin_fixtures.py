@@ -1,5 +1,6 @@
 """Fixtures for the admin page: a threaded daemon with a password, a token and a networks folder,
-and a logged-in test client."""
+and a logged-in test client. A pytest plugin (tests/conftest.py): test modules use the fixtures
+without importing them, and import only the helpers (PASSWORD, TOKEN, Browser, csrf_of)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,16 @@ def networks_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def gallery(networks_dir: Path) -> str:
+    """A network of local models whose lockout outlasts any test (loaded when ``live`` starts)."""
+    (networks_dir / "gallery.toml").write_text(
+        'name = "Gallery"\n'
+        'description = "Your words become a verse, the verse a picture, the picture words again."\n'
+        'models = ["local-poet", "local-painter", "local-captioner"]\nlockout_seconds = 600\n')
+    return "gallery"
+
+
+@pytest.fixture
 def admin_env(networks_dir: Path) -> dict[str, str]:
     return {"PANIC_EDGE_ADMIN_PASSWORD_HASH": HASH, "PANIC_EDGE_ADMIN_API_TOKEN": TOKEN,
             "PANIC_EDGE_NETWORKS_DIR": str(networks_dir)}
@@ -48,17 +59,17 @@ def live(make_config, admin_env) -> Iterator[ThreadedDaemon]:
 class Browser:
     """Flask's test client with the CSRF token of the last page it saw."""
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client) -> None:
         self.client = client
         self.token = ""
 
-    def get(self, path: str, **kw):  # type: ignore[no-untyped-def]
+    def get(self, path: str, **kw):
         response = self.client.get(path, **kw)
         if response.mimetype == "text/html" and b"csrf-token" in response.data:
             self.token = csrf_of(response.get_data(as_text=True))
         return response
 
-    def post(self, path: str, data: dict | None = None, csrf: bool = True, **kw):  # type: ignore[no-untyped-def]
+    def post(self, path: str, data: dict | None = None, csrf: bool = True, **kw):
         if not self.token:
             self.get("/login")
         data = dict(data or {})
@@ -66,7 +77,7 @@ class Browser:
             data.setdefault("csrf_token", self.token)
         return self.client.post(path, data=data, **kw)
 
-    def login(self, password: str = PASSWORD, next: str = ""):  # type: ignore[no-untyped-def]
+    def login(self, password: str = PASSWORD, next: str = ""):
         self.get("/login")
         return self.post("/login", {"password": password, "next": next})
 

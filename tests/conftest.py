@@ -15,14 +15,17 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from panic_edge.broker import LocalBroker  # noqa: E402
-from panic_edge.config import Config, load_config  # noqa: E402
-from panic_edge.core.catalogue import CATALOGUE  # noqa: E402
-from panic_edge.daemon.app import Daemon  # noqa: E402
-from panic_edge.network_files import load_networks  # noqa: E402
-from tests.mqtt_probe import Probe  # noqa: E402
+from panic_edge.broker import LocalBroker
+from panic_edge.config import Config, load_config
+from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.daemon.app import Daemon
+from panic_edge.network_files import load_networks
+from tests.mqtt_probe import Probe
 
 REPO = Path(__file__).resolve().parent.parent
+# Fixtures shared by several test modules, found by name (so ruff's F811 stays on: a module that
+# imported a fixture and then took it as a parameter would redefine the name).
+pytest_plugins = ["tests.admin_fixtures", "tests.browser_fixtures"]
 
 # The insight tests need the insight extra, which scripts/setup installs (PANIC_EDGE_NO_INSIGHT=1 leaves it out).
 if importlib.util.find_spec("model2vec") is None or importlib.util.find_spec("onnx") is None:
@@ -68,7 +71,7 @@ class RunningDaemon:
         self.daemon, self.task = daemon, task
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self):
         assert self.daemon.engine is not None
         return self.daemon.engine
 
@@ -77,7 +80,7 @@ class RunningDaemon:
         await asyncio.wait_for(self.task, 10)
 
 
-async def start_daemon(config: Config, **kwargs) -> RunningDaemon:  # type: ignore[no-untyped-def]
+async def start_daemon(config: Config, **kwargs) -> RunningDaemon:
     daemon = Daemon(config, load_networks(config.networks_dir, CATALOGUE), stdin=None,
                     handle_signals=False, **kwargs)
     task = asyncio.create_task(daemon.run())

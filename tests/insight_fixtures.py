@@ -24,7 +24,7 @@ def vocabulary() -> dict[str, int]:
     return vocab
 
 
-def _tokenizer():  # type: ignore[no-untyped-def]
+def _tokenizer():
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     tok = Tokenizer(models.WordPiece(vocabulary(), unk_token="[UNK]"))

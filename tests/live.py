@@ -40,13 +40,13 @@ class ThreadedDaemon:
 
         try:
             self.loop.run_until_complete(run())
-        except BaseException as err:  # reported by start()
+        except BaseException as err:  # noqa: BLE001 -- reported by start()
             self._error = err
             self._ready.set()
         finally:
             self.loop.close()
 
-    def start(self) -> "ThreadedDaemon":
+    def start(self) -> ThreadedDaemon:
         self._thread.start()
         assert self._ready.wait(15), "the daemon did not start"
         if self._error is not None:
@@ -73,7 +73,7 @@ class ThreadedDaemon:
         return f"http://127.0.0.1:{self.daemon.http.port}"
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self):
         assert self.daemon.engine is not None
         return self.daemon.engine
 

@@ -20,7 +20,11 @@ class Probe:
         self._new = threading.Condition()
         subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in topics]
+        def on_connect(client: mqtt.Client, *_: object) -> None:
+            for topic in topics:
+                client.subscribe(topic, qos=1)
+
+        self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(host, int(port))

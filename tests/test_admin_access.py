@@ -6,15 +6,15 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.admin_fixtures import (PASSWORD, TOKEN, Browser, admin, admin_env, browser,  # noqa: F401
-                                  live, networks_dir)
+from tests.admin_fixtures import PASSWORD, TOKEN, Browser
 from tests.live import ThreadedDaemon
 
-NETWORK_FORM = {"slug": "night", "is_new": "1", "name": "Night", "models": ["local-poet"],
-                "prompts": "hello", "lockout_seconds": "5", "offline_policy": "pause"}
+NETWORK_FORM: dict[str, Any] = {"slug": "night", "is_new": "1", "name": "Night", "models": ["local-poet"],
+                                "prompts": "hello", "lockout_seconds": "5", "offline_policy": "pause"}
 
 # Every action a page offers: (path, form). Each must refuse an anonymous user and a bad CSRF token.
 ACTIONS = [

@@ -12,8 +12,7 @@ import httpx
 
 from panic_edge.core.invocation import InvocationState
 from panic_edge.core.network import DEFAULT_SAFETY_PROMPT
-from tests.admin_fixtures import (TOKEN, Browser, admin, admin_env, browser, live,  # noqa: F401
-                                  networks_dir)
+from tests.admin_fixtures import TOKEN, Browser
 from tests.live import ThreadedDaemon
 
 
@@ -205,7 +204,7 @@ def test_a_backup_downloads_while_running_and_restores(admin: Browser, live, tmp
     admin.post("/backups/restore", {"backup": (io.BytesIO(response.data), "b.sqlite3")},
                content_type="multipart/form-data")
     assert "restored 1 runs" in admin.get("/backups").get_data(as_text=True)
-    prompts = [r.prompt for r in live.call(lambda: live.engine.store.runs())]
+    prompts = [r.prompt for r in live.call(live.engine.store.runs)]
     assert prompts == ["keep me"]  # the live store sees the restored database
 
 
@@ -215,24 +214,24 @@ def test_a_file_that_is_not_a_backup_is_refused_and_nothing_changes(admin: Brows
     admin.post("/backups/restore", {"backup": (io.BytesIO(b"not a database at all"), "x.sqlite3")},
                content_type="multipart/form-data")
     assert "nothing was changed: the file is not an SQLite database" in admin.get("/backups").get_data(as_text=True)
-    assert [r.prompt for r in live.call(lambda: live.engine.store.runs())] == ["still here"]
+    assert [r.prompt for r in live.call(live.engine.store.runs)] == ["still here"]
 
 
 def test_the_event_stream_sends_status_then_each_invocation_live(admin: Browser, live):
     cookie = admin.client.get_cookie("panic_admin")
-    with httpx.Client(base_url=live.url, cookies={"panic_admin": cookie.value}, timeout=10) as http:
-        with http.stream("GET", "/events") as stream:
-            assert stream.headers["content-type"].startswith("text/event-stream")
-            lines = stream.iter_lines()
-            assert next(line for line in lines if line.startswith("event:")) == "event: status"
-            run_id = live.call(lambda: live.engine.start("demo", "live please"))
-            seen = []
-            for line in lines:
-                if line.startswith("data:") and run_id in line:
-                    seen.append(line)
-                    if '"state":"completed"' in line.replace(" ", ""):
-                        break
-            assert any('"/media/' in s or '"output": "' in s for s in seen)
+    with (httpx.Client(base_url=live.url, cookies={"panic_admin": cookie.value}, timeout=10) as http,
+          http.stream("GET", "/events") as stream):
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line.startswith("event:")) == "event: status"
+        run_id = live.call(lambda: live.engine.start("demo", "live please"))
+        seen = []
+        for line in lines:
+            if line.startswith("data:") and run_id in line:
+                seen.append(line)
+                if '"state":"completed"' in line.replace(" ", ""):
+                    break
+        assert any('"/media/' in s or '"output": "' in s for s in seen)
 
 
 def test_a_backup_carrying_a_trigger_is_refused_and_nothing_changes(admin: Browser, live, tmp_path: Path):

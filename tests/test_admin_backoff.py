@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from flask_ui.ratelimit import Backoff
-from tests.admin_fixtures import PASSWORD, TOKEN, Browser, admin_env, browser, csrf_of, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD, TOKEN, csrf_of
 from tests.live import ThreadedDaemon
 
 
@@ -99,7 +99,7 @@ def test_a_fast_check_runs_under_the_lock_and_a_right_one_is_never_charged():
 # --- through the real app -------------------------------------------------------------------------
 
 
-def login_from(client, address: str, password: str):  # type: ignore[no-untyped-def]
+def login_from(client, address: str, password: str):
     env = {"REMOTE_ADDR": address}
     token = csrf_of(client.get("/login", environ_base=env).get_data(as_text=True))
     return client.post("/login", data={"password": password, "csrf_token": token}, environ_base=env)
@@ -114,7 +114,7 @@ def test_parallel_wrong_guesses_get_exactly_the_free_checks(live: ThreadedDaemon
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
 
-    def guess(client, token) -> None:  # type: ignore[no-untyped-def]
+    def guess(client, token) -> None:
         start.wait(10)
         status = client.post("/login", data={"password": "guess", "csrf_token": token}).status_code
         with lock:

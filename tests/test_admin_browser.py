@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.admin_fixtures import PASSWORD, TOKEN, admin_env, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD, TOKEN
+from tests.browser_fixtures import CHROMIUM
 from tests.live import ThreadedDaemon
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -28,23 +26,13 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's c
                                 "(scripts/setup installs it)")
 
 
-@pytest.fixture
-def chromium():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 # every securitypolicyviolation event of every document, gathered before any page script runs
 WATCH_CSP = """window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) =>
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));"""
 
 
-def watched(context) -> list[str]:  # type: ignore[no-untyped-def]
+def watched(context) -> list[str]:
     """Violations the browser reports, as console messages (every page of ``context`` is watched)."""
     found: list[str] = []
     context.add_init_script(WATCH_CSP)
@@ -52,7 +40,7 @@ def watched(context) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
-def violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+def violations(page) -> list[str]:
     return list(page.evaluate("window.__csp || []"))
 
 
@@ -151,7 +139,7 @@ def test_a_waiting_timer_counts_on_a_pending_invocation(chromium, make_config, a
         timer = page.locator(f'.inv[data-id="{run_id}.0"] .timer')
         playwright_api.expect(timer).to_contain_text("waiting 1 s", timeout=5000)
         playwright_api.expect(timer).to_contain_text("usually ~0.5 s")
-        slow.call(lambda: slow.engine.stop_all())
+        slow.call(slow.engine.stop_all)
         page.close()
     finally:
         slow.stop()
@@ -212,8 +200,8 @@ def test_build_an_installation_reorder_its_screens_switch_it_and_open_a_screens_
     page.close()
 
 
-PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/models?used=1", "/spend", "/backups",
-         "/networks/no-such-network", "/installations", "/installations/new"]
+PAGES = ["/", "/networks", "/networks/tour", "/networks/new", "/run", "/history", "/models", "/models?used=1",
+         "/spend", "/backups", "/networks/no-such-network", "/installations", "/installations/new"]
 
 
 def test_every_page_works_under_the_content_security_policy(chromium, live: ThreadedDaemon):
@@ -253,6 +241,7 @@ def test_every_page_works_under_the_content_security_policy(chromium, live: Thre
     page.goto(f"{live.url}/")
     playwright_api.expect(page.locator('[data-status="live"]')).to_have_text("live")
     page.goto(f"{live.url}/networks/tour")
+    assert live.config.networks_dir is not None
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.click("button:has-text('Delete tour')")
     playwright_api.expect(page).to_have_url(f"{live.url}/networks/tour")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from flask_ui.app import Settings, create_app
 from flask_ui.headers import HEADERS
 from panic_edge.config import AdminConfig
-from tests.admin_fixtures import TOKEN, Browser, admin_env, browser, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import TOKEN, Browser
 from tests.live import ThreadedDaemon
 
 EXAMPLES = int(os.environ.get("PANIC_EDGE_FUZZ_EXAMPLES", "12"))  # per route, method and way in
@@ -78,7 +79,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, str | None]:
                                                                 "multipart/form-data", "x/\x00"]))
 
 
-def path_for(rule: Any, draw: st.DrawFn) -> bytes:
+def path_for(rule: Any, draw: Callable[[st.SearchStrategy[Any]], Any]) -> bytes:
     """The rule's path with each variable replaced by hostile bytes (as a server decodes them)."""
     out = rule.rule
     for name, converter in rule._converters.items():

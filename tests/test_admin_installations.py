@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from panic_edge.installation_files import read_installations
-from tests.admin_fixtures import TOKEN, Browser, admin, admin_env, browser, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import TOKEN, Browser
 from tests.live import ThreadedDaemon
 from tests.test_admin_actions import completed
 
@@ -14,11 +14,11 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 NIGHT = {"name": "Night", "models": ["local-poet", "local-painter", "local-captioner"], "lockout_seconds": 0}
 
 
-def form(name: str, network: str, *screens: dict[str, str], previous: str = "") -> dict[str, object]:
+def form(name: str, network: str, *screens: tuple[int, dict[str, str]], previous: str = "") -> dict[str, object]:
     """The editor's fields: each screen a group s-<i>-<key>, in page order by the ``screen`` inputs."""
     fields: dict[str, object] = {"name": name, "network": network, "previous": previous,
-                                 "screen": [str(i) for i, _ in screens]}  # type: ignore[misc]
-    for i, screen in screens:  # type: ignore[misc]
+                                 "screen": [str(i) for i, _ in screens]}
+    for i, screen in screens:
         fields.update({f"s-{i}-{k}": v for k, v in screen.items()})
     return fields
 

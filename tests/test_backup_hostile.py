@@ -123,9 +123,9 @@ def test_an_absurdly_large_value_is_refused_without_reading_it(tmp_path, live):
 
 def test_pages_are_not_copied_so_deleted_data_hidden_in_free_pages_stays_out(tmp_path, live):
     secret = "HIDDEN-IN-A-FREE-PAGE"
-    bad = crafted(tmp_path, "PRAGMA secure_delete = OFF", *[f"INSERT INTO runs (id, network, prompt, started_at) VALUES ('x{i}', 'd', "
-                              f"'{secret}{'.' * 3000}', 1)" for i in range(20)],
-                  "DELETE FROM runs WHERE id LIKE 'x%'")
+    inserts = [f"INSERT INTO runs (id, network, prompt, started_at) VALUES ('x{i}', 'd', '{secret}{'.' * 3000}', 1)"
+               for i in range(20)]
+    bad = crafted(tmp_path, "PRAGMA secure_delete = OFF", *inserts, "DELETE FROM runs WHERE id LIKE 'x%'")
     assert secret.encode() in bad.read_bytes()  # still in the file's free pages
     info, kept = backup.restore(bad, live, live.parent / "backups")
     assert info.runs == 1 and kept is not None
@@ -180,7 +180,7 @@ INVOCATION_COLUMNS = ("network", "sequence", "model", "state", "input_type", "in
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):  # type: ignore[no-untyped-def]
+def site(tmp_path_factory):
     """The pages, open read-only, over one database that each example restores into."""
     folder = tmp_path_factory.mktemp("site")
     database = make_db(folder / "live.sqlite3", runs=1)
@@ -191,7 +191,8 @@ def site(tmp_path_factory):  # type: ignore[no-untyped-def]
 PAGES = ["/", "/history", "/runs/r0", "/api/runs", "/api/runs/r0", "/api/networks/demo/invocations"]
 
 
-@settings(max_examples=int(os.environ.get('PANIC_EDGE_FUZZ_EXAMPLES', '60')), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get('PANIC_EDGE_FUZZ_EXAMPLES', '60')), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(run=st.fixed_dictionaries({"prompt": VALUES, "started_at": VALUES, "ended_at": VALUES}),
        inv=st.dictionaries(st.sampled_from(INVOCATION_COLUMNS), VALUES, max_size=5))
 def test_any_row_is_either_refused_clearly_or_shown_after_restore(tmp_path_factory, site, run, inv):

@@ -13,8 +13,8 @@ import pytest
 
 from panic_edge.backup import rotate
 from panic_edge.core.invocation import Run
-from panic_edge.errors import ConfigError
 from panic_edge.daemon.lock import DataDirLock
+from panic_edge.errors import ConfigError
 from panic_edge.store import Store
 from tests.conftest import start_daemon
 
@@ -40,9 +40,8 @@ async def test_rotation_keeps_the_newest_and_leaves_other_files_alone(tmp_path: 
 
 
 def test_one_daemon_per_data_dir(tmp_path: Path):
-    with DataDirLock(tmp_path):
-        with pytest.raises(ConfigError, match="another panic-edge daemon is using"):
-            DataDirLock(tmp_path).acquire()
+    with DataDirLock(tmp_path), pytest.raises(ConfigError, match="another panic-edge daemon is using"):
+        DataDirLock(tmp_path).acquire()
     DataDirLock(tmp_path).acquire().release()  # free again once the first is gone
 
 
@@ -66,13 +65,14 @@ async def test_backup_while_running_then_restore_when_stopped(make_config, tmp_p
         await running.stop()
     async with Store.open(config.database_path) as store:  # something happens after the backup
         await store.begin_run(Run("later", "demo", "after the backup", 1.0))
-    restored = subprocess.run([*CLI, "restore", str(backup)], env=env, capture_output=True, text=True,
-                              timeout=30)
+    restored = await asyncio.to_thread(subprocess.run, [*CLI, "restore", str(backup)], env=env,
+                                       capture_output=True, text=True, timeout=30, check=False)
     assert restored.returncode == 0, restored.stderr
     assert "restored 1 runs" in restored.stdout and "kept at" in restored.stdout
     conn = sqlite3.connect(config.database_path)
     assert [r[0] for r in conn.execute("SELECT id FROM runs")] == [run_id]
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"not a database at all")
-    result = subprocess.run([*CLI, "restore", str(bad)], env=env, capture_output=True, text=True, timeout=30)
+    result = await asyncio.to_thread(subprocess.run, [*CLI, "restore", str(bad)], env=env, capture_output=True,
+                                     text=True, timeout=30, check=False)
     assert result.returncode == 2 and "not an SQLite database" in result.stderr

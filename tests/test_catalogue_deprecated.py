@@ -60,11 +60,11 @@ def app(tmp_path: Path):
         async with Store.open(db) as store:
             await store.begin_run(Run("run1", "old", "a camel", 1.0))
             await store.add_invocation(Invocation("run1.0", "run1", "old", 0, GONE, InvocationState.READY,
-                                                  Content.of_text("a camel"), MediaType.TEXT, 1.0))
+                                                  Content.of_text("a camel"), MediaType.TEXT, created_at=1.0))
             await store.complete("run1.0", Content.of_text("a dune at dusk"), 2.0, {})
             await store.add_invocation(Invocation("run1.1", "run1", "old", 1, "flux-schnell",
                                                   InvocationState.READY, Content.of_text("a dune at dusk"),
-                                                  MediaType.IMAGE, 2.0))
+                                                  MediaType.IMAGE, created_at=2.0))
             await store.fail("run1.1", "the endpoint is gone", 3.0)
             await store.end_run("run1", "step 1 failed", 3.0)
 

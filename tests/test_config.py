@@ -75,7 +75,7 @@ def test_insight_model_folders_are_relative_to_the_config_file(tmp_path: Path):
     config = load_config(file, {})
     assert config.insight.model_dir == tmp_path / "models" / "potion"
     assert config.insight.image_model_dir == Path("/opt/clip") and config.insight.window == 300
-    with pytest.raises(ConfigError, match="insight.window"):
+    with pytest.raises(ConfigError, match=r"insight\.window"):
         load_config(None, {"PANIC_EDGE_INSIGHT_WINDOW": "2"})
 
 

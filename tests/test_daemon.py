@@ -108,8 +108,8 @@ async def test_stop_all_stops_every_running_network(make_config, tmp_path, broke
         await running.stop()
 
 
-@pytest.mark.parametrize("name, payload", [("start", b"\xff\x00garbage"), ("start", b'{"network": "nope", '
-                         b'"prompt": "x"}'), ("stop", b"[]"), ("press", b"{"), ("explode", b"{}")])
+@pytest.mark.parametrize("name, payload", [("start", b"\xff\x00garbage"), ("start", b'{"network": "nope", "prompt": "x"}'),
+                                           ("stop", b"[]"), ("press", b"{"), ("explode", b"{}")])
 async def test_malformed_commands_are_answered_with_an_error_and_the_daemon_keeps_going(
         daemon, config, probe, name, payload):
     probe.publish(topic(config, "cmd", name), payload)

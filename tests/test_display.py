@@ -52,7 +52,8 @@ async def test_a_grid_display_draws_a_live_network_and_writes_its_screenshot(con
             while len(await daemon.engine.store.run_invocations(run_id)) < 6:
                 await asyncio.sleep(0.05)
         await run_display(config, DisplayOptions("demo", Grid(2, 2), fullscreen=False, size=(640, 360),
-                                                 screenshot=shot, exit_after=3.0, node_id=f"test-grid-{uuid.uuid4().hex[:8]}"))
+                                                 screenshot=shot, exit_after=3.0,
+                                                 node_id=f"test-grid-{uuid.uuid4().hex[:8]}"))
         assert shot.exists() and pygame.image.load(str(shot)).get_size() == (640, 360)
         assert distinct_colours(shot) > 20  # pictures and text, not an empty screen
     finally:

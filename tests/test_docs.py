@@ -118,6 +118,6 @@ def test_the_insight_topic_and_every_field_of_its_message_are_in_the_mqtt_page()
 def test_the_readme_starts_with_the_two_quick_start_commands():
     readme = (REPO / "README.md").read_text()
     assert readme.split("\n## ")[1].startswith("Quick start")
-    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
+    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
     assert block.strip().splitlines() == ["./scripts/setup && .venv/bin/panic-edge demo", "./scripts/test"]
     assert "./scripts/test" in (REPO / ".ci" / "run").read_text()

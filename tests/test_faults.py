@@ -85,10 +85,9 @@ probe_timeout = 0.5
 
     def start_daemon(self) -> None:
         self.starts += 1
-        log = open(self.tmp / f"daemon-{self.starts}.log", "wb")
-        self.daemon = subprocess.Popen([*CLI, "run", "--config", str(self.config)], env=self.env,
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.tmp / f"daemon-{self.starts}.log", "wb") as log:
+            self.daemon = subprocess.Popen([*CLI, "run", "--config", str(self.config)], env=self.env,
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def start_screen(self, n: int) -> None:
         log_path = self.tmp / f"screen-{n}.log"
@@ -101,7 +100,7 @@ probe_timeout = 0.5
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, *args, "--config", str(self.config)], env=self.env, capture_output=True,
-                              text=True, timeout=30)
+                              text=True, timeout=30, check=False)
 
     def query(self, sql: str) -> list[tuple]:
         conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5)
@@ -182,8 +181,10 @@ def test_the_loop_survives_broker_platform_and_daemon_faults_and_loses_nothing(t
         # every committed invocation reached every screen exactly once, as completed
         completed = [row[0] for row in app.query("SELECT id FROM invocations WHERE state = 'completed'")]
         for n in range(SCREENS):
-            wait(lambda n=n: {f"{i} completed" for i in completed} <= set(app.shown(n)), 20,
-                 f"screen {n} to show every completed invocation")
+            def all_shown(n: int = n) -> bool:
+                return {f"{i} completed" for i in completed} <= set(app.shown(n))
+
+            wait(all_shown, 20, f"screen {n} to show every completed invocation")
             shown = [s for s in app.shown(n) if s.endswith(" completed")]
             assert sorted(shown) == sorted(set(shown)), f"screen {n} showed something twice"
     finally:

@@ -71,7 +71,7 @@ def test_broker_config_writes_the_bridge_with_its_password_unreadable_to_others(
 # --- the fleet model ---------------------------------------------------------------------------------
 
 
-def status(**extra) -> bytes:  # type: ignore[no-untyped-def]
+def status(**extra) -> bytes:
     return json.dumps({"version": "0.1.0", "media_base": "http://a.local:8750", "internet": "online",
                        "nodes_online": 1, "networks": {"demo": {"name": "Demo", "state": "running", "sequence": 3,
                                                                 "online": True, "held": False, "nodes": 1}},
@@ -138,7 +138,7 @@ async def fleet_of(client: httpx.AsyncClient, url: str) -> dict[str, dict]:
     return {a["appliance_id"]: a for a in response.json()["appliances"]}
 
 
-async def until(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+async def until(check, timeout: float = 15.0):
     async with asyncio.timeout(timeout):
         while True:
             result = await check()
@@ -192,7 +192,7 @@ async def test_two_appliances_on_bridged_brokers_see_each_other(make_config, tmp
                 node.close()
                 # no keep-alive: an open connection would hold a stopping daemon's HTTP server
                 async with httpx.AsyncClient(timeout=5, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-                    async def both_see_both():  # type: ignore[no-untyped-def]
+                    async def both_see_both():
                         fa, fb = await fleet_of(client, url_a), await fleet_of(client, url_b)
                         ok = all(i in f and f[i]["availability"] == "online" and f[i]["networks"]
                                  for f in (fa, fb) for i in ids)

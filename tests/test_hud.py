@@ -24,7 +24,7 @@ from tests.conftest import start_daemon
 from tests.insight_fixtures import build_model2vec
 
 
-def message(**changes) -> Insight:  # type: ignore[no-untyped-def]
+def message(**changes) -> Insight:
     return replace(made_up(), **changes)
 
 
@@ -113,13 +113,13 @@ def test_the_badge_says_stuck_or_loop_with_its_period_and_hop_colours_are_stable
 
 
 @pytest.fixture(scope="module")
-def surface():  # type: ignore[no-untyped-def]
+def surface():
     pygame.display.init()
     pygame.font.init()
     yield pygame.Surface((1280, 720))
 
 
-def colours_in(surface: pygame.Surface, rect: pygame.Rect | None = None) -> set[tuple[int, int, int]]:
+def colours_in(surface: pygame.Surface, rect: pygame.Rect | None = None) -> set[tuple[int, ...]]:
     rect = rect or surface.get_rect()
     return {tuple(surface.get_at((x, y)))[:3] for x in range(rect.x, rect.right, 5) for y in range(rect.y, rect.bottom, 5)}
 

@@ -3,6 +3,7 @@ when insight is off."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -11,20 +12,21 @@ from pathlib import Path
 import pytest
 
 from panic_edge.insight import db
+from tests.browser_fixtures import CHROMIUM
 from tests.insight_fixtures import build_model2vec
 from tests.live import ThreadedDaemon
-from tests.test_admin_browser import CHROMIUM, DESKTOP, chromium, playwright_api, shoot  # noqa: F401
+from tests.test_admin_browser import DESKTOP, playwright_api, shoot
 
 PUBLIC = {"PANIC_EDGE_ADMIN_PUBLIC_READONLY": "true"}
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def model_dir(tmp_path_factory) -> Path:
     return build_model2vec(tmp_path_factory.mktemp("models") / "tiny-m2v")
 
 
 @pytest.fixture
-def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:  # type: ignore[no-untyped-def]
+def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:
     running = ThreadedDaemon(make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir), **PUBLIC)).start()
     try:
         yield running
@@ -34,10 +36,10 @@ def live(make_config, model_dir) -> Iterator[ThreadedDaemon]:  # type: ignore[no
 
 def runs_with_insight(live: ThreadedDaemon, prompts: list[str], points: int = 5) -> list[str]:
     """Runs of the demo network, each stopped once it has ``points`` insight points and runs like it."""
-    ids = []
+    ids: list[str] = []
     path = live.config.database_path
     for prompt in prompts:
-        run_id = live.call(lambda prompt=prompt: live.engine.start("demo", prompt))
+        run_id = live.call(functools.partial(live.engine.start, "demo", prompt))
         deadline = time.monotonic() + 30
         while True:
             conn = db.connect(path, readonly=True)
@@ -63,7 +65,8 @@ def test_the_run_page_has_the_charts_data_and_runs_like_this_one(live):
     assert model["embedding_model"] == "tiny-m2v" and len(model["points"]) >= 5
     assert all(len(p["point"]) == 2 and p["drift"] >= 0 for p in model["points"])
     assert model["prompt_point"] is not None and model["persistence"]["points"] >= 5
-    assert {h["name"] for h in model["hops"]} >= {"Drift Poet (local)", "Pixel Painter (local) \u2192 Colour Captioner (local)"}
+    assert {h["name"] for h in model["hops"]} >= {"Drift Poet (local)",
+                                                  "Pixel Painter (local) \u2192 Colour Captioner (local)"}
     assert model["similar"][0]["run_id"] == first
     page = client.get(f"/runs/{second}").get_data(as_text=True)
     assert 'id="insight"' in page and "insight.js" in page and "Insight is off" not in page
@@ -99,7 +102,7 @@ def test_the_insight_api_needs_a_login_unless_the_pages_are_public(make_config):
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-def test_chromium_draws_the_charts_without_errors(chromium, live):  # noqa: F811
+def test_chromium_draws_the_charts_without_errors(chromium, live):
     run_id, = runs_with_insight(live, ["a red bicycle under cherry blossom"], points=8)
     page = chromium.new_context(viewport=DESKTOP).new_page()
     errors: list[str] = []

@@ -22,11 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def model_dir(tmp_path_factory) -> Path:
     return build_model2vec(tmp_path_factory.mktemp("models") / "tiny-m2v")
 
 
-async def wait_status(daemon, state: str, timeout: float = 20.0) -> dict:  # type: ignore[no-untyped-def]
+async def wait_status(daemon, state: str, timeout: float = 20.0) -> dict:
     async with asyncio.timeout(timeout):
         while (status := daemon.daemon.status()["insight"])["state"] != state:
             await asyncio.sleep(0.05)
@@ -34,12 +34,12 @@ async def wait_status(daemon, state: str, timeout: float = 20.0) -> dict:  # typ
 
 
 @pytest.fixture
-def insight_config(make_config, model_dir):  # type: ignore[no-untyped-def]
+def insight_config(make_config, model_dir):
     return make_config(PANIC_EDGE_INSIGHT_MODEL_DIR=str(model_dir))
 
 
 @pytest.fixture
-def probe(broker, insight_config):  # type: ignore[no-untyped-def]
+def probe(broker, insight_config):
     p = Probe(broker.url, f"panic/{insight_config.appliance_id}/#")
     yield p
     p.close()
@@ -114,6 +114,7 @@ async def test_a_killed_worker_is_started_again_and_insight_goes_on(insight_conf
         await wait_status(daemon, "on")
         service = daemon.daemon.insight
         old = service.worker_pid
+        assert old is not None
         os.kill(old, signal.SIGKILL)
         async with asyncio.timeout(20):
             while service.worker_pid == old or service.state != "on":

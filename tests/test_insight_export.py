@@ -16,7 +16,7 @@ from tests.test_insight_tracker import CAPTIONS, add_run
 
 
 @pytest.fixture
-async def history(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+async def history(tmp_path: Path, monkeypatch):
     data = tmp_path / "data"
     async with Store.open(data / "panic-edge.sqlite3") as store:
         await add_run(store, "r1", "a camel in the desert", [("poet", "text", c) for c in CAPTIONS])

@@ -24,7 +24,7 @@ LABELS = {"poet": "Drift Poet", "painter": "Pixel Painter", "captioner": "Colour
 
 
 @pytest.fixture(scope="module")
-def text_model(tmp_path_factory):  # type: ignore[no-untyped-def]
+def text_model(tmp_path_factory):
     return load_embedder(build_model2vec(tmp_path_factory.mktemp("m2v") / "tiny-m2v"))
 
 
@@ -50,13 +50,13 @@ async def add_run(store: Store, run_id: str, prompt: str, steps: list[tuple[str,
 
 
 @pytest.fixture
-async def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def database(tmp_path: Path):
     path = tmp_path / "panic-edge.sqlite3"
     async with Store.open(path) as store:
         yield store, path
 
 
-def tracker(path: Path, text, image=None, archive_dir=None, thresholds=None):  # type: ignore[no-untyped-def]
+def tracker(path: Path, text, image=None, archive_dir=None, thresholds=None):
     return Tracker(db.connect(path), text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
                    clock=lambda: 5000.0)
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -18,6 +19,7 @@ from panic_edge.core.installation import check_unique, parse_installation
 from panic_edge.errors import ConfigError, PayloadError
 from panic_edge.installation_files import installations_toml, load_installations, read_installations
 from panic_edge.nodes.board import compose
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.feed import Grid, Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Assigned, Shown, Unassigned, parse_installation_message
@@ -30,7 +32,7 @@ from tests.fake_http import FakeVestaboard
 from tests.nodes_helpers import message
 from tests.test_nodes_delivery import finished, until
 
-GALLERY = {"name": "gallery", "network": "demo", "screens": [
+GALLERY: dict[str, Any] = {"name": "gallery", "network": "demo", "screens": [
     {"name": "lobby-left", "kind": "single", "stride": 3, "offset": 0, "show_invoking": True},
     {"name": "wall", "kind": "grid", "rows": 2, "cols": 3, "order": "sequence"},
     {"name": "board-1", "kind": "vestaboard", "stride": 2, "offset": 1, "show_prompt": True}]}
@@ -135,11 +137,13 @@ def test_a_screen_node_takes_its_network_and_layout_from_the_installation_and_st
     state = NodeState("", Single(), screen="wall")
     assert "waiting for the appliance to describe screen wall" in (state.view(0).problem or "")
     inst = parse_installation(GALLERY)
-    assert state.apply(Assigned("gallery", "demo", inst.screen("wall")), 0)
+    wall = inst.screen("wall")
+    assert wall is not None
+    assert state.apply(Assigned("gallery", "demo", wall), 0)
     assert (state.network, state.selection, state.view(0).problem) == ("demo", Grid(2, 3, "sequence"), None)
     state.apply(Shown(**{k: v for k, v in message(0).items() if k != "meta"}), 0)
     assert len(state.feed) == 1
-    state.apply(Assigned("gallery", "night", inst.screen("wall")), 0)  # switched: a fresh feed
+    state.apply(Assigned("gallery", "night", wall), 0)  # switched: a fresh feed
     assert (state.network, len(state.feed)) == ("night", 0)
     state.apply(Unassigned("wall", "screen wall is no longer in installation gallery"), 0)
     assert state.view(0).problem and not state.view(0).attract
@@ -171,7 +175,14 @@ class ScreenNode:
 
     async def _follow(self) -> None:
         while True:
-            self.state.apply(await self.link.events.get(), 0.0)
+            event = await self.link.events.get()
+            if not isinstance(event, NodeCommand):  # a screen's command, not a picture
+                self.state.apply(event, 0.0)
+
+
+async def settle(task: asyncio.Task[Any]) -> None:
+    """Wait for a cancelled node task to end, whatever it ended with."""
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def open_screen(stack: AsyncExitStack, config, screen: str) -> ScreenNode:
@@ -211,16 +222,16 @@ async def test_screens_follow_their_installation_when_it_is_switched_to_another_
             wall = await open_screen(stack, config, "wall")
             wrong = await open_screen(stack, config, "board-1")  # a display asked to be a board
             vesta = asyncio.create_task(run_vestaboard(config, BoardOptions(""), board.key, screen="board-1"))
-            stack.push_async_callback(asyncio.gather, vesta, return_exceptions=True)
+            stack.push_async_callback(settle, vesta)
             stack.callback(vesta.cancel)
             speaker = asyncio.create_task(run_speaker(config, None, node_id=f"corner-{uuid4().hex[:8]}",
                                                       screen="corner"))
-            stack.push_async_callback(asyncio.gather, speaker, return_exceptions=True)
+            stack.push_async_callback(settle, speaker)
             stack.callback(speaker.cancel)
             tv = f"tv-{uuid4().hex[:8]}"  # the real pygame screen node, headless, as `display --screen wall`
             display = asyncio.create_task(run_display(config, DisplayOptions(
                 "", Single(), fullscreen=False, size=(320, 180), node_id=tv, screen="wall")))
-            stack.push_async_callback(asyncio.gather, display, return_exceptions=True)
+            stack.push_async_callback(settle, display)
             stack.callback(display.cancel)
             await until(lambda: lobby.link.network == "demo" and wall.state.selection == Grid(2, 3, "sequence"),
                         10, "the screens learning their installation")

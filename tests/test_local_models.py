@@ -25,7 +25,9 @@ def test_the_poet_keeps_some_of_the_words_and_is_deterministic():
 
 def test_the_painter_paints_the_colours_it_is_told():
     image = Image.open(io.BytesIO(pictures.paint("red red red blood"))).convert("RGB")
-    r, g, b = image.resize((1, 1)).getpixel((0, 0))
+    pixel = image.resize((1, 1)).getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    r, g, b = pixel
     assert r > g + 40 and r > b + 40
 
 

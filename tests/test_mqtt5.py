@@ -33,6 +33,7 @@ async def wait_for(probe, predicate, timeout=10.0):
 @pytest.mark.skipif(MOSQUITTO_RR is None, reason="mosquitto_rr is not installed (apt: mosquitto-clients)")
 async def test_mosquitto_rr_is_a_command_line_client(daemon, config, broker):
     base = f"panic/{config.appliance_id}"
+    assert MOSQUITTO_RR is not None
     proc = await asyncio.create_subprocess_exec(
         MOSQUITTO_RR, "-h", "127.0.0.1", "-p", str(broker.port), "-t", f"{base}/cmd/press",
         "-e", f"{base}/cmd/reply/rr-test", "-m", '{"network": "demo"}',
@@ -55,14 +56,18 @@ class V5Client:
         self.arrived = threading.Condition()
         subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in topics]
+        def on_connect(client: mqtt.Client, *_: object) -> None:
+            for topic in topics:
+                client.subscribe(topic, qos=1)
+
+        self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._message
         self.client.connect(host, int(port))
         self.client.loop_start()
         assert subscribed.wait(5)
 
-    def _message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+    def _message(self, client, userdata, msg) -> None:
         with self.arrived:
             self.got.append(msg)
             self.arrived.notify_all()

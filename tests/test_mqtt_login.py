@@ -41,11 +41,11 @@ def credentials(tmp_path) -> Path:
 
 def test_each_program_logs_in_with_its_role_unless_told_otherwise(credentials):
     config = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials)}).mqtt
-    assert login_for(config, "daemon").username == "gallery-1-daemon"  # type: ignore[union-attr]
-    assert login_for(config, "node").username == "gallery-1-node"  # type: ignore[union-attr]
+    assert login_for(config, "daemon").username == "gallery-1-daemon"
+    assert login_for(config, "node").username == "gallery-1-node"
     control = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials),
                                  "PANIC_EDGE_MQTT_ROLE": "control"}).mqtt
-    assert login_for(control, "node").username == "gallery-1-control"  # type: ignore[union-attr]
+    assert login_for(control, "node").username == "gallery-1-control"
     explicit = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(credentials),
                                   "PANIC_EDGE_MQTT_USERNAME": "me", "PANIC_EDGE_MQTT_PASSWORD": "pw"}).mqtt
     assert login_for(explicit, "daemon") == Login("me", "pw")
@@ -54,7 +54,7 @@ def test_each_program_logs_in_with_its_role_unless_told_otherwise(credentials):
 
 def test_a_missing_credentials_file_or_role_table_is_a_clear_config_error(tmp_path, credentials):
     missing = load_config(None, {"PANIC_EDGE_MQTT_CREDENTIALS_FILE": str(tmp_path / "nope.toml")}).mqtt
-    with pytest.raises(ConfigError, match="does not exist.*broker-config"):
+    with pytest.raises(ConfigError, match=r"does not exist.*broker-config"):
         login_for(missing, "daemon")
     partial = tmp_path / "partial.toml"
     partial.write_text('[node]\nusername = "n"\npassword = "p"\n')

@@ -11,6 +11,7 @@ from uuid import uuid4
 import pytest
 
 from panic_edge.broker import LocalBroker, free_port
+from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.feed import Grid, Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Shown
@@ -30,6 +31,8 @@ class Follower:
     async def _follow(self) -> None:
         while True:
             event = await self.link.events.get()
+            if isinstance(event, NodeCommand):  # a screen's command, not a picture
+                continue
             if self.state.apply(event, 0.0) and isinstance(event, Shown):
                 self.accepted.append((event.id, event.state))
 
@@ -141,7 +144,7 @@ async def test_twenty_nodes_receive_every_invocation_across_a_broker_restart(mak
             try:
                 await until(lambda: not any(missing(n) for n in nodes), 30)
             except AssertionError:
-                raise AssertionError(f"missing: {[(n.link.node_id, sorted(missing(n))) for n in nodes]}")
+                raise AssertionError(f"missing: {[(n.link.node_id, sorted(missing(n))) for n in nodes]}") from None
             for node in nodes:
                 assert len(node.accepted) == len(set(node.accepted)), "an invocation state shown twice"
                 assert node.link.malformed == 0

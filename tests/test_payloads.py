@@ -73,7 +73,7 @@ def test_any_bytes_give_a_well_formed_command_or_a_payload_error(name, payload):
     if name == "stop-all":
         assert command.network is None
     if name == "start":
-        assert command.prompt == body["prompt"] and command.prompt.strip()
+        assert command.prompt is not None and command.prompt == body["prompt"] and command.prompt.strip()
         assert len(command.prompt) <= MAX_PROMPT_CHARS
     else:
         assert command.prompt is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
@@ -10,24 +11,22 @@ from pydantic import SecretStr
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.media import MediaType
 from panic_edge.platforms.anthropic import AnthropicPlatform
-from panic_edge.platforms.base import ModelInput
-from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, TransientError,
-                                         UnreachableError)
+from panic_edge.platforms.base import ModelInput, Platform
+from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError, UnreachableError
 from panic_edge.platforms.gemini import GeminiPlatform
 from panic_edge.platforms.openai import OpenAIPlatform
 from tests.fakes.platforms import KEYS, FakeAnthropic, FakeGemini, FakeOpenAI, picture, wav
-from tests.fakes.server import Reply
+from tests.fakes.server import FakeServer, Reply
 
 TEXT = ModelInput(MediaType.TEXT, text="a camel in the desert")
 IMAGE = ModelInput(MediaType.IMAGE, data=picture("PNG"), mime="image/png")
 # platform -> (fake, client factory, path of the call, chat model, caption model)
-SETUPS = {
+SETUPS: dict[str, tuple[Callable[[], FakeServer], Callable[..., Platform], str, str, str]] = {
     "openai": (FakeOpenAI, lambda url, key, **kw: OpenAIPlatform(url + "/v1", key, **kw),
                "/v1/chat/completions", "gpt-5-chat", "gpt-caption"),
-    "anthropic": (FakeAnthropic, lambda url, key, **kw: AnthropicPlatform(url, key, **kw),
-                  "/v1/messages", "claude-chat", "claude-caption"),
-    "gemini": (FakeGemini, lambda url, key, **kw: GeminiPlatform(url, key, **kw),
-               "/v1beta/models/gemini-2.5-flash:generateContent", "gemini-chat", "gemini-caption"),
+    "anthropic": (FakeAnthropic, AnthropicPlatform, "/v1/messages", "claude-chat", "claude-caption"),
+    "gemini": (FakeGemini, GeminiPlatform, "/v1beta/models/gemini-2.5-flash:generateContent", "gemini-chat",
+               "gemini-caption"),
 }
 ERROR_BODIES = {
     "openai": lambda status, msg: {"error": {"message": msg, "type": "invalid_request_error", "code": None}},
@@ -73,6 +72,7 @@ async def test_a_caption_call_sends_the_picture_inline_as_base64(setup):
     body = fake.seen("POST", path)[0].json
     import base64
 
+    assert IMAGE.data is not None
     b64 = base64.b64encode(IMAGE.data).decode()
     if name == "openai":
         assert body["messages"][-1]["content"][1]["image_url"]["url"] == f"data:image/png;base64,{b64}"

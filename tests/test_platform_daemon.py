@@ -116,9 +116,9 @@ async def test_a_call_refused_as_unsafe_is_retried_once_with_the_safety_prompt_t
         done = _completed(running.engine, "careful", 1)
         await running.engine.start("careful", "something the filter refuses")
         caption = await done
-        creates = rep.seen("POST", KLEIN)
-        assert [c.json["input"]["prompt"] for c in creates] == ["something the filter refuses",
-                                                                "a calm lake at dawn"]
+        creates = rep.seen("POST", KLEIN)  # the run goes on: the next step's call may be in already
+        assert [c.json["input"]["prompt"] for c in creates[:2]] == ["something the filter refuses",
+                                                                    "a calm lake at dawn"]
         assert caption["input_type"] == "image" and caption["output"]
         await running.engine.stop("careful")
         rep.queue("POST", KLEIN, NSFW, NSFW)  # refused with the safety prompt too: the placeholder

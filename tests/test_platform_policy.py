@@ -12,8 +12,7 @@ from panic_edge.core.model import Model, Price
 from panic_edge.errors import ConfigError
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.credentials import load_credentials
-from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, TransientError,
-                                         UnreachableError)
+from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError, UnreachableError
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.platforms.retry import Retrying, RetryPolicy, retry_delay
 from panic_edge.platforms.safety import NSFW_FLAG, placeholder
@@ -93,7 +92,8 @@ async def test_the_safety_placeholder_is_flagged_nsfw_and_of_the_models_kind(mod
     if kind is MediaType.TEXT:
         assert out.text
     else:
-        assert sniff(out.data)[2] is kind
+        sniffed = sniff(out.data or b"")
+        assert sniffed is not None and sniffed[2] is kind
 
 
 def test_credentials_come_from_systemd_then_the_environment_then_the_file(tmp_path):

@@ -13,8 +13,7 @@ from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
 from panic_edge.platforms.base import ModelInput
-from panic_edge.platforms.errors import (PermanentError, SafetyFilterError, TransientError,
-                                         UnreachableError)
+from panic_edge.platforms.errors import PermanentError, SafetyFilterError, TransientError, UnreachableError
 from panic_edge.platforms.replicate import ReplicatePlatform
 from tests.fakes.platforms import KEYS, FakeReplicate, picture, problem
 from tests.fakes.server import Reply
@@ -202,5 +201,5 @@ async def test_cancelling_while_the_create_request_waits_cancels_the_prediction_
         await task
     release.set()
     await client.settle()
-    [cancel] = fake.seen("POST", "/v1/predictions/p1/cancel")
+    [_] = fake.seen("POST", "/v1/predictions/p1/cancel")
     assert fake.predictions["p1"]["status"] == "canceled"

@@ -69,12 +69,12 @@ async def store(tmp_path: Path):
         yield opened
 
 
-def prewarmer(store: Store, platforms: Platforms, engine: Engine, **kw) -> Prewarmer:  # type: ignore[no-untyped-def]
+def prewarmer(store: Store, platforms: Platforms, engine: Engine, **kw) -> Prewarmer:
     return Prewarmer(kw.pop("config", PrewarmConfig()), CATALOGUE, platforms, store, engine,
                      button=lambda: "gallery", reader=Reader(store.path), **kw)
 
 
-def creates_of(fake: FakeReplicate, owner_name: str) -> list:  # type: ignore[type-arg]
+def creates_of(fake: FakeReplicate, owner_name: str) -> list:
     version = owner_name.replace("/", "__") + "-v1"
     return [s for s in fake.seen("POST", CREATE_COLD) if s.json["version"] == version]
 

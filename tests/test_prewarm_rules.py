@@ -12,7 +12,7 @@ NETS = {"gallery": Network("gallery", "Gallery", ("flux-schnell", "molmo")),
         "demo": Network("demo", "Demo", ("local-painter", "local-captioner"))}
 
 
-def usable(model):  # type: ignore[no-untyped-def]
+def usable(model):
     return None
 
 

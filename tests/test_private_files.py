@@ -40,7 +40,7 @@ def assert_private(data_dir: Path) -> None:
     assert not lax, f"readable by others: {lax}"
 
 
-async def wait_for_outputs(running, count: int) -> str:  # type: ignore[no-untyped-def]
+async def wait_for_outputs(running, count: int) -> str:
     run_id = await running.engine.start("demo", "private matters")
     async with asyncio.timeout(10):
         while len([i for i in await running.engine.store.run_invocations(run_id) if i.output]) < count:
@@ -106,6 +106,7 @@ STRACE = shutil.which("strace")
 
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed (scripts/setup installs it)")
 def test_an_archived_file_is_fsynced_renamed_then_its_folder_fsynced(tmp_path: Path):
+    assert STRACE is not None
     script = textwrap.dedent(f"""
         from pathlib import Path
         from panic_edge.archive import Archive

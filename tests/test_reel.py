@@ -30,7 +30,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 NAMES = {m.id: m.label for m in CATALOGUE.values()}
 
 
-async def run_on(daemon, steps: int = 6) -> str:  # type: ignore[no-untyped-def]
+async def run_on(daemon, steps: int = 6) -> str:
     run_id = await daemon.engine.start("demo", "a lighthouse in a storm")
     async with asyncio.timeout(20):
         while sum(i.state.value == "completed" for i in await daemon.engine.store.run_invocations(run_id)) < steps:
@@ -88,7 +88,7 @@ async def test_record_draws_a_run_as_the_screen_does_with_its_sound(config, monk
         assert (video.codec_context.name, audio.codec_context.name) == ("h264", "aac")
         assert (video.width, video.height) == (160, 90)
         frames = [frame.to_image() for frame in container.decode(video=0)]
-        seconds = float(container.duration) / 1e6
+        seconds = float(container.duration or 0) / 1e6
     assert len(frames) == 5 * len(shown)  # 0.5 s a step at 10 frames a second
     assert abs(seconds - 0.5 * len(shown)) < 0.15
     loud = sound_per_step(out, 0.5)
@@ -122,7 +122,7 @@ async def test_record_refuses_an_empty_selection_and_a_screen_refuses_a_bad_reel
     assert any("shows the live picture only" in r.getMessage() for r in caplog.records)
 
 
-def top_colour(shot: bytes) -> tuple[int, int, int]:
+def top_colour(shot: bytes) -> tuple[int, ...]:
     image = pygame.image.load(io.BytesIO(shot), "shot.png")
     return tuple(image.get_at((image.get_width() // 2, 2)))[:3]
 
@@ -137,7 +137,7 @@ async def test_a_screen_plays_the_reel_while_the_daemon_is_away_and_is_live_when
     node_id = f"test-reel-{uuid.uuid4().hex[:8]}"
     status = f"panic/{config.appliance_id}/nodes/{node_id}/status"
 
-    def showing(what: str):  # type: ignore[no-untyped-def]
+    def showing(what: str):
         return asyncio.to_thread(probe.wait_for, lambda t, b: t == status and isinstance(b, dict)
                                  and b.get("showing") == what, 15)
 

@@ -24,7 +24,6 @@ from panic_edge.nodes.feed import Single
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
 from panic_edge.nodes.screen.control import thumbnail
 from panic_edge.nodes.speaker import run_speaker
-from tests.admin_fixtures import admin, admin_env, browser, live, networks_dir  # noqa: F401
 from tests.conftest import start_daemon
 
 
@@ -122,7 +121,7 @@ async def test_a_speaker_goes_quiet_on_blank_and_plays_again_on_wake(config, pro
         await daemon.stop()
 
 
-def colours(shot: bytes) -> set[tuple[int, int, int]]:
+def colours(shot: bytes) -> set[tuple[int, ...]]:
     image = pygame.image.load(io.BytesIO(shot), "shot.png")
     w, h = image.get_size()
     return {tuple(image.get_at((x, y)))[:3] for x in range(0, w, 5) for y in range(0, h, 5)}

@@ -6,9 +6,26 @@ import pytest
 
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.network import Network
-from panic_edge.core.runner import (MAX_PROMPT_CHARS, BeginRun, Cancel, Complete, Completed, Discard,
-                                    EndRun, Fail, Failed, Invoke, Press, Refuse, RunnerState, ShowPlaceholder,
-                                    Start, Stop, Unsafe, step)
+from panic_edge.core.runner import (
+    MAX_PROMPT_CHARS,
+    BeginRun,
+    Cancel,
+    Complete,
+    Completed,
+    Discard,
+    EndRun,
+    Fail,
+    Failed,
+    Invoke,
+    Press,
+    Refuse,
+    RunnerState,
+    ShowPlaceholder,
+    Start,
+    Stop,
+    Unsafe,
+    step,
+)
 from panic_edge.errors import CommandError, LockoutError
 
 NET = Network(slug="loop", name="Loop", models=("poet", "painter", "captioner"), lockout_seconds=30,

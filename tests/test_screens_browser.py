@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.admin_fixtures import PASSWORD, admin_env, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD
+from tests.browser_fixtures import CHROMIUM
 from tests.live import ThreadedDaemon
-from tests.test_admin_browser import CHROMIUM, DESKTOP, chromium, shoot  # noqa: F401
+from tests.test_admin_browser import DESKTOP, shoot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed "
@@ -56,7 +57,7 @@ def test_the_screens_page_shows_a_live_thumbnail_and_blanks_and_wakes_a_screen(c
         thumb = card.locator(".thumb img")
         expect(thumb).to_be_visible()
         page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=thumb.element_handle())
-        live.call(lambda: live.engine.stop_all())
+        live.call(live.engine.stop_all)
         shoot(page, "admin-screens", full_page=False)
 
         card.locator("button[data-verb=blank]").click()

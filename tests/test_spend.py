@@ -18,7 +18,7 @@ from panic_edge.core.prewarm import Warmup
 from panic_edge.core.spend import PREWARMING, SpendRow, summarise, window_hours
 from panic_edge.store.migrations import migrate
 from panic_edge.store.spend import record_warmup, spend_by_hour
-from tests.admin_fixtures import Browser, admin, admin_env, browser, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import Browser
 
 H = 3600.0
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % H  # an hour boundary
@@ -75,7 +75,7 @@ def _sql() -> str:
     return SPEND_BY_HOUR
 
 
-def _params() -> dict:  # type: ignore[type-arg]
+def _params() -> dict:
     return {"since": T0, "until": T0 + H, "prewarming": PREWARMING}
 
 
@@ -109,7 +109,7 @@ def test_the_chart_draws_a_bar_per_hour_that_cost_something_with_its_hour_and_am
     assert 'aria-label="Gallery &lt;&amp;&gt;: dollars per hour"' in svg and "style" not in svg
 
 
-def test_the_spend_page_and_api_show_each_network_today_and_per_hour(admin: Browser, live):  # noqa: F811
+def test_the_spend_page_and_api_show_each_network_today_and_per_hour(admin: Browser, live):
     now = time.time()
     conn = sqlite3.connect(live.config.database_path, timeout=10)
     seed(conn, [("demo", now - 60, 0.125, "completed"), ("demo", now - 30, 0.125, "completed"),
@@ -128,6 +128,6 @@ def test_the_spend_page_and_api_show_each_network_today_and_per_hour(admin: Brow
     assert admin.get("/api/spend?days=-5").status_code == 200 and admin.get("/spend?days=x").status_code == 200
 
 
-def test_the_spend_page_needs_a_login(browser: Browser):  # noqa: F811
+def test_the_spend_page_needs_a_login(browser: Browser):
     assert browser.get("/spend").status_code in (302, 401, 403)
     assert browser.get("/api/spend").status_code in (401, 403)

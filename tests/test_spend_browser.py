@@ -11,16 +11,16 @@ from datetime import datetime, timedelta
 
 from panic_edge.core.prewarm import Warmup
 from panic_edge.store.spend import record_warmup
-from tests.admin_fixtures import PASSWORD, admin_env, networks_dir  # noqa: F401
+from tests.admin_fixtures import PASSWORD
 from tests.fakes.platforms import KEYS, FakeReplicate
 from tests.live import ThreadedDaemon
-from tests.test_admin_browser import DESKTOP, chromium, playwright_api, shoot, violations, watched  # noqa: F401
+from tests.test_admin_browser import DESKTOP, playwright_api, shoot, violations, watched
 
 NETWORKS = {"gallery": ("Gallery", ["flux-schnell", "molmo"]), "music": ("Music", ["magnet", "whisper"]),
             "speech": ("Speech", ["xtts", "whisper"])}
 
 
-def a_week_of_spend(path, now: float) -> None:  # type: ignore[no-untyped-def]
+def a_week_of_spend(path, now: float) -> None:
     """Invocations with costs over the last seven days, during opening hours (10:00 to 18:00)."""
     conn = sqlite3.connect(path, timeout=10)
     midnight = datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -50,7 +50,7 @@ def a_week_of_spend(path, now: float) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_models_warmth_and_a_week_of_spend_are_shown_under_the_content_security_policy(
-        chromium, make_config, admin_env, networks_dir, tmp_path, monkeypatch):  # noqa: F811
+        chromium, make_config, admin_env, networks_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     for slug, (name, models) in NETWORKS.items():
         (networks_dir / f"{slug}.toml").write_text(f'name = "{name}"\nmodels = {json.dumps(models)}\n')
@@ -94,6 +94,6 @@ def test_the_models_warmth_and_a_week_of_spend_are_shown_under_the_content_secur
             shoot(page, "spend-desktop")
             assert violations(page) == [] and console == []
             context.close()
-            live.call(lambda: live.engine.stop_all())
+            live.call(live.engine.stop_all)
         finally:
             live.stop()

@@ -57,7 +57,7 @@ async def test_a_finished_invocation_cannot_be_changed_again(tmp_path: Path):
         await store.add_invocation(invocation("r1", 0))
         assert await store.fail("r1.0", "cancelled", 2.0)
         assert not await store.complete("r1.0", Content.of_text("late"), 3.0)
-        assert (await store.get_invocation("r1.0")).error == "cancelled"  # type: ignore[union-attr]
+        assert (await store.get_invocation("r1.0")).error == "cancelled"
 
 
 async def test_open_runs_are_listed_with_their_last_invocation(tmp_path: Path):

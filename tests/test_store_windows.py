@@ -86,9 +86,9 @@ def test_run_totals_are_kept_by_the_database_on_every_write():
     assert summary.cost_usd == pytest.approx(0.04) and summary.predict_time == pytest.approx(2.0)
     assert summary.seconds == pytest.approx(11.0)  # from the start to the last finish
     writes.end_run(conn, "r", "stopped", 30.0)
-    assert queries.run_summary(conn, "r").seconds == pytest.approx(20.0)  # type: ignore[union-attr]
+    assert queries.run_summary(conn, "r").seconds == pytest.approx(20.0)
     writes.add_invocation(conn, invocation("r", 4, 22.0))  # reset to be called again: no longer failed
-    assert queries.run_summary(conn, "r").failed == 0  # type: ignore[union-attr]
+    assert queries.run_summary(conn, "r").failed == 0
 
 
 def test_a_database_from_before_the_totals_gets_them_filled_in(tmp_path: Path):

@@ -88,7 +88,10 @@ async def test_a_write_is_reported_only_once_another_connection_can_see_it(tmp_p
         futures = []
         for n in range(30):
             future = store.submit(insert_run(f"r{n}"))
-            future.add_done_callback(lambda f, n=n: seen.append({f"r{n}"} - run_ids(store.path)))
+            def unseen(_: object, n: int = n) -> None:
+                seen.append({f"r{n}"} - run_ids(store.path))
+
+            future.add_done_callback(unseen)
             futures.append(future)
         await asyncio.gather(*futures)
         assert seen == [set()] * 30  # every run was already committed when its future resolved

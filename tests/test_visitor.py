@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from flask_ui.app import Settings, create_app
 from flask_ui.visitor import issue_link
 from panic_edge.core.visit import Verdict, VisitPasses
-from panic_edge.nodes.messages import parse_status
 from panic_edge.nodes.feed import Single
+from panic_edge.nodes.messages import parse_status
 from panic_edge.nodes.view import NodeState
-from tests.admin_fixtures import Browser, admin_env, live, networks_dir  # noqa: F401
+from tests.admin_fixtures import Browser
 from tests.live import ThreadedDaemon
 from tests.mqtt_probe import Probe
 
@@ -99,16 +99,6 @@ def test_an_expired_or_other_networks_pass_gets_a_friendly_page(app):
         assert response.status_code == 403 and "doesn't work" in response.get_data(as_text=True)
     gone, _ = issue_link(app, "gone", "http://x")
     assert client.get(_path(gone)).status_code == 404
-
-
-@pytest.fixture
-def gallery(networks_dir: Path) -> str:
-    """A network of local models whose lockout outlasts any test (loaded when ``live`` starts)."""
-    (networks_dir / "gallery.toml").write_text(
-        'name = "Gallery"\n'
-        'description = "Your words become a verse, the verse a picture, the picture words again."\n'
-        'models = ["local-poet", "local-painter", "local-captioner"]\nlockout_seconds = 600\n')
-    return "gallery"
 
 
 def _form(client, url: str) -> dict[str, str]:

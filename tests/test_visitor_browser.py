@@ -11,12 +11,10 @@ import html
 import re
 import time
 
-from tests.admin_fixtures import PASSWORD, admin_env, live, networks_dir  # noqa: F401
-from tests.test_visitor import gallery  # noqa: F401
-from tests.live import ThreadedDaemon
-from tests.test_admin_browser import DESKTOP, PHONE, chromium, playwright_api, pytestmark, shoot  # noqa: F401
-
 from panic_edge.core.visit import visit_url
+from tests.admin_fixtures import PASSWORD
+from tests.live import ThreadedDaemon
+from tests.test_admin_browser import DESKTOP, PHONE, playwright_api, pytestmark, shoot  # noqa: F401 -- pytestmark: its skip
 
 
 def test_a_phone_opens_the_printed_code_sees_the_lockout_and_sends_a_prompt(chromium, gallery,

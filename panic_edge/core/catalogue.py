@@ -17,12 +17,13 @@ networks, left out of the picker.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TypedDict
 
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Hints, Model, Price, Warmth
 from panic_edge.errors import UnknownModelError
 
-T, I, A = MediaType.TEXT, MediaType.IMAGE, MediaType.AUDIO
+T, I, A = MediaType.TEXT, MediaType.IMAGE, MediaType.AUDIO  # noqa: E741 -- the types' initials, for the table
 WARM, COLD = Warmth.WARM, Warmth.COLD
 
 
@@ -34,7 +35,11 @@ def _m(id: str, name: str, platform: str, io: tuple[MediaType, MediaType], descr
                  price=price, deprecated=deprecated)
 
 
-OLD = {"deprecated": True}  # the original app retired these Replicate endpoints (February 2026)
+class _Retired(TypedDict):
+    deprecated: bool
+
+
+OLD: _Retired = {"deprecated": True}  # the original app retired these Replicate endpoints (February 2026)
 
 
 def per_image(dollars: float) -> Price:

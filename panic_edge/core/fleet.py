@@ -133,7 +133,7 @@ class Fleet:
                         "reachable": a.availability == "online" and a.bridge != "down",
                         "admin_url": f"{media_base}/" if media_base else None,
                         **{k: v for k, v in status.items() if k != "media_base"},
-                        "nodes": nodes, "nodes_seen_online": sum(n["online"] for n in nodes),
+                        "nodes": nodes, "nodes_seen_online": sum(1 for n in nodes if n["online"]),
                         "updated_at": a.updated_at})
         return {"appliances": out, "ignored": self.ignored}
 

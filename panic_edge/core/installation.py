@@ -39,7 +39,7 @@ class _Screen(BaseModel):
     @property
     def command(self) -> str:
         """The node command that shows this screen: display, vestaboard or speaker."""
-        return NODE_COMMAND[self.kind]  # type: ignore[attr-defined]
+        return NODE_COMMAND[self.kind]  # type: ignore[attr-defined]  # each kind of screen's Literal field
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -115,7 +115,7 @@ class SpeakerScreen(_Screen):
 Screen = Annotated[SingleScreen | GridScreen | VestaboardScreen | SpeakerScreen, Field(discriminator="kind")]
 SCREEN_TYPES: dict[str, type[_Screen]] = {"single": SingleScreen, "grid": GridScreen,
                                           "vestaboard": VestaboardScreen, "speaker": SpeakerScreen}
-_screen_adapter: TypeAdapter[Any] = TypeAdapter(Screen)
+_screen_adapter: TypeAdapter[SingleScreen | GridScreen | VestaboardScreen | SpeakerScreen] = TypeAdapter(Screen)
 
 
 class Installation(BaseModel):
@@ -209,7 +209,7 @@ def parse_installation(data: Mapping[str, Any], *, lenient: bool = False) -> Ins
 def parse_screen(data: Mapping[str, Any]) -> SingleScreen | GridScreen | VestaboardScreen | SpeakerScreen:
     """One screen from its fields (``kind`` says which settings it takes). Raises ConfigError."""
     try:
-        return _screen_adapter.validate_python(dict(data))  # type: ignore[no-any-return]
+        return _screen_adapter.validate_python(dict(data))
     except ValidationError as err:
         raise ConfigError(f"screen {data.get('name', '?')!r}: {_messages(err)}") from None
 

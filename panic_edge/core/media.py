@@ -40,7 +40,7 @@ class Content:
             raise ValueError(f"{self.type} content needs an archived file")
 
     @classmethod
-    def of_text(cls, text: str) -> "Content":
+    def of_text(cls, text: str) -> Content:
         return cls(MediaType.TEXT, text=text)
 
     def summary(self, width: int = 60) -> str:

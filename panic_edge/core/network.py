@@ -49,7 +49,7 @@ def chain_errors(network: Network, catalogue: Mapping[str, Model]) -> list[str]:
     if not SLUG.match(network.slug):
         problems.append(f"slug {network.slug!r} must be lowercase letters, digits and dashes")
     if not network.models:
-        return problems + ["it has no models; list at least one in `models`"]
+        return [*problems, "it has no models; list at least one in `models`"]
     if network.lockout_seconds < 0:
         problems.append("lockout_seconds must not be negative")
     if network.offline_policy not in ("pause", "replay", "stop"):

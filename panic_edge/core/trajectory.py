@@ -57,7 +57,7 @@ def unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(vectors, dtype=np.float64)
     if data.ndim == 1:
         data = data[None, :]
-    finite = np.isfinite(data).all(axis=1)
+    finite = np.asarray(np.isfinite(data).all(axis=1))
     data = np.where(finite[:, None], data, 0.0)
     norms = np.linalg.norm(data, axis=1)
     ok = finite & (norms > 1e-9)
@@ -92,7 +92,7 @@ def measure(points: np.ndarray, sequences: Sequence[int], keys: Sequence[str | N
     before = distances(newest, points[:-1])
     origin = prompt if prompt is not None else points[0]
     drift = distance(origin, newest)
-    if n > 1:
+    if n > 1:  # noqa: SIM108 -- plainer than a nested ternary
         step = float(before[-1])
     else:
         step = distance(prompt, newest) if prompt is not None else 0.0
@@ -160,7 +160,8 @@ class Projection:
         data = np.asarray(vectors, dtype=np.float64)
         if data.ndim == 1:
             data = data[None, :]
-        return ((data - self.mean) @ self.axes.T) / self.scale
+        projected: np.ndarray = ((data - self.mean) @ self.axes.T) / self.scale
+        return projected
 
 
 def fit_projection(reference: np.ndarray, fitted_on: int, previous: Projection | None = None) -> Projection:
@@ -199,7 +200,8 @@ def should_refit(projection: Projection | None, available: int, dim: int) -> boo
 def signature(points: np.ndarray) -> np.ndarray:
     """A run in one unit vector: the direction of its mean (for a first, cheap comparison)."""
     rows, _ = unit_rows(np.asarray(points, dtype=np.float64).mean(axis=0))
-    return rows[0]
+    first: np.ndarray = rows[0]
+    return first
 
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:

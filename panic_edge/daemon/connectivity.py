@@ -20,7 +20,7 @@ log = logging.getLogger("panic_edge.connectivity")
 async def reachable(host: str, port: int, timeout: float) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     try:
@@ -67,5 +67,5 @@ class ConnectivityMonitor:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

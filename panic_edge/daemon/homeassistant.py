@@ -22,7 +22,7 @@ from panic_edge.bus import Message
 from panic_edge.config import HomeAssistantConfig
 from panic_edge.core import payloads
 from panic_edge.core.homeassistant import components, discovery, discovery_topic, status_topic
-from panic_edge.daemon.engine import Publisher
+from panic_edge.daemon.announce import Publisher
 
 log = logging.getLogger("panic_edge.homeassistant")
 

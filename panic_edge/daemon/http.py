@@ -19,6 +19,8 @@ THREADS = 14
 class HttpServer:
     def __init__(self, settings: Settings, host: str, port: int) -> None:
         self.app = create_app(settings)
+        # the ignores in this class: types-waitress types create_server as returning a single-socket
+        # server or a MultiSocketServer, and what is used here is the former's
         self._server = create_server(self.app, host=host, port=port, threads=THREADS, ident="panic-edge")
         self.port: int = int(self._server.effective_port)  # type: ignore[union-attr]
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
@@ -38,4 +40,4 @@ class HttpServer:
             self._thread.join(timeout=5)
         else:
             close_all(server._map)  # type: ignore[union-attr]
-        server.task_dispatcher.shutdown(timeout=5)  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown(timeout=5)

@@ -51,7 +51,7 @@ class Hub:
                         pass
 
     @contextmanager
-    def subscribe(self) -> Iterator["Subscription"]:
+    def subscribe(self) -> Iterator[Subscription]:
         """A subscription for the duration of the ``with``. Raises CommandError when full."""
         q: queue.Queue[HubEvent] = queue.Queue(self.backlog)
         with self._lock:

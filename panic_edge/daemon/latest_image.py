@@ -13,7 +13,7 @@ from typing import Any
 
 from panic_edge.core import payloads
 from panic_edge.core.topics import Topics
-from panic_edge.daemon.engine import Publisher
+from panic_edge.daemon.announce import Publisher
 
 
 class LatestImages:

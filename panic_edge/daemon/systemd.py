@@ -15,10 +15,11 @@ log = logging.getLogger(__name__)
 
 def _load_notify() -> Callable[[str], bool] | None:
     try:
-        from systemd import daemon  # type: ignore[import-not-found]
+        # for mypy, the repository's systemd/ folder (unit files) shadows the systemd-python package
+        from systemd import daemon  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return daemon.notify  # type: ignore[no-any-return]
+    return daemon.notify  # type: ignore[no-any-return]  # systemd-python has no types
 
 
 class Notifier:

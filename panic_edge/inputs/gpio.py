@@ -42,17 +42,19 @@ class PanicButton:
 
         self._loop = asyncio.get_running_loop()
         self._on_press, self._on_hold = on_press, on_hold
+        self._tasks: set[asyncio.Future[Any]] = set()  # held until done: the loop keeps only weak references
         factory = pin_factory if pin_factory is not None else make_pin_factory(config.pin_factory)
         self.device = Button(config.pin, pull_up=config.pull_up, bounce_time=config.bounce_time or None,
                              hold_time=config.hold_time, pin_factory=factory)
         self.device.when_pressed = lambda: self._loop.call_soon_threadsafe(self._spawn, self._on_press)
         self.device.when_held = lambda: self._loop.call_soon_threadsafe(self._spawn, self._on_hold)
 
-    @staticmethod
-    def _spawn(callback: Callable[[], Any]) -> None:
+    def _spawn(self, callback: Callable[[], Any]) -> None:
         result = callback()
         if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
         self.device.close()
@@ -92,7 +94,7 @@ def open_button(config: ButtonConfig, on_press: Callable[[], Any], on_hold: Call
         with warnings.catch_warnings():  # gpiozero warns once per factory it falls back from
             warnings.simplefilter("ignore")
             return PanicButton(config, on_press, on_hold, pin_factory)
-    except Exception as err:  # gpiozero raises a zoo of errors on machines without a header
+    except Exception as err:  # noqa: BLE001 -- gpiozero raises a zoo of errors on machines without a header
         log.warning("no GPIO panic button (%s: %s); press Enter here or run `panic-edge press`",
                     type(err).__name__, err)
         return None
@@ -105,6 +107,6 @@ def open_led(config: LedConfig, pin_factory: Any = None) -> StatusLed | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return StatusLed(config, pin_factory)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 -- as for the button: no header, no LED, no crash
         log.warning("no status LED on pin %s (%s: %s)", config.pin, type(err).__name__, err)
         return None

@@ -18,6 +18,7 @@ class Keyboard:
         self._on_line = on_line
         self._stream = stream
         self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Future[None]] = set()  # held until done: the loop keeps only weak references
         self._loop.add_reader(stream.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -25,7 +26,9 @@ class Keyboard:
         if line == "":  # end of input: stop listening, keep running
             self.close()
             return
-        asyncio.ensure_future(self._on_line(line.strip()))
+        task = asyncio.ensure_future(self._on_line(line.strip()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
         try:

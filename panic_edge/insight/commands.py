@@ -14,7 +14,7 @@ from panic_edge.errors import InsightError
 from panic_edge.insight import missing_packages, model_dir, why_off
 
 
-def add_actions(parser: argparse.ArgumentParser, with_config: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_actions(parser: argparse.ArgumentParser, with_config: Callable[[argparse.ArgumentParser], object]) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def action(name: str, func: Callable[[argparse.Namespace, Config], int], help: str) -> argparse.ArgumentParser:

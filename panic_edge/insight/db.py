@@ -99,11 +99,14 @@ def point_rows(conn: sqlite3.Connection, run_id: str, model: str) -> dict[str, R
 
 
 def run_state(conn: sqlite3.Connection, run_id: str, model: str) -> Row | None:
-    return conn.execute("SELECT * FROM insight_runs WHERE run_id = ? AND model = ?", (run_id, model)).fetchone()
+    row: Row | None = conn.execute("SELECT * FROM insight_runs WHERE run_id = ? AND model = ?",
+                                   (run_id, model)).fetchone()
+    return row
 
 
 def projection_row(conn: sqlite3.Connection, model: str) -> Row | None:
-    return conn.execute("SELECT * FROM insight_projections WHERE model = ?", (model,)).fetchone()
+    row: Row | None = conn.execute("SELECT * FROM insight_projections WHERE model = ?", (model,)).fetchone()
+    return row
 
 
 def count_embeddings(conn: sqlite3.Connection, model: str) -> int:

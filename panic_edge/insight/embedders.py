@@ -197,18 +197,19 @@ class OnnxImageEmbedder:
 
     @staticmethod
     def _pool(out: Any) -> np.ndarray:
-        out = np.asarray(out, dtype=np.float32)
-        return out[:, 0] if out.ndim == 3 else out.reshape(out.shape[0], -1)
+        array = np.asarray(out, dtype=np.float32)
+        pooled: np.ndarray = array[:, 0] if array.ndim == 3 else array.reshape(array.shape[0], -1)
+        return pooled
 
-    def pixels(self, data: bytes) -> np.ndarray | None:
+    def pixels(self, data: bytes | bytearray) -> np.ndarray | None:
         """CLIP preprocessing: shortest side to ``size`` (bicubic), centre crop, normalise."""
         from PIL import Image
 
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > MAX_PIXELS:
+            with Image.open(io.BytesIO(data)) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
                     return None
-                img = img.convert("RGB")
+                img = opened.convert("RGB")
                 scale = self.size / min(img.width, img.height)
                 w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
                 img = img.resize((w, h), Image.Resampling.BICUBIC)

@@ -23,7 +23,7 @@ import csv
 import json
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,5 +154,5 @@ def _parquet(conn: sqlite3.Connection, table: Table, folder: Path) -> int:
 
 
 def _table(pa: Any, schema: Any, rows: list[tuple[Any, ...]]) -> Any:
-    columns = list(zip(*rows)) if rows else [[] for _ in schema]
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema]
     return pa.table([pa.array(list(col), type=field.type) for col, field in zip(columns, schema)], schema=schema)

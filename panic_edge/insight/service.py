@@ -152,8 +152,9 @@ class InsightService:
         if self.queue:
             return self._pop()
         waiting = asyncio.ensure_future(self._next_job())
+        either: set[asyncio.Future[Any]] = {waiting, exited}
         try:
-            await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not waiting.done():
                 waiting.cancel()

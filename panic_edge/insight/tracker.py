@@ -211,11 +211,12 @@ class Tracker:
             x, y = float(xy[i, 0]), float(xy[i, 1])
             if old is None:
                 m = tj.measure(points[: i + 1], seqs[: i + 1], keys[: i + 1], prompt, self.settings.thresholds)
-                row = {"invocation_id": out.invocation_id, "model": model, "run_id": run_id, "sequence": out.sequence,
-                       "hop": hops[i], "drift": m.drift, "step": m.step, "x": x, "y": y,
-                       "projection": projection.version, "flags": json.dumps(list(m.flags)), "loop_period": m.loop_period,
-                       "nearest_sequence": None if m.nearest is None else seqs[m.nearest],
-                       "nearest_distance": m.nearest_distance}
+                row: dict[str, Any] = {
+                    "invocation_id": out.invocation_id, "model": model, "run_id": run_id, "sequence": out.sequence,
+                    "hop": hops[i], "drift": m.drift, "step": m.step, "x": x, "y": y,
+                    "projection": projection.version, "flags": json.dumps(list(m.flags)), "loop_period": m.loop_period,
+                    "nearest_sequence": None if m.nearest is None else seqs[m.nearest],
+                    "nearest_distance": m.nearest_distance}
                 rows.append(row)
             else:
                 row = dict(old)

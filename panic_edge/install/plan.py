@@ -7,7 +7,7 @@ Where things go:
 |---|---|---|
 | systemd (system) | /etc/systemd/system/, /etc/sysusers.d/panic-edge.conf | systemctl enable; systemctl restart |
 | systemd --user | ~/.config/systemd/user/ | systemctl --user enable; restart |
-| launchd (macOS) | ~/Library/LaunchAgents/org.panic-edge.*.plist, logs in ~/Library/Logs/panic-edge/ | launchctl bootstrap gui/<uid> |
+| launchd (macOS) | ~/Library/LaunchAgents/org.panic-edge.*.plist; logs ~/Library/Logs/panic-edge/ | launchctl bootstrap |
 """
 
 from __future__ import annotations
@@ -162,9 +162,9 @@ def uninstall_plan(target: Target, installed: Iterable[str], enabled: Iterable[s
                          for label in labels)
         return Plan((), (), tuple(target.unit_dir / n for n in ours), commands, tuple(labels), (), notes)
     services = sorted(set(enabled) | {n for n in ours if n.endswith(".service") and not n.endswith("@.service")})
-    commands = [Command(target.systemctl("disable", "--now", *services), check=False)] if services else []
+    disable = (Command(target.systemctl("disable", "--now", *services), check=False),) if services else ()
     removes = [target.unit_dir / n for n in ours]
     if not target.user:
         removes.append(SYSUSERS)
-    return Plan((), (), tuple(removes), tuple(commands), tuple(services),
+    return Plan((), (), tuple(removes), disable, tuple(services),
                 (Command(target.systemctl("daemon-reload"), check=False),), notes)

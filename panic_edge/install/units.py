@@ -55,8 +55,8 @@ def _exec(settings: UnitSettings, *args: str, instance: bool = False) -> str:
 def _lifecycle(settings: UnitSettings) -> list[str]:
     lines = ["Type=notify", "NotifyAccess=main", f"WatchdogSec={WATCHDOG_SEC}"] if settings.notify else [
         "Type=exec", "# no systemd-python: no readiness or watchdog (pip install 'panic-edge[systemd]')"]
-    return lines + ["Restart=always", "RestartSec=5", "TimeoutStopSec=15", "KillSignal=SIGTERM",
-                    "Environment=PYTHONUNBUFFERED=1"]
+    return [*lines, "Restart=always", "RestartSec=5", "TimeoutStopSec=15", "KillSignal=SIGTERM",
+            "Environment=PYTHONUNBUFFERED=1"]
 
 
 def _hardening(settings: UnitSettings) -> list[str]:

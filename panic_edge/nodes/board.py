@@ -41,14 +41,13 @@ def fold(text: str, note: bool = False) -> tuple[str, int]:
     """Upper-case board text and how many characters had to be replaced."""
     out, replaced = [], 0
     for ch in text:
-        ch = FOLD.get(ch, ch)
-        for c in unicodedata.normalize("NFKD", ch):
-            if unicodedata.combining(c):
+        for part in unicodedata.normalize("NFKD", FOLD.get(ch, ch)):
+            if unicodedata.combining(part):
                 continue
-            c = c.upper()
+            c = part.upper()
             if c in CODES or c == "\n":
                 out.append(c)
-            elif c in ("\u00b0",) and not note or c in ("\u2665", "\u2764") and note:
+            elif (c in ("\u00b0",) and not note) or (c in ("\u2665", "\u2764") and note):
                 out.append("\x00")  # code 62: the degree sign (flagship) or the heart (Note)
             elif c.isspace():
                 out.append(" ")
@@ -63,7 +62,8 @@ def wrap(text: str, cols: int) -> list[str]:
     lines: list[str] = []
     for para in text.split("\n"):
         line = ""
-        for word in para.split():
+        for whole in para.split():
+            word = whole
             while len(word) > cols:
                 if line:
                     lines.append(line)

@@ -86,8 +86,9 @@ class MixerPlayer:
         length = sound.get_length()
         channel = sound.play()
         started = time.monotonic()
-        # wait for the mixer to finish, but never past the clip's own length plus a margin
-        while channel is not None and channel.get_busy() and time.monotonic() - started < length + 2.0:
+        # wait for the mixer to finish, but never past the clip's own length plus a margin (polled:
+        # pygame's mixer signals nothing)
+        while channel is not None and channel.get_busy() and time.monotonic() - started < length + 2.0:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         return length
 
@@ -135,7 +136,7 @@ class Speaker:
             self.played.append(shown.id)
             try:
                 await self.player.play(data)
-            except Exception as err:  # a clip the mixer cannot decode must not stop the speaker
+            except Exception as err:  # noqa: BLE001 -- a clip the mixer cannot decode must not stop the speaker
                 log.warning("speaker: could not play #%d: %s: %s", shown.sequence, type(err).__name__, err)
 
     async def _clip(self, shown: Shown) -> bytes | None:

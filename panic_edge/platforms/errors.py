@@ -30,4 +30,4 @@ class UnreachableError(PlatformError):
     pass
 
 
-__all__ = ["PlatformError", "TransientError", "SafetyFilterError", "PermanentError", "UnreachableError"]
+__all__ = ["PlatformError", "TransientError", "SafetyFilterError", "PermanentError", "UnreachableError"]  # noqa: RUF022 -- tree order

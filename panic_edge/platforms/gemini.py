@@ -36,8 +36,8 @@ def _classify(status: int, body: Any) -> PlatformError | None:
     err = body.get("error") if isinstance(body, dict) else None
     details = err.get("details") if isinstance(err, dict) else None
     reasons = {d.get("reason") for d in details or [] if isinstance(d, dict)}
-    if "API_KEY_INVALID" in reasons:
-        return PermanentError(f"gemini refused the API key ({status}): {err.get('message', '')}; "  # type: ignore[union-attr]
+    if "API_KEY_INVALID" in reasons and isinstance(err, dict):
+        return PermanentError(f"gemini refused the API key ({status}): {err.get('message', '')}; "
                               "set a valid GEMINI_API_KEY (or the gemini entry of the credentials file)")
     return None
 

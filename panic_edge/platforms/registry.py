@@ -8,6 +8,7 @@ stays missing, with the reason `panic-edge models` and a failing invocation show
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 from panic_edge.config import Config
 from panic_edge.platforms.base import Platform, Platforms
@@ -17,6 +18,14 @@ from panic_edge.platforms.retry import Retrying, RetryPolicy
 
 CLOUD = ("replicate", "openai", "anthropic", "gemini")
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+class _Common(TypedDict):
+    """What every cloud client is given."""
+
+    connect_timeout: float
+    read_timeout: float
+    max_answer_bytes: int
 
 
 def answer_limit(max_download_bytes: int) -> int:
@@ -36,7 +45,7 @@ def build_platforms(config: Config, environ: Mapping[str, str] | None = None,
     # each client is imported only when it can be used: a daemon without keys stays smaller
     p = config.platforms
     creds = credentials if credentials is not None else load_credentials(p.credentials_file, environ)
-    common = {"connect_timeout": p.connect_timeout, "read_timeout": p.read_timeout,
+    common: _Common = {"connect_timeout": p.connect_timeout, "read_timeout": p.read_timeout,
               "max_answer_bytes": answer_limit(p.max_download_bytes)}
     clients: dict[str, Platform] = {"local": LocalPlatform(config.local_models.latency)}
     missing: dict[str, str] = {}

@@ -28,8 +28,8 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import replicate
 from pydantic import SecretStr
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
@@ -39,8 +39,7 @@ from panic_edge.core.model import Model
 from panic_edge.platforms import prompts
 from panic_edge.platforms.base import ModelInput, ModelOutput
 from panic_edge.platforms.egress import EgressPolicy, GuardedTransport
-from panic_edge.platforms.errors import (PermanentError, PlatformError, SafetyFilterError,
-                                         TransientError)
+from panic_edge.platforms.errors import PermanentError, PlatformError, SafetyFilterError, TransientError
 from panic_edge.platforms.files import DOWNLOAD_DEADLINE, data_uri, fetch
 from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, status_error, transport_error
 
@@ -176,7 +175,7 @@ class ReplicatePlatform:
                  max_download_bytes: int = 32 * 1024 * 1024, download_timeout: float = DOWNLOAD_DEADLINE,
                  allow_private_downloads: bool = False, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self._transport = GuardedTransport("the replicate answer", max_answer_bytes)
-        self._client = replicate.Client(
+        self._client = Client(
             api_token=key.get_secret_value(), base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), transport=self._transport,
             event_hooks={"response": [_rate_limit_hook]})
@@ -275,7 +274,7 @@ class ReplicatePlatform:
     async def _cancel_when_created(self, creating: asyncio.Task[Prediction]) -> None:
         try:
             prediction = await creating
-        except Exception:  # nothing was made, so nothing to cancel
+        except Exception:  # noqa: BLE001 -- nothing was made, so nothing to cancel
             return
         if prediction.status not in TERMINAL:
             await self._cancel(prediction.id)
@@ -284,7 +283,7 @@ class ReplicatePlatform:
         try:
             await self._client.predictions.async_cancel(prediction_id)
             log.info("replicate: cancelled prediction %s", prediction_id)
-        except Exception as err:  # the run has moved on; a failed cancel only costs money
+        except Exception as err:  # noqa: BLE001 -- the run has moved on; a failed cancel only costs money
             log.warning("replicate: could not cancel prediction %s: %s", prediction_id,
                         _api_error(err, prediction_id))
 
@@ -301,7 +300,7 @@ class ReplicatePlatform:
     async def aclose(self) -> None:
         try:
             await asyncio.wait_for(self.settle(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("replicate: gave up waiting for %d cancellations", len(self._background))
         await self._files.aclose()
         await self._transport.aclose()

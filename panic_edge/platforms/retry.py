@@ -37,7 +37,7 @@ def retry_delay(policy: RetryPolicy, attempt: int, error: PlatformError) -> floa
         return None
     if error.retry_after is not None:
         return error.retry_after if error.retry_after <= policy.cap else None
-    return min(policy.cap, policy.base * 2 ** (attempt - 1))
+    return min(policy.cap, policy.base * 2.0 ** (attempt - 1))
 
 
 class Retrying:

@@ -82,5 +82,6 @@ def redirect(to: str) -> Callable[[], Reply]:
     return lambda: Reply(302, body=b"", content_type="text/plain", headers={"Location": to})
 
 
-BOMBS = {"webp": ("image/webp", lambda: WEBP_BOMB), "png": ("image/png", png_bomb),
-         "gif": ("image/gif", gif_bomb), "jpeg": ("image/jpeg", jpeg_bomb)}
+BOMBS: dict[str, tuple[str, Callable[[], bytes]]] = {
+    "webp": ("image/webp", lambda: WEBP_BOMB), "png": ("image/png", png_bomb),
+    "gif": ("image/gif", gif_bomb), "jpeg": ("image/jpeg", jpeg_bomb)}

@@ -8,6 +8,7 @@ import io
 import itertools
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
@@ -28,7 +29,9 @@ def wav() -> bytes:
 
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
         w.writeframes(b"\x00\x10" * 800)
     return out.getvalue()
 
@@ -44,7 +47,8 @@ class FakeReplicate(FakeServer):
 
     def __init__(self) -> None:
         super().__init__(self._answer)
-        self.files = {"/files/out.webp": ("image/webp", picture("WEBP")),
+        # a path -> (content type, bytes), or a reply made afresh each time (a stream, a redirect)
+        self.files: dict[str, tuple[str, bytes] | Callable[[], Reply]] = {"/files/out.webp": ("image/webp", picture("WEBP")),
                       "/files/out.png": ("image/png", picture("PNG")),
                       "/files/out.wav": ("audio/wav", wav())}
         self.outputs: dict[str, Any] = {}   # owner/name -> output; default by input
@@ -61,7 +65,7 @@ class FakeReplicate(FakeServer):
             entry = self.files.get(seen.path)
             if entry is None:
                 return Reply(404, body=b"no such file", content_type="text/plain")
-            if callable(entry):  # a reply made afresh each time: a stream, a redirect
+            if callable(entry):
                 return entry()
             mime, data = entry
             return Reply(200, body=data, content_type=mime)

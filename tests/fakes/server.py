@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -117,7 +117,7 @@ class FakeServer:
         with self._changed:
             return self._changed.wait_for(lambda: predicate(self.requests), timeout)
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -31,6 +33,9 @@ from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
+
+if TYPE_CHECKING:
+    from pygame.event import Event
 
 log = logging.getLogger("panic_edge.nodes.screen")
 
@@ -147,8 +152,8 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                             log.info("display %s: #%d %s %s", node_id, event.sequence, event.model_name,
                                      event.output_type if event.state == "completed" else "failed")
                     dirty = changed or dirty
-                for event in pygame.event.get():
-                    dirty = _key(event, state, link, button_key, stop) or dirty
+                for happened in pygame.event.get():
+                    dirty = _key(happened, state, link, button_key, stop) or dirty
                 view = state.view(now)
                 if state.status is not None:
                     power.seen(view.closed is not None)  # [schedule] screen_off/on_command, if set
@@ -184,7 +189,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
         pygame.quit()
 
 
-def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop: asyncio.Event) -> bool:
+def _key(event: Event, state: NodeState, link: NodeLink, button_key: int, stop: asyncio.Event) -> bool:
     import pygame
 
     kind = getattr(event, "type", None)
@@ -192,8 +197,8 @@ def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop:
     if kind == pygame.QUIT:
         stop.set()
     elif kind == pygame.KEYDOWN:
-        key = getattr(event, "key")
-        if key == pygame.K_ESCAPE or (key == pygame.K_q and getattr(event, "mod") & pygame.KMOD_CTRL):
+        key = event.key
+        if key == pygame.K_ESCAPE or (key == pygame.K_q and event.mod & pygame.KMOD_CTRL):
             stop.set()
         elif terminal and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
             request_id = uuid.uuid4().hex
@@ -209,13 +214,13 @@ def _key(event: object, state: NodeState, link: NodeLink, button_key: int, stop:
         elif key == button_key and not terminal and network:
             link.command("press", {"network": network, "request_id": uuid.uuid4().hex})
     elif kind == pygame.TEXTINPUT and terminal:
-        state.typed(getattr(event, "text"))
+        state.typed(event.text)
         return True
     return False
 
 
-def _save(pygame: object, screen: object, path: Path) -> None:
+def _save(pygame: ModuleType, screen: object, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    pygame.image.save(screen, str(tmp))  # type: ignore[attr-defined]
+    pygame.image.save(screen, str(tmp))
     tmp.replace(path)

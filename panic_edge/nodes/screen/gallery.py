@@ -14,14 +14,14 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import pygame  # noqa: E402
+import pygame
 
-from panic_edge.nodes.feed import Feed, Grid  # noqa: E402
-from panic_edge.nodes.messages import Shown  # noqa: E402
-from panic_edge.nodes.screen.media import Loaded, MediaCache, decode_audio, decode_image  # noqa: E402
-from panic_edge.nodes.screen.render import render  # noqa: E402
-from panic_edge.nodes.view import View  # noqa: E402
-from panic_edge.platforms.local import pictures, sounds  # noqa: E402
+from panic_edge.nodes.feed import Feed, Grid
+from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.screen.media import Loaded, MediaCache, decode_audio, decode_image
+from panic_edge.nodes.screen.render import render
+from panic_edge.nodes.view import View
+from panic_edge.platforms.local import pictures, sounds
 
 NOW = 1_764_140_000.0
 TEXT = ("**A silver desert** hums beside a neon sky,\nwhere a camel counts the *slow* constellations.\n\n"

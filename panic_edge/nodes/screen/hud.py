@@ -94,7 +94,11 @@ def _line(surface: pygame.Surface, text: str, size: int, pos: tuple[int, int], c
 def _fade(colour: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     """``colour`` mixed into the panel: 1.0 is the colour itself, 0.0 the background."""
     a = max(0.0, min(1.0, amount))
-    return tuple(int(PANEL[i] + (colour[i] - PANEL[i]) * a) for i in range(3))  # type: ignore[return-value]
+
+    def mix(i: int) -> int:
+        return int(PANEL[i] + (colour[i] - PANEL[i]) * a)
+
+    return mix(0), mix(1), mix(2)
 
 
 def _waiting(surface: pygame.Surface, body: pygame.Rect, view: HudView, unit: int) -> None:
@@ -210,7 +214,7 @@ def _drift(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) 
     drifts = view.drifts
     if spark.height > unit and len(drifts) > 1:
         pygame.draw.rect(surface, PANEL, spark, border_radius=unit // 3)
-        top_value = max(max(drifts), 0.5)
+        top_value = max(*drifts, 0.5)
         pts = [(spark.x + int(i * (spark.width - 1) / (len(drifts) - 1)),
                 spark.bottom - 2 - int((spark.height - 4) * d / top_value)) for i, d in enumerate(drifts)]
         pygame.draw.lines(surface, _drift_colour(drift), False, pts, 2)

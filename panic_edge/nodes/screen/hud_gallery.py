@@ -19,7 +19,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 import pygame
 
 from panic_edge.core.insight import HopSteps, Insight, PathPoint, Persistence
-from panic_edge.nodes.hud import HudState
+from panic_edge.nodes.hud import HudState, HudView
 from panic_edge.nodes.screen.hud import render_hud, render_with_hud
 
 NOW = 1_764_140_000.0
@@ -68,7 +68,7 @@ def insight(n: int = 28, settle: bool = False) -> Insight:
                    path=tuple(path), prompt_point=PROMPT, persistence=Persistence(n, h0, h1), created_at=NOW)
 
 
-def pages() -> dict[str, tuple[object, tuple[int, int]]]:
+def pages() -> dict[str, tuple[HudView, tuple[int, int]]]:
     state = HudState("demo")
     state.apply(insight())
     looping = state.view(NOW, "Demo (local models)")
@@ -87,7 +87,7 @@ def grid_with_hud(folder: Path) -> None:
     surface = pygame.Surface((1920, 1080))
     state = HudState("demo")
     state.apply(insight())
-    render_with_hud(surface, replace(view, rows=2, cols=2, cells=view.cells[1:5]), state, media,  # type: ignore[arg-type]
+    render_with_hud(surface, replace(view, rows=2, cols=2, cells=view.cells[1:5]), state, media,
                     grid=True)
     pygame.image.save(surface, str(folder / "grid-hud.png"))
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     shots = pages()
     for name, (view, size) in shots.items():
         surface = pygame.Surface(size)
-        render_hud(surface, surface.get_rect(), view)  # type: ignore[arg-type]
+        render_hud(surface, surface.get_rect(), view)
         pygame.image.save(surface, str(folder / f"{name}.png"))
     grid_with_hud(folder)
     print(f"wrote {len(shots) + 1} HUD screenshots to {folder}")

@@ -47,11 +47,11 @@ def decode_image(data: bytes, max_pixels: int = images.ImageLimits.max_pixels,
     return pygame.image.frombytes(rgb.tobytes(), rgb.size, "RGB")
 
 
-def peaks_of(samples: array.array, columns: int = PEAKS) -> tuple[float, ...]:
+def peaks_of(samples: array.array[int], columns: int = PEAKS) -> tuple[float, ...]:
     """The loudest absolute sample in each of ``columns`` slices, scaled to 0..1 (pure)."""
     if not samples:
         return (0.0,) * columns
-    full = float(max(1, max(abs(min(samples)), abs(max(samples)))))
+    full = float(max(1, abs(min(samples)), abs(max(samples))))
     step = max(1, len(samples) // columns)
     out = []
     for c in range(columns):
@@ -150,6 +150,6 @@ class MediaCache:
                 return Loaded(image=image)
             peaks, seconds = await asyncio.to_thread(decode_audio, data)
             return Loaded(peaks=peaks, seconds=seconds)
-        except Exception as err:  # a bad file or an unreachable daemon: a placeholder, not a crash
+        except Exception as err:  # noqa: BLE001 -- a bad file or an unreachable daemon: a placeholder, not a crash
             log.warning("could not show %.200r: %s: %.200s", url, type(err).__name__, err)
             return Loaded(error=f"{type(err).__name__}: {err}"[:200])

@@ -107,17 +107,23 @@ class ReelWriter:
 
     def __init__(self, path: Path, size: tuple[int, int], fps: int) -> None:
         import av
+        from av.audio.stream import AudioStream
+        from av.video.stream import VideoStream
 
         video, audio = _video_codec(path.suffix.lower())
         self.path, self.fps = path, fps
         self.tmp = path.with_name(path.name + ".part" + path.suffix)
         self.container = av.open(str(self.tmp), "w")
-        self.video = self.container.add_stream(video, rate=fps)
+        video_stream = self.container.add_stream(video, rate=fps)
+        assert isinstance(video_stream, VideoStream), video  # the names in CODECS are video codecs
+        self.video = video_stream
         self.video.width, self.video.height = size
         self.video.pix_fmt = "yuv420p"
         if video == "libx264":
             self.video.options = {"crf": "23", "preset": "veryfast"}
-        self.audio = self.container.add_stream(audio, rate=RATE)
+        audio_stream = self.container.add_stream(audio, rate=RATE)
+        assert isinstance(audio_stream, AudioStream), audio
+        self.audio = audio_stream
         self.audio.layout = "mono"
         self.frames = 0
         self.samples = 0

@@ -76,7 +76,8 @@ def _wrap_block(block: Block, size: int, width: int) -> list[Line]:
 
     for run in block.runs:
         f = run_font(run, size)
-        for part in _tokens(run.text, keep_lines=block.kind == "code"):
+        for token in _tokens(run.text, keep_lines=block.kind == "code"):
+            part = token
             if part == "\n":
                 flush()
                 continue
@@ -160,7 +161,7 @@ def layout(blocks: list[Block], width: int, height: int, max_size: int = 64, min
             last = kept[-1]
             if last.pieces:
                 p = last.pieces[-1]
-                kept[-1] = Line(last.pieces[:-1] + (Piece(p.text.rstrip() + " \u2026", p.run, p.size, p.x),),
+                kept[-1] = Line((*last.pieces[:-1], Piece(p.text.rstrip() + " \u2026", p.run, p.size, p.x)),
                                 last.height, last.width, last.quote)
         lines, total = kept, used
     return Layout(tuple(lines), size, total, truncated)

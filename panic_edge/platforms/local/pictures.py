@@ -90,6 +90,8 @@ def caption(data: bytes) -> str:
     counts = sorted(quantised.getcolors() or [], reverse=True)
     names: list[str] = []
     for _, index in counts:
+        if not isinstance(index, int):  # a "P" image counts palette indexes
+            continue
         name = nearest_name(tuple(palette[index * 3: index * 3 + 3]))
         if name not in names:
             names.append(name)

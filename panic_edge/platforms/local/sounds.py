@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import hashlib
 import io
+import itertools
 import math
 import shutil
 import subprocess
@@ -46,7 +47,7 @@ def tones(text: str) -> bytes:
     return _wav(samples)
 
 
-def _wav(samples: array.array, rate: int = RATE) -> bytes:
+def _wav(samples: array.array[int], rate: int = RATE) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
         w.setnchannels(1)
@@ -71,7 +72,7 @@ def describe(data: bytes, mime: str | None = None) -> str:
     mono = samples[::channels]
     seconds = len(mono) / rate
     rms = math.sqrt(sum(s * s for s in mono) / len(mono)) / 32768
-    crossings = sum(1 for a, b in zip(mono, mono[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(mono) if (a < 0) != (b < 0))
     pitch = crossings / 2 / seconds if seconds else 0
     loud = "loud" if rms > 0.2 else "quiet" if rms < 0.05 else "steady"
     length = "short" if seconds < 2 else "long" if seconds > 8 else "brief"

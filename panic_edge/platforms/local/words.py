@@ -8,7 +8,7 @@ import re
 
 STOP = frozenset("""a an the and or but of in on at to for with from by as is are was were be been it its
 this that these those there here into onto over under than then so such very just like i you he she we
-they me him her us them my your his our their not no yes do does did""".split())
+they me him her us them my your his our their not no yes do does did""".split())  # noqa: SIM905 -- prose reads better
 
 ADJECTIVES = ("silver", "restless", "drowsy", "electric", "paper", "hollow", "distant", "burning",
               "velvet", "forgotten", "glass", "humming", "crimson", "sandy", "midnight", "tiny")
