@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from importlib import resources
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -32,14 +33,15 @@ def notices() -> list[tuple[str, str]]:
     whether the installation is closed (``(kind, text)``; kind ``bad`` or ``note``)."""
     try:
         status = current_app.config["PANIC"].status()
-    except Exception:  # a page must render even while the daemon starts or stops
+    except (AttributeError, KeyError, RuntimeError):  # a page renders while the daemon starts or stops
         return []
     health = status.get("health") or {}
     out = [("bad", str(w)) for w in health.get("warnings") or []]
     if status.get("open") is False:
         opens = status.get("opens_at")
-        out.append(("note", f"The installation is closed{' until ' + opens if opens else ''} "
-                            "(opening hours, [schedule]): presses are answered 'closed'."))
+        until = f" until {opens}" if opens else ""
+        text = f"The installation is closed{until} (opening hours, [schedule]): presses are answered 'closed'."
+        out.append(("note", text))
     return out
 
 
@@ -57,7 +59,7 @@ def archived(content: Content | None) -> bool:
     """Whether an archived file is still there (retention prunes the oldest; docs/operations.md)."""
     if content is None or not content.file:
         return True
-    root = current_app.config["PANIC"].archive_dir
+    root: Path = current_app.config["PANIC"].archive_dir
     return (root / content.file).is_file()
 
 

@@ -604,12 +604,6 @@ def _credential(environ: Mapping[str, str], name: str) -> str | None:
         return None
 
 
-def _beside(file: Path, config_path: Path | None) -> Path:
-    """A path from the config: ``~`` expanded, relative ones read beside the config file."""
-    file = file.expanduser()
-    return Path(config_path).parent / file if config_path is not None and not file.is_absolute() else file
-
-
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:
     lines = []
     for problem in err.errors():

@@ -51,7 +51,7 @@ def read_temperature(root: Path = Path("/")) -> float | None:
     if root != Path("/"):
         return None
     try:  # other Linux machines: whatever psutil finds first
-        for readings in psutil.sensors_temperatures().values():  # type: ignore[attr-defined]
+        for readings in psutil.sensors_temperatures().values():
             if readings:
                 return round(float(readings[0].current), 1)
     except (AttributeError, OSError, RuntimeError):  # macOS has no sensors_temperatures

@@ -104,5 +104,5 @@ def test_a_bad_pacing_names_the_file_and_the_problem(tmp_path):
 
     path = tmp_path / "bad.toml"
     path.write_text('name = "Bad"\nmodels = ["local-poet"]\npacing = [[10, 1]]\n')
-    with pytest.raises(ConfigError, match="bad.toml.*pacing.*run age 0"):
+    with pytest.raises(ConfigError, match=r"bad.toml.*pacing.*run age 0"):
         read_network(path)

@@ -116,9 +116,11 @@ async def test_a_screen_runs_its_power_commands_once_per_opening_and_closing(tmp
     power = ScreenPower(f"echo off >> {log}", f"echo on >> {log}")
     power.seen(False)  # started while open: the screen is left as it is
     power.seen(True)
+    assert power._task is not None
     await asyncio.wait_for(power._task, 5)
     power.seen(True)  # no change: nothing runs
     power.seen(False)
+    assert power._task is not None
     await asyncio.wait_for(power._task, 5)
     assert log.read_text().split() == ["off", "on"]
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from panic_edge.core.catalogue import CATALOGUE
-from panic_edge.core.pacing import (BOARD_PROMPT_SECONDS, BOARD_UPDATE_SECONDS, LIVELY, ORIGINAL, Boards,
-                                    default_pacing, delay_at, parse_pacing, wait_before)
+from panic_edge.core.pacing import (
+    BOARD_PROMPT_SECONDS,
+    BOARD_UPDATE_SECONDS,
+    LIVELY,
+    ORIGINAL,
+    Boards,
+    default_pacing,
+    delay_at,
+    parse_pacing,
+    wait_before,
+)
 
 
 def test_the_original_rule_waits_1_s_then_15_s_after_ten_minutes_then_ten_minutes_after_an_hour():
@@ -38,7 +49,7 @@ def test_any_value_is_a_pacing_or_a_clear_value_error(value):
     except ValueError as err:
         assert str(err)
     else:
-        assert pacing[0][0] == 0 and all(a < b for (a, _), (b, _) in zip(pacing, pacing[1:]))
+        assert pacing[0][0] == 0 and all(a < b for (a, _), (b, _) in itertools.pairwise(pacing))
 
 
 MODELS = {m: CATALOGUE[m] for m in ("local-poet", "local-painter", "local-captioner")}

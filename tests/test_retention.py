@@ -49,7 +49,6 @@ def test_enough_is_freed_when_it_can_be_and_no_more_than_one_file_too_many(sizes
 
 import asyncio  # noqa: E402
 
-
 from panic_edge import cli  # noqa: E402
 from panic_edge.core.invocation import InvocationState  # noqa: E402
 from panic_edge.daemon.retention import Retention  # noqa: E402

@@ -311,7 +311,7 @@ def test_the_next_invocation_is_prepared_at_once_but_called_when_due():
 
 
 def test_the_wait_grows_with_the_run_age():
-    state, actions = step(paced(now=0.0), Completed("r1.0", IMAGE, 4000.0))
+    _, actions = step(paced(now=0.0), Completed("r1.0", IMAGE, 4000.0))
     assert actions[-1].not_before == 4600.0
 
 
@@ -335,11 +335,11 @@ def test_a_board_showing_the_prompt_holds_the_first_call_ten_seconds():
 
 
 def test_after_a_restart_the_pacing_is_kept_from_when_the_last_step_finished():
-    state, actions = step(RunnerState(PACED, models=MODELS),
+    _, actions = step(RunnerState(PACED, models=MODELS),
                           Resume("r1", 0.0, 3, IMAGE, False, now=4100.0, after=4000.0))
     assert [(a.mode, a.not_before) for a in actions] == [("wait", 4600.0)]
-    state, actions = step(RunnerState(PACED, models=MODELS),
-                          Resume("r1", 0.0, 3, IMAGE, False, now=5000.0, after=4000.0))
+    _, actions = step(RunnerState(PACED, models=MODELS),
+                      Resume("r1", 0.0, 3, IMAGE, False, now=5000.0, after=4000.0))
     assert [(a.mode, a.not_before) for a in actions] == [("call", None)]
 
 

@@ -57,7 +57,8 @@ def test_hours_are_wall_clock_across_a_daylight_saving_change():
     # Sydney moves its clocks forward on 2026-10-04: opening stays at 10:00 on the door.
     sched = parse_schedule(["sun 10:00-12:00"], tz=TZ)
     assert next_change(sched, at("2026-09-30 12:00")) == at("2026-10-04 10:00")
-    assert dt.datetime.fromtimestamp(next_change(sched, at("2026-09-30 12:00")), TZ).hour == 10
+    change = next_change(sched, at("2026-09-30 12:00"))
+    assert change is not None and dt.datetime.fromtimestamp(change, TZ).hour == 10
 
 
 @pytest.mark.parametrize("hours, words", [

@@ -29,7 +29,7 @@ from panic_edge.errors import ClosedError
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MONDAY_0800 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()  # 2 h to start in (2 s)
 SPEED = 3600.0
 COST = 0.02  # dollars a call
@@ -68,7 +68,7 @@ class Meter:
         return None
 
 
-async def until(clock: FastClock, test, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def until(clock: FastClock, test, seconds: float = 30.0) -> None:
     async with asyncio.timeout(seconds):
         while not test():
             await asyncio.sleep(0.01)
@@ -146,7 +146,7 @@ async def test_a_day_and_a_half_unattended(make_config, broker, tmp_path: Path):
     assert pruned, "retention never pruned anything"
 
 
-async def _steps(config: Config, run_id: str):  # type: ignore[no-untyped-def]
+async def _steps(config: Config, run_id: str):
     from panic_edge.store import Store
 
     async with Store.open(config.database_path) as store:

@@ -34,7 +34,7 @@ class Window:
 class Schedule:
     weekly: tuple[tuple[Window, ...], ...] = ((),) * 7  # by weekday, Monday first
     exceptions: dict[dt.date, tuple[Window, ...]] = field(default_factory=dict, hash=False)
-    tz: dt.tzinfo = dt.timezone.utc
+    tz: dt.tzinfo = dt.UTC
     always_open: bool = True
 
     def windows_on(self, day: dt.date) -> tuple[Window, ...]:
@@ -75,7 +75,7 @@ def _days(text: str, where: str) -> list[int]:
 
 
 def parse_schedule(hours: Iterable[str], exceptions: Iterable[str] = (),
-                   tz: dt.tzinfo = dt.timezone.utc) -> Schedule:
+                   tz: dt.tzinfo = dt.UTC) -> Schedule:
     """Parse weekly ``hours`` and dated ``exceptions``. Raises ValueError naming the bad line."""
     weekly: list[list[Window]] = [[] for _ in DAYS]
     lines = list(hours)
@@ -92,10 +92,10 @@ def parse_schedule(hours: Iterable[str], exceptions: Iterable[str] = (),
         where = f"exceptions line {number} ({line.strip()!r})"[:120]
         date_text, _, rest = line.strip().partition(" ")
         try:
-            day = dt.date.fromisoformat(date_text)
+            date = dt.date.fromisoformat(date_text)
         except ValueError:
             raise ValueError(f"{where}: must start with a date like 2026-12-25") from None
-        dated[day] = () if rest.strip().lower() == "closed" else _windows(rest, where)
+        dated[date] = () if rest.strip().lower() == "closed" else _windows(rest, where)
     return Schedule(tuple(tuple(w) for w in weekly), dated, tz, always_open=not lines and not dated)
 
 

@@ -140,8 +140,9 @@ class Announcer:
                                                         "started_at": None})
                         self._send(result.network, body)
                         if action.mode == "hold":
+                            held = (state.run.held_reason if state and state.run else None) or ""
                             why = {"closed": "for opening time", "budget": "for the budget to allow it"}.get(
-                                state.run.held_reason if state and state.run else "", "for the internet to come back")
+                                held, "for the internet to come back")
                             log.info("%s #%d %s: waiting %s", action.network, action.sequence,
                                      self.label(action.model), why)
                     case Complete() | Fail() | Cancel():

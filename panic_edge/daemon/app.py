@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from flask_ui.app import Settings
 from panic_edge import __version__
 from panic_edge.archive import Archive
+from panic_edge.backup import rotate
 from panic_edge.bus import Message, MqttBus, Will
 from panic_edge.clock import SYSTEM, Clock
 from panic_edge.config import Config
@@ -25,28 +26,27 @@ from panic_edge.core.rate import RollingCount
 from panic_edge.core.request_reply import response_refusal
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
-from panic_edge.backup import rotate
+from panic_edge.daemon.announce import pause
 from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.commands import CommandHandler
-from panic_edge.daemon.lock import DataDirLock
-from panic_edge.errors import BackupError
 from panic_edge.daemon.connectivity import ConnectivityMonitor
-from panic_edge.daemon.announce import pause
 from panic_edge.daemon.control import Control
 from panic_edge.daemon.day import GalleryDay, policies_of
 from panic_edge.daemon.deadlines import call_deadline
 from panic_edge.daemon.engine import Engine
-from panic_edge.images import ImageLimits
 from panic_edge.daemon.fleet import FleetWatcher
 from panic_edge.daemon.homeassistant import HomeAssistant
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.latest_image import LatestImages
+from panic_edge.daemon.lock import DataDirLock
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.prewarm import Prewarmer
 from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
+from panic_edge.errors import BackupError
+from panic_edge.images import ImageLimits
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.insight.service import InsightService

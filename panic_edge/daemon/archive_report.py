@@ -25,10 +25,10 @@ async def archive_report(config: Config, prune: bool = False) -> str:
         done = await retention.check() if prune else None
         usage = await retention.usage()
     free = shutil.disk_usage(config.data_dir).free
-    lines = [f"archive {config.archive_dir}: {_mb(usage.bytes)} in {usage.files:,} files "
-             f"({usage.pruned:,} older outputs pruned so far)",
-             f"limits: at most {_mb(limits.max_bytes)}, keep {_mb(limits.min_free_bytes)} of disk free, never "
-             f"the newest {limits.keep_newest} of a network; free disk now {_mb(free)}"]
+    lines = [(f"archive {config.archive_dir}: {_mb(usage.bytes)} in {usage.files:,} files "
+              f"({usage.pruned:,} older outputs pruned so far)"),
+             (f"limits: at most {_mb(limits.max_bytes)}, keep {_mb(limits.min_free_bytes)} of disk free, never "
+              f"the newest {limits.keep_newest} of a network; free disk now {_mb(free)}")]
     lines += [f"  {network}: {_mb(size)}" for network, size in sorted(usage.by_network.items(), key=lambda i: -i[1])]
     if done is not None:
         if not done.needed:

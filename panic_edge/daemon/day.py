@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +77,7 @@ class GalleryDay:
         await self.ledger.apply()
         await self.read_health()
 
-    def tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    def tasks(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
         return [("opening hours", lambda: self.hours.run(self._hours_changed)),
                 ("budget midnight", self.ledger.run), ("retention", self.retention.run),
                 ("health", self._health_loop)]

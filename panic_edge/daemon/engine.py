@@ -77,6 +77,7 @@ log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
 UNRECORDABLE = "its outcome could not be recorded"
+DEFAULT_POLICIES = Policies()
 
 
 class Spender(Protocol):
@@ -99,7 +100,7 @@ class Engine:
                  monotonic: Callable[[], float] = time.monotonic,
                  call_deadline: Callable[[Model], float] | None = None,
                  invocation_expiry: int | None = None,
-                 policies: Policies = Policies(),
+                 policies: Policies = DEFAULT_POLICIES,
                  timers: Clock = SYSTEM,
                  spending: Spender | None = None,
                  on_storage_fault: Callable[[], None] | None = None) -> None:

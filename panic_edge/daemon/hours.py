@@ -40,7 +40,7 @@ def local_zone() -> dt.tzinfo:
                 return ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
                 continue
-    return dt.timezone.utc
+    return dt.UTC
 
 
 def schedule_of(config: ScheduleConfig) -> Schedule:

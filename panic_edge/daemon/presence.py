@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from panic_edge.core.pacing import Boards
+from panic_edge.core.pacing import NO_BOARDS, Boards
 from panic_edge.core.topics import NODE_COMMANDS, NODE_ID
 from panic_edge.core.wire import load_object
 from panic_edge.errors import PayloadError
@@ -104,7 +104,7 @@ class Presence:
         """The installation screens with a node online showing them."""
         return sorted({n.screen for n in self._nodes.values() if n.online and n.screen})
 
-    def boards(self, template: Boards = Boards()) -> dict[str, Boards]:
+    def boards(self, template: Boards = NO_BOARDS) -> dict[str, Boards]:
         """The split-flap boards online per network, and whether one shows a run's prompt (the
         runner holds the loop for them: core/pacing.py); ``template`` brings the hold times."""
         out: dict[str, Boards] = {}

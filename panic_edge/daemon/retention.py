@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -18,18 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from panic_edge.core.retention import Limits, bytes_to_free, choose
+from panic_edge.store import Store
 from panic_edge.store import retention as queries
 from panic_edge.store.retention import Usage
 
 log = logging.getLogger("panic_edge.retention")
-
-
-class _Store(Protocol):
-    async def read(self, fn, *args): ...  # type: ignore[no-untyped-def]
-    async def write(self, fn): ...  # type: ignore[no-untyped-def]
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ def disk_free(path: Path) -> int:
 
 
 class Retention:
-    def __init__(self, store: _Store, archive_root: Path, limits: Limits, interval: float = 60.0,
+    def __init__(self, store: Store, archive_root: Path, limits: Limits, interval: float = 60.0,
                  clock: Callable[[], float] = time.time,
                  free: Callable[[Path], int] = disk_free) -> None:
         self.store = store
@@ -83,7 +79,7 @@ class Retention:
             if not pending:
                 return
             sizes = await asyncio.to_thread(self._sizes, pending)
-            await self.store.write(lambda conn: queries.record_sizes(conn, sizes))
+            await self.store.write(functools.partial(queries.record_sizes, sizes=sizes))
 
     def _sizes(self, pending: list[tuple[str, str]]) -> list[tuple[str, int]]:
         out = []

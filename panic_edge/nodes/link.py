@@ -25,9 +25,9 @@ import json
 import logging
 import socket
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,7 +44,15 @@ from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
 from panic_edge.nodes.fetch import bounded_get, media_scope
-from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Shown, Unassigned
+from panic_edge.nodes.messages import (
+    Appliance,
+    ApplianceStatus,
+    Assigned,
+    Connection,
+    Event,
+    Shown,
+    Unassigned,
+)
 
 log = logging.getLogger("panic_edge.nodes")
 

@@ -81,7 +81,7 @@ def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: 
     value = body.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise PayloadError(f'{what} needs "{key}" as {wanted}, got {value!r:.60}')
     return value
@@ -114,7 +114,7 @@ def parse_invocation(payload: bytes | dict[str, Any]) -> Shown:
         id=_field(body, "id", str, what), run_id=_field(body, "run_id", str, what),
         network=_field(body, "network", str, what), sequence=sequence,
         model=_field(body, "model", str, what),
-        model_name=body.get("model_name") if isinstance(body.get("model_name"), str) else body["model"],
+        model_name=name if isinstance(name := body.get("model_name"), str) else _field(body, "model", str, what),
         state=state, input_type=str(body.get("input_type") or "text"), output_type=output_type,
         input=_field(body, "input", str, what, optional=True),
         output=_field(body, "output", str, what, optional=True),

@@ -24,7 +24,7 @@ class ScreenPower:
         self.off_command = off_command
         self.on_command = on_command
         self.closed: bool | None = None  # as last seen; None before the first status
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
 
     def seen(self, closed: bool) -> None:
         """The appliance is closed (or open): switch the screen once per change."""
@@ -45,7 +45,7 @@ async def run(command: str, timeout: float = TIMEOUT) -> bool:
         log.warning("screen power: cannot run %r: %s", command, err)
         return False
     try:
-        _, err = await asyncio.wait_for(process.communicate(), timeout)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the shell and whatever it started
@@ -54,7 +54,7 @@ async def run(command: str, timeout: float = TIMEOUT) -> bool:
         return False
     if process.returncode != 0:
         log.warning("screen power: %r failed (%s): %s", command, process.returncode,
-                    err.decode("utf-8", "replace").strip()[:200])
+                    stderr.decode("utf-8", "replace").strip()[:200])
         return False
     log.info("screen power: ran %r", command)
     return True

@@ -28,9 +28,9 @@ from panic_edge.errors import ConfigError
 from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.feed import Feed, Grid, Selection
 from panic_edge.nodes.hud import HudState
-from panic_edge.nodes.power import ScreenPower
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.power import ScreenPower
 from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
 
