@@ -26,7 +26,7 @@ FAIRNESS_GOAL = 0.8  # at 64 networks
 
 def networks(count: int) -> LoadedNetworks:
     nets = [Network(f"bench{i:02d}", f"Bench {i}", BENCH_NETWORK.models, lockout_seconds=0,
-                    prompts=BENCH_NETWORK.prompts) for i in range(count)]
+                    prompts=BENCH_NETWORK.prompts, pacing=BENCH_NETWORK.pacing) for i in range(count)]
     return LoadedNetworks({n.slug: n for n in nets}, {})
 
 

@@ -31,7 +31,8 @@ from panic_edge.platforms.errors import UnreachableError
 GOAL_SECONDS = 5.0  # "within a few seconds", with the default probe intervals
 CLOUD_POET = Model("bench-cloud-poet", "Bench Cloud Poet", "benchcloud", MediaType.TEXT, MediaType.TEXT,
                    "Answers after 50 ms while the loopback 'internet' is up.")
-NETWORK = Network("cloudy", "Cloudy", (CLOUD_POET.id,), lockout_seconds=0, offline_policy="pause")
+NETWORK = Network("cloudy", "Cloudy", (CLOUD_POET.id,), lockout_seconds=0, offline_policy="pause",
+                  pacing=((0.0, 0.0),))
 
 
 class Internet:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from flask_ui.auth import admin_required, control_or_503, read_required
 from panic_edge.core.model import Model
 from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_errors
+from panic_edge.core.pacing import parse_pacing_text
 from panic_edge.errors import ConfigError, PanicEdgeError
 from panic_edge.network_files import DEMO, NetworkFile, network_files
 
@@ -50,10 +51,7 @@ def network_from_fields(slug: str, fields: Mapping[str, Any]) -> Network:
     except ValidationError as err:
         raise ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                     for e in err.errors())) from None
-    return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
-                   lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
-                   offline_policy=spec.offline_policy, about_url=spec.about_url,
-                   safety_prompt=spec.safety_prompt)
+    return spec.to_network(slug)
 
 
 def _form_fields() -> dict[str, Any]:
@@ -64,7 +62,8 @@ def _form_fields() -> dict[str, Any]:
             "lockout_seconds": form.get("lockout_seconds") or None, "prompts": prompts or None,
             "offline_policy": form.get("offline_policy") or None,
             "about_url": form.get("about_url", "").strip(),
-            "safety_prompt": form["safety_prompt"].strip() if "safety_prompt" in form else None}
+            "safety_prompt": form["safety_prompt"].strip() if "safety_prompt" in form else None,
+            "pacing": parse_pacing_text(form["pacing"]) if form.get("pacing", "").strip() else None}
 
 
 def views(catalogue: Mapping[str, Model]) -> dict[str, NetworkView]:

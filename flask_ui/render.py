@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from markupsafe import Markup
 
 from panic_edge import markdown as md
 from panic_edge.core.catalogue import describe
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
+from panic_edge.core.pacing import pacing_text
 
 
 def markdown(text: str | None) -> Markup:
@@ -24,6 +26,41 @@ def markdown(text: str | None) -> Markup:
 def media_path(content: Content | None) -> str | None:
     """The archived file's URL on this server, relative, so it works from a phone on the LAN."""
     return f"/media/{content.file}" if content is not None and content.file else None
+
+
+def notices() -> list[tuple[str, str]]:
+    """What the top of every page says, most urgent first: the machine's health warnings, then
+    whether the installation is closed (``(kind, text)``; kind ``bad`` or ``note``)."""
+    try:
+        status = current_app.config["PANIC"].status()
+    except (AttributeError, KeyError, RuntimeError):  # a page renders while the daemon starts or stops
+        return []
+    health = status.get("health") or {}
+    out = [("bad", str(w)) for w in health.get("warnings") or []]
+    if status.get("open") is False:
+        opens = status.get("opens_at")
+        until = f" until {opens}" if opens else ""
+        text = f"The installation is closed{until} (opening hours, [schedule]): presses are answered 'closed'."
+        out.append(("note", text))
+    return out
+
+
+def size(n: float | None) -> str:
+    """Bytes as a technician reads them: 512 MB, 3.2 GB."""
+    if n is None:
+        return "–"
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+def archived(content: Content | None) -> bool:
+    """Whether an archived file is still there (retention prunes the oldest; docs/operations.md)."""
+    if content is None or not content.file:
+        return True
+    root: Path = current_app.config["PANIC"].archive_dir
+    return (root / content.file).is_file()
 
 
 def clock(ts: float | None) -> str:
@@ -60,13 +97,16 @@ def catalogue_json(catalogue: Mapping[str, Model]) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_global(catalogue_json, "catalogue_json")
+    app.add_template_global(pacing_text, "pacing_text")
     app.add_template_global(describe, "describe")
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
+    app.add_template_filter(archived, "archived")
+    app.add_template_filter(size, "bytes")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(cost, "cost")
 
     @app.context_processor
     def _now() -> dict[str, Any]:
-        return {"server_now": time.time()}
+        return {"server_now": time.time(), "notices": notices}

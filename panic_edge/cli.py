@@ -174,6 +174,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    from panic_edge.daemon.archive_report import archive_report
+
+    config = _config(args)
+    if not config.database_path.exists():
+        raise ConfigError(f"there is no database at {config.database_path} yet: nothing is archived")
+    print(asyncio.run(archive_report(config, prune=args.prune)))
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from panic_edge.backup import restore
     from panic_edge.daemon.lock import DataDirLock
@@ -451,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("run", cmd_run, "run the daemon")
     add("backup", cmd_backup, "take an online backup of the database now (safe while the daemon runs), "
         "into <data_dir>/backups")
+    archive = add("archive", cmd_archive, "the output archive: its size per network, what retention pruned, the "
+                  "free disk and the limits ([archive]); --prune deletes the oldest files now if a limit is passed")
+    archive.add_argument("--prune", action="store_true", help="run one retention pass now (safe while the "
+                         "daemon runs)")
     restore_cmd = add("restore", cmd_restore, "replace the database with FILE after checking it; the daemon "
                       "must be stopped (the admin page can restore while it runs)")
     restore_cmd.add_argument("file", metavar="FILE")

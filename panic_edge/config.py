@@ -293,6 +293,122 @@ class PrewarmConfig(_Section):
                                 "does not publish); no model is warmed twice within this time.")
 
 
+_SIZE = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+         "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
+
+
+def parse_size(value: object) -> object:
+    """``4GB``, ``500 MB``, ``1024`` -> bytes (binary units: a technician's GB is what df shows)."""
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("kmgtib")
+        unit = text[len(digits):]
+        if unit not in _SIZE or not digits:
+            raise ValueError(f"{value!r} is not a size like 4GB, 500MB or 1048576")
+        try:
+            return int(float(digits) * _SIZE[unit])
+        except ValueError:
+            raise ValueError(f"{value!r} is not a size like 4GB, 500MB or 1048576") from None
+    return value
+
+
+class ArchiveConfig(_Section):
+    max_bytes: int | None = Field(8 * 1024**3, ge=0, description="Largest size of the archive of output "
+                                  "files (bytes, or 4GB, 500MB); the oldest files are deleted first, ended "
+                                  "runs before the running one, and their rows kept, marked pruned. Empty "
+                                  "for no cap (min_free_bytes still holds).")
+    min_free_bytes: int = Field(1024**3, ge=0, description="Free disk to keep beside the archive (bytes or "
+                                "1GB); old output files are deleted to keep it.")
+    keep_newest: int = Field(64, ge=1, le=100_000, description="Newest outputs of each network never "
+                             "deleted: the screens may still show them.")
+    check_interval: float = Field(60.0, gt=0, le=3600, description="Seconds between retention checks (a "
+                                  "full disk triggers one at once).")
+
+    @field_validator("max_bytes", "min_free_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return None if value == "" else parse_size(value)
+
+
+class ScheduleConfig(_Section):
+    hours: list[str] = Field([], description="Weekly opening hours, e.g. [\"mon-fri 10:00-18:00\", "
+                             "\"sat 10:00-16:00\"] (a window past midnight like \"fri 18:00-02:00\" is fine); "
+                             "empty: always open.")
+    timezone: str = Field("", description="IANA timezone of the hours, e.g. Europe/London; empty: the "
+                          "machine's own.")
+    exceptions: list[str] = Field([], description="Dated exceptions replacing a day's hours, e.g. "
+                                  "[\"2026-12-25 closed\", \"2026-12-31 10:00-15:00\"].")
+    closed_policy: Literal["stop", "pause"] = Field("stop", description="At closing time: stop ends the "
+                                                    "runs; pause holds them and goes on at opening.")
+    on_open: Literal["wait", "attract"] = Field("wait", description="At opening: wait for the first press, "
+                                                "or start an attract run of the button's network.")
+    screen_off_command: str = Field("", description="Shell command display nodes run at closing to blank "
+                                    "their screen, e.g. `vcgencmd display_power 0`; empty shows a closed "
+                                    "view instead.")
+    screen_on_command: str = Field("", description="Shell command display nodes run at opening, e.g. "
+                                   "`vcgencmd display_power 1`.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not a timezone name like Europe/London") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        from panic_edge.core.schedule import parse_schedule
+
+        parse_schedule(value)
+        return value
+
+    @field_validator("exceptions")
+    @classmethod
+    def _exceptions(cls, value: list[str]) -> list[str]:
+        from panic_edge.core.schedule import parse_schedule
+
+        parse_schedule([], value)
+        return value
+
+
+class BudgetConfig(_Section):
+    appliance_per_day: float | None = Field(None, ge=0, description="Most the whole appliance may spend "
+                                            "on paid models in a day (US dollars, the platforms' currency); "
+                                            "unset: no cap.")
+    network_per_day: float | None = Field(None, ge=0, description="Most each network may spend in a day; "
+                                          "unset: no cap.")
+    networks: dict[str, float] = Field({}, description="Per-network daily caps overriding network_per_day, "
+                                       "e.g. { rapid-fire = 5.0 } (config file only).")
+    policy: Literal["pause", "stop"] = Field("pause", description="When a cap is reached: pause holds the "
+                                             "run until midnight (or a higher cap); stop ends it.")
+
+
+class BoardsConfig(_Section):
+    update_seconds: float = Field(8.0, ge=0, le=600, description="Seconds the loop holds after each text "
+                                  "output while a Vestaboard shows the network (it flips, then people read).")
+    prompt_seconds: float = Field(10.0, ge=0, le=600, description="Seconds the first call waits while a "
+                                  "Vestaboard shows a new run's prompt (its `show_prompt`).")
+
+
+class HealthConfig(_Section):
+    interval: float = Field(30.0, gt=0, le=3600, description="Seconds between health readings in the status.")
+    disk_warning_bytes: int = Field(512 * 1024**2, ge=0, description="Warn when free disk falls below "
+                                    "this (bytes or 512MB).")
+    temperature_warning_c: float = Field(75.0, gt=0, le=150, description="Warn at or above this CPU "
+                                         "temperature (°C).")
+
+    @field_validator("disk_warning_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return parse_size(value)
+
+
 class Config(_Section):
     appliance_id: str = Field("panic-edge", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                               description="Names this appliance in MQTT topics: panic/<appliance_id>/...")
@@ -317,6 +433,11 @@ class Config(_Section):
     fleet: FleetConfig = FleetConfig()
     insight: InsightConfig = InsightConfig()
     prewarm: PrewarmConfig = PrewarmConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    budget: BudgetConfig = BudgetConfig()
+    health: HealthConfig = HealthConfig()
+    boards: BoardsConfig = BoardsConfig()
 
     @property
     def probe_targets(self) -> list[tuple[str, int]]:
@@ -481,12 +602,6 @@ def _credential(environ: Mapping[str, str], name: str) -> str | None:
         return (Path(folder) / name).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _beside(file: Path, config_path: Path | None) -> Path:
-    """A path from the config: ``~`` expanded, relative ones read beside the config file."""
-    file = file.expanduser()
-    return Path(config_path).parent / file if config_path is not None and not file.is_absolute() else file
 
 
 def describe_errors(err: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:

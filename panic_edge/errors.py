@@ -7,7 +7,9 @@
     ├── CommandError (ValueError)         a command (CLI, MQTT, button) could not be carried out
     │   ├── LockoutError                  a start came too soon after the current run began
     │   ├── StartBudgetError              the appliance's starts per minute are spent
-    │   └── OfflineError                  a start while offline, on a network whose policy is stop
+    │   ├── OfflineError                  a start while offline, on a network whose policy is stop
+    │   ├── ClosedError                   a start outside the opening hours
+    │   └── BudgetError                   a start when the day's budget is spent
     ├── PayloadError (ValueError)         an MQTT payload is malformed
     ├── StoreError                        the database or archive refused an output or a write
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
@@ -75,6 +77,24 @@ class OfflineError(CommandError):
         super().__init__(f"network {network!r} cannot start: the appliance is offline (its model platforms "
                          f"are unreachable) and this network's offline_policy is stop; press again "
                          f"once the appliance is back online")
+
+
+class ClosedError(CommandError):
+    """A start was refused because the installation is closed (outside its opening hours)."""
+
+    def __init__(self, network: str, opens_at: str | None) -> None:
+        self.network = network
+        self.opens_at = opens_at
+        when = f"; it opens at {opens_at}" if opens_at else ""
+        super().__init__(f"the installation is closed{when}")
+
+
+class BudgetError(CommandError):
+    """A start was refused because the day's spending cap is reached."""
+
+    def __init__(self, network: str, reason: str) -> None:
+        self.network = network
+        super().__init__(f"network {network!r} cannot start: {reason}")
 
 
 class PayloadError(PanicEdgeError, ValueError):

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panic_edge.core.model import Model
 from panic_edge.core.network import DEFAULT_SAFETY_PROMPT, SLUG, Network, chain_errors
+from panic_edge.core.pacing import parse_pacing
 from panic_edge.errors import ConfigError
 
 DEMO = Network(
@@ -47,6 +48,22 @@ class NetworkFile(BaseModel):
                                description="What a text model refused by its safety filter is called "
                                "with instead, once, before the placeholder is shown; \"\" shows the "
                                "placeholder at once.")
+    pacing: list[list[float]] | None = Field(None, description="`[[run_age_seconds, delay_seconds], ...]`: "
+                                             "the wait before each next call, by the run's age; unset: "
+                                             "`[[0, 1], [600, 15], [3600, 600]]` for networks with a cloud "
+                                             "model, `[[0, 0], [600, 5], [3600, 60]]` for local ones.")
+
+    @field_validator("pacing", mode="before")
+    @classmethod
+    def _pacing(cls, value: object) -> object:
+        return None if value is None else [list(step) for step in parse_pacing(value)]
+
+    def to_network(self, slug: str, source: str = "") -> Network:
+        return Network(slug=slug, name=self.name, description=self.description, models=tuple(self.models),
+                       lockout_seconds=self.lockout_seconds, prompts=tuple(self.prompts),
+                       offline_policy=self.offline_policy, about_url=self.about_url,
+                       safety_prompt=self.safety_prompt,
+                       pacing=parse_pacing(self.pacing) if self.pacing else None, source=source)
 
 
 def read_network(path: Path) -> Network:
@@ -63,10 +80,7 @@ def read_network(path: Path) -> Network:
     slug = spec.slug or path.stem
     if slug != path.stem:
         raise ConfigError(f"network file {path}: slug {slug!r} must match the file name {path.stem!r}")
-    return Network(slug=slug, name=spec.name, description=spec.description, models=tuple(spec.models),
-                   lockout_seconds=spec.lockout_seconds, prompts=tuple(spec.prompts),
-                   offline_policy=spec.offline_policy, about_url=spec.about_url,
-                   safety_prompt=spec.safety_prompt, source=str(path))
+    return spec.to_network(slug, str(path))
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,8 @@ def network_toml(network: Network) -> str:
         lines.append(f"about_url = {s(network.about_url)}")
     if network.safety_prompt != DEFAULT_SAFETY_PROMPT:
         lines.append(f"safety_prompt = {s(network.safety_prompt)}")
+    if network.pacing is not None:
+        lines.append(f"pacing = [{', '.join(f'[{age!r}, {delay!r}]' for age, delay in network.pacing)}]")
     return "# written by the panic-edge admin page\n" + "\n".join(lines) + "\n"
 
 

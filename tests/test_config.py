@@ -77,3 +77,23 @@ def test_insight_model_folders_are_relative_to_the_config_file(tmp_path: Path):
     assert config.insight.image_model_dir == Path("/opt/clip") and config.insight.window == 300
     with pytest.raises(ConfigError, match=r"insight\.window"):
         load_config(None, {"PANIC_EDGE_INSIGHT_WINDOW": "2"})
+
+
+# --- weeks unattended: archive, schedule, budget ----------------------------------------------
+
+def test_sizes_take_units_a_technician_types():
+    config = load_config(None, {"PANIC_EDGE_ARCHIVE_MAX_BYTES": "4GB", "PANIC_EDGE_ARCHIVE_MIN_FREE_BYTES": "500 MB"})
+    assert config.archive.max_bytes == 4 * 1024**3 and config.archive.min_free_bytes == 500 * 1024**2
+
+
+def test_opening_hours_and_timezone_are_checked_when_the_config_loads():
+    import pytest
+
+    from panic_edge.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"PANIC_EDGE_SCHEDULE_HOURS": "someday 10:00-12:00",
+                           "PANIC_EDGE_SCHEDULE_TIMEZONE": "Mars/Olympus", "PANIC_EDGE_ARCHIVE_MAX_BYTES": "lots"})
+    text = str(err.value)
+    assert "schedule.hours ($PANIC_EDGE_SCHEDULE_HOURS)" in text and "someday" in text
+    assert "Mars/Olympus" in text and "archive.max_bytes" in text

@@ -42,7 +42,14 @@ def test_media_outside_the_archive_is_not_served(tmp_path: Path):
     client, _ = make_app(tmp_path)
     (tmp_path / "secret.txt").write_text("no")
     assert client.get("/media/../secret.txt").status_code == 404
-    assert client.get("/media/demo/missing.png").status_code == 404
+    assert client.get("/media/demo/missing.wav").status_code == 404
+
+
+def test_a_picture_retention_pruned_is_gone_with_a_calm_placeholder_in_its_place(tmp_path: Path):
+    client, _ = make_app(tmp_path)
+    gone = client.get("/media/demo/pruned.1.jpg")
+    assert gone.status_code == 410 and gone.mimetype == "image/png"
+    assert gone.data.startswith(b"\x89PNG") and "max-age" in gone.headers["Cache-Control"]
 
 
 def test_recent_invocations_are_listed_with_media_urls(tmp_path: Path):

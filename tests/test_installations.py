@@ -200,7 +200,8 @@ def with_file(config, path: Path):
         "PANIC_EDGE_DATA_DIR": str(config.data_dir), "PANIC_EDGE_MQTT_URL": config.mqtt.url,
         "PANIC_EDGE_APPLIANCE_ID": config.appliance_id, "PANIC_EDGE_HTTP_PORT": "0",
         "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05", "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
-        "PANIC_EDGE_KEYBOARD_ENABLED": "false"})
+        "PANIC_EDGE_KEYBOARD_ENABLED": "false",
+        "PANIC_EDGE_BOARDS_UPDATE_SECONDS": "0"})  # the board online would hold each text 8 s (pacing)
 
 
 @pytest.mark.timeout(90)

@@ -81,3 +81,28 @@ def test_an_invalid_network_is_skipped_and_reported_not_fatal(tmp_path: Path):
     loaded = load_networks(tmp_path, CATALOGUE)
     assert set(loaded.networks) == {"demo", "fine"}
     assert "flux-schnell outputs image but gpt-5-chat takes text" in loaded.problems["broken"]
+
+
+# --- pacing in network files ------------------------------------------------------------------
+
+def test_a_network_file_sets_its_pacing_and_it_round_trips(tmp_path):
+    from panic_edge.network_files import network_toml, read_network
+
+    path = tmp_path / "slow.toml"
+    path.write_text('name = "Slow"\nmodels = ["local-poet"]\npacing = [[0, 1], [600, 15], [3600, 600]]\n')
+    network = read_network(path)
+    assert network.pacing == ((0.0, 1.0), (600.0, 15.0), (3600.0, 600.0))
+    path.write_text(network_toml(network))
+    assert read_network(path).pacing == network.pacing
+
+
+def test_a_bad_pacing_names_the_file_and_the_problem(tmp_path):
+    import pytest
+
+    from panic_edge.errors import ConfigError
+    from panic_edge.network_files import read_network
+
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "Bad"\nmodels = ["local-poet"]\npacing = [[10, 1]]\n')
+    with pytest.raises(ConfigError, match=r"bad.toml.*pacing.*run age 0"):
+        read_network(path)

@@ -281,3 +281,137 @@ def test_a_refusal_for_an_invocation_no_longer_current_is_discarded():
     state = started()
     state, _ = step(state, Stop(101.0))
     assert step(state, Unsafe("r1.0", "late", 102.0)) == (state, [Discard("r1.0", None)])
+
+
+# --- pacing ---------------------------------------------------------------------------------
+
+from panic_edge.core.catalogue import CATALOGUE  # noqa: E402
+from panic_edge.core.pacing import Boards  # noqa: E402
+from panic_edge.core.runner import BoardsSeen, Due, Hours, Policies, Spending  # noqa: E402
+from panic_edge.errors import BudgetError, ClosedError  # noqa: E402
+
+PACED = Network(slug="paced", name="Paced", models=("flux-schnell", "blip-2"), lockout_seconds=30,
+                pacing=((0.0, 1.0), (600.0, 15.0), (3600.0, 600.0)))
+MODELS = {m: CATALOGUE[m] for m in PACED.models}
+
+
+def paced(now: float = 100.0, **kw) -> RunnerState:
+    state, _ = step(RunnerState(PACED, models=MODELS, **kw), Start("r1", "a camel", now))
+    return state
+
+
+def test_the_next_invocation_is_prepared_at_once_but_called_when_due():
+    state, actions = step(paced(), Completed("r1.0", IMAGE, 101.0))
+    invoke = actions[-1]
+    assert isinstance(invoke, Invoke) and (invoke.sequence, invoke.mode, invoke.not_before) == (1, "wait", 102.0)
+    assert state.next_invocation_at == 102.0
+    state, actions = step(state, Due(102.0))
+    assert [(a.invocation_id, a.mode, a.again) for a in actions] == [("r1.1", "call", True)]
+    assert state.next_invocation_at is None
+
+
+def test_the_wait_grows_with_the_run_age():
+    _, actions = step(paced(now=0.0), Completed("r1.0", IMAGE, 4000.0))
+    assert actions[-1].not_before == 4600.0
+
+
+def test_an_early_timer_waits_the_rest():
+    state, _ = step(paced(), Completed("r1.0", IMAGE, 101.0))
+    after, actions = step(state, Due(101.5))
+    assert after == state and [(a.mode, a.not_before) for a in actions] == [("wait", 102.0)]
+
+
+def test_a_stop_while_waiting_cancels_the_prepared_invocation_and_a_late_timer_does_nothing():
+    state, _ = step(paced(), Completed("r1.0", IMAGE, 101.0))
+    state, actions = step(state, Stop(101.5))
+    assert actions == [Cancel("r1.1", "cancelled: stopped", 101.5), EndRun("r1", "stopped", 101.5)]
+    assert step(state, Due(102.0)) == (state, [])
+
+
+def test_a_board_showing_the_prompt_holds_the_first_call_ten_seconds():
+    state, _ = step(RunnerState(PACED, models=MODELS), BoardsSeen(Boards(online=1, shows_prompt=True)))
+    state, actions = step(state, Start("r1", "a camel", 100.0))
+    assert [(a.mode, a.not_before) for a in actions if isinstance(a, Invoke)] == [("wait", 110.0)]
+
+
+def test_after_a_restart_the_pacing_is_kept_from_when_the_last_step_finished():
+    _, actions = step(RunnerState(PACED, models=MODELS),
+                          Resume("r1", 0.0, 3, IMAGE, False, now=4100.0, after=4000.0))
+    assert [(a.mode, a.not_before) for a in actions] == [("wait", 4600.0)]
+    _, actions = step(RunnerState(PACED, models=MODELS),
+                      Resume("r1", 0.0, 3, IMAGE, False, now=5000.0, after=4000.0))
+    assert [(a.mode, a.not_before) for a in actions] == [("call", None)]
+
+
+# --- opening hours --------------------------------------------------------------------------
+
+
+def test_closing_with_the_stop_policy_ends_the_run_and_refuses_presses_saying_when_it_opens():
+    state, actions = step(paced(), Hours(False, 200.0, opens_at="Fri 10:00"))
+    assert state.phase == "idle" and actions[-1] == EndRun("r1", "closed: outside the opening hours", 200.0)
+    state, actions = step(state, Press("r2", 201.0))
+    [refusal] = actions
+    assert isinstance(refusal.error, ClosedError) and "opens at Fri 10:00" in str(refusal.error)
+
+
+def test_closing_with_the_pause_policy_holds_the_next_call_until_opening():
+    state = paced(policies=Policies(closed="pause"))
+    state, _ = step(state, Hours(False, 100.5, opens_at="Fri 10:00"))
+    assert state.run is not None  # the call in flight finishes
+    state, actions = step(state, Completed("r1.0", IMAGE, 101.0))
+    assert actions[-1].mode == "hold" and state.run.held_reason == "closed"
+    state, actions = step(state, Hours(True, 500.0))
+    assert [(a.invocation_id, a.mode) for a in actions] == [("r1.1", "call")]
+
+
+def test_opening_with_the_attract_policy_starts_a_run_on_an_idle_network():
+    state = RunnerState(PACED, models=MODELS, policies=Policies(on_open="attract"), open=False)
+    state, actions = step(state, Hours(True, 100.0, attract_run_id="r9"))
+    assert [type(a) for a in actions] == [BeginRun, Invoke] and state.run.run_id == "r9"
+    quiet = RunnerState(PACED, models=MODELS, open=False)
+    assert step(quiet, Hours(True, 100.0, attract_run_id="r9"))[1] == []
+
+
+# --- budget ---------------------------------------------------------------------------------
+
+
+def test_a_spent_budget_holds_the_next_call_and_refuses_starts_until_it_resets():
+    state, _ = step(paced(), Completed("r1.0", IMAGE, 101.0))
+    state, _ = step(state, Spending("the day's budget is spent", 101.5))
+    state, actions = step(state, Due(102.0))
+    assert [a.mode for a in actions] == ["hold"] and state.run.held_reason == "budget"
+    idle = RunnerState(PACED, models=MODELS, budget="spent")
+    [refusal] = step(idle, Press("r2", 1.0))[1]
+    assert isinstance(refusal.error, BudgetError)
+    state, actions = step(state, Spending(None, 86400.0))
+    assert [(a.invocation_id, a.mode) for a in actions] == [("r1.1", "call")]
+
+
+def test_a_spent_budget_with_the_stop_policy_ends_the_run():
+    state = paced(policies=Policies(budget="stop"))
+    state, actions = step(state, Spending("spent", 101.0))
+    assert state.phase == "idle" and actions[-1] == EndRun("r1", "budget: spent", 101.0)
+
+
+def test_closed_outranks_offline_and_a_held_run_says_so_once():
+    state = paced(policies=Policies(closed="pause"))
+    state, actions = step(state, Unreachable("r1.0", "offline", 101.0))
+    assert state.run.held_reason == "offline"
+    state, actions = step(state, Hours(False, 102.0))
+    assert [a.mode for a in actions] == ["hold"] and state.run.held_reason == "closed"
+    state, actions = step(state, Connectivity(True, 103.0))
+    assert actions == [] and state.run.held_reason == "closed"
+    state, actions = step(state, Hours(True, 104.0))
+    assert [a.mode for a in actions] == ["call"]
+
+
+def test_offline_with_the_stop_policy_a_paced_run_ends_when_its_next_call_is_due():
+    net = Network(slug="paced", name="Paced", models=("flux-schnell", "blip-2"), offline_policy="stop",
+                  pacing=((0.0, 5.0),))
+    state, _ = step(RunnerState(net, models=MODELS), Start("r1", "a camel", 100.0))
+    state, _ = step(state, Completed("r1.0", IMAGE, 101.0))
+    state, _ = step(state, Connectivity(False, 102.0))
+    state, actions = step(state, Due(106.0))
+    assert state.phase == "idle"
+    assert actions == [Cancel("r1.1", "cancelled: stopped: the model platforms are unreachable", 106.0),
+                       EndRun("r1", "stopped: the model platforms are unreachable", 106.0)]

@@ -40,6 +40,10 @@
       timer.textContent = "waiting " + fmt(now() - since) + (typical ? ` (usually ~${typical} s)` : "");
       card.classList.toggle("slow", typical && now() - since > typical * 3);
     }
+    for (const due of $$('[data-field="countdown"]')) {  // the paced wait until a network's next step
+      const at = parseFloat(due.dataset.due);
+      due.textContent = at && at > now() ? "next step in " + fmt(at - now()) : "";
+    }
     const up = $('[data-status="uptime"]');
     if (up && up.dataset.started) up.textContent = fmt(now() - parseFloat(up.dataset.started));
   }
@@ -95,6 +99,10 @@
       badge.className = `badge ${data.state}`;
       const seq = $('[data-field="sequence"]', net);
       if (seq) seq.textContent = data.sequence == null ? "–" : data.sequence;
+      const due = $('[data-field="countdown"]', net);
+      if (due && "next_invocation_at" in data) due.dataset.due = data.next_invocation_at || "";
+      const pause = $('[data-field="pause"]', net);
+      if (pause && "pause" in data) { pause.textContent = data.pause || ""; pause.hidden = !data.pause; }
     }
     if (data.run_id) {  // a new run: the feed shows the current run's invocations only
       $$("#feed .inv").filter((c) => c.dataset.network === data.network && c.dataset.run && c.dataset.run !== data.run_id)
@@ -127,7 +135,8 @@
       if (!card) continue;
       const nodes = $('[data-field="display_nodes"]', card);
       if (nodes && net.display_nodes != null) nodes.textContent = net.display_nodes;
-      networkState({ network: slug, state: net.state, sequence: net.sequence, run_id: null });
+      networkState({ network: slug, state: net.state, sequence: net.sequence, run_id: null,
+                     next_invocation_at: net.next_invocation_at, pause: net.pause });
     }
   }
   const feed = $("#feed[data-live]");

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
+from panic_edge.core.pacing import Pacing
 from panic_edge.errors import NetworkError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -34,6 +35,7 @@ class Network:
     offline_policy: str = "pause"
     about_url: str = ""
     safety_prompt: str = DEFAULT_SAFETY_PROMPT
+    pacing: Pacing | None = None  # None: panic_edge.core.pacing.default_pacing for its models
     source: str = field(default="", compare=False)  # the file it came from, for error messages
 
     def model_at(self, sequence: int) -> str:

@@ -42,7 +42,16 @@ def _meaning(state: RunnerState) -> tuple[object, ...]:
     """What a network state says beyond its step: a change here is published at once."""
     run = state.run
     return (state.phase, run.run_id if run else None, state.online, bool(run and run.held),
-            state.network.offline_policy)
+            run.held_reason if run else None, state.network.offline_policy, state.open, state.budget)
+
+
+def pause(state: RunnerState) -> str | None:
+    """Why a network's run waits, in words for a screen: the opening hours or the day's budget."""
+    if not state.open:
+        return f"closed: the run goes on when the installation opens{' (' + state.opens_at + ')' if state.opens_at else ''}"
+    if state.budget is not None:
+        return state.budget
+    return None
 
 
 class Announcer:
@@ -131,8 +140,11 @@ class Announcer:
                                                         "started_at": None})
                         self._send(result.network, body)
                         if action.mode == "hold":
-                            log.info("%s #%d %s: waiting for the internet to come back", action.network,
-                                     action.sequence, self.label(action.model))
+                            held = (state.run.held_reason if state and state.run else None) or ""
+                            why = {"closed": "for opening time", "budget": "for the budget to allow it"}.get(
+                                held, "for the internet to come back")
+                            log.info("%s #%d %s: waiting %s", action.network, action.sequence,
+                                     self.label(action.model), why)
                     case Complete() | Fail() | Cancel():
                         self.outcome(result)
             if state is not None:
@@ -171,7 +183,9 @@ class Announcer:
         body = payloads.network_state(slug, state.phase, run.run_id if run else None,
                                       run.sequence if run else None, state.lockout_until,
                                       run.model if run else None, self.clock(), online=state.online,
-                                      held=bool(run and run.held), offline_policy=state.network.offline_policy)
+                                      held=bool(run and run.held), offline_policy=state.network.offline_policy,
+                                      next_invocation_at=state.next_invocation_at,
+                                      held_reason=run.held_reason if run else None, pause=pause(state))
         self._sent[slug] = (_meaning(state), time.monotonic())
         self.publisher.publish(self.topics.network_state(slug), body, qos=1, retain=True)
 

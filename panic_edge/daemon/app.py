@@ -7,13 +7,16 @@ import logging
 import signal
 import sys
 import time
+import uuid
 from contextlib import AsyncExitStack
 from typing import Any, TextIO
 
 from flask_ui.app import Settings
 from panic_edge import __version__
 from panic_edge.archive import Archive
+from panic_edge.backup import rotate
 from panic_edge.bus import Message, MqttBus, Will
+from panic_edge.clock import SYSTEM, Clock
 from panic_edge.config import Config
 from panic_edge.core import payloads
 from panic_edge.core.budget import StartBudget
@@ -23,26 +26,27 @@ from panic_edge.core.rate import RollingCount
 from panic_edge.core.request_reply import response_refusal
 from panic_edge.core.runner import RunnerState
 from panic_edge.core.topics import Topics
-from panic_edge.backup import rotate
+from panic_edge.daemon.announce import pause
 from panic_edge.daemon.button_network import ButtonNetwork
 from panic_edge.daemon.commands import CommandHandler
-from panic_edge.daemon.lock import DataDirLock
-from panic_edge.errors import BackupError
 from panic_edge.daemon.connectivity import ConnectivityMonitor
 from panic_edge.daemon.control import Control
+from panic_edge.daemon.day import GalleryDay, policies_of
 from panic_edge.daemon.deadlines import call_deadline
 from panic_edge.daemon.engine import Engine
-from panic_edge.images import ImageLimits
 from panic_edge.daemon.fleet import FleetWatcher
 from panic_edge.daemon.homeassistant import HomeAssistant
 from panic_edge.daemon.http import HttpServer
 from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.latest_image import LatestImages
+from panic_edge.daemon.lock import DataDirLock
 from panic_edge.daemon.presence import Presence
 from panic_edge.daemon.prewarm import Prewarmer
 from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
+from panic_edge.errors import BackupError
+from panic_edge.images import ImageLimits
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.insight.service import InsightService
@@ -63,8 +67,9 @@ class Daemon:
 
     def __init__(self, config: Config, networks: LoadedNetworks, *, catalogue: Catalogue = CATALOGUE,
                  pin_factory: Any = None, stdin: TextIO | None = sys.stdin,
-                 handle_signals: bool = True, platforms: Platforms | None = None) -> None:
+                 handle_signals: bool = True, platforms: Platforms | None = None, clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock  # the wall clock; a fast one runs a day in a minute (the soak test)
         self.networks = networks
         self.catalogue = catalogue
         self.pin_factory = pin_factory
@@ -97,6 +102,7 @@ class Daemon:
         self.homeassistant: HomeAssistant | None = None
         self.fleet: FleetWatcher | None = None  # made in run(): its bus needs the running loop
         self.prewarmer: Prewarmer | None = None  # opening hours call prewarmer.prewarm("opening")
+        self.day: GalleryDay | None = None  # opening hours, spending, retention, health
 
     def stop(self) -> None:
         self._stop.set()
@@ -149,6 +155,11 @@ class Daemon:
 
             self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets,
                                                          self._online_changed)
+            self.day = day = GalleryDay(
+                config, self.clock, store, paid=lambda slug: self.engine is not None and self.engine.needs_internet(slug),
+                attract_network=lambda: self.button.current, new_id=lambda: uuid.uuid4().hex,
+                opened=lambda: self.prewarmer.prewarm("opening") if self.prewarmer else asyncio.sleep(0),
+                changed=self._publish_status)
             self.engine = engine = Engine(self.networks.networks, self.catalogue, store, archive, platforms,
                                           bus, topics, settings.media_base,
                                           replay_seconds=config.offline.replay_seconds,
@@ -157,7 +168,9 @@ class Daemon:
                                                                         config.limits.start_burst,
                                                                         time.monotonic()),
                                           call_deadline=lambda model: call_deadline(model, config),
-                                          invocation_expiry=config.mqtt.invocation_expiry or None)
+                                          invocation_expiry=config.mqtt.invocation_expiry or None,
+                                          clock=self.clock.now, policies=policies_of(config), timers=self.clock,
+                                          spending=day.ledger, on_storage_fault=day.retention.poke)
             stack.push_async_callback(engine.aclose)
             settings.control = Control(engine, asyncio.get_running_loop(), self.catalogue,
                                        config.networks_dir, config.database_path, config.backups_dir,
@@ -188,9 +201,10 @@ class Daemon:
             resent = await engine.republish_unacknowledged()
             if resent:
                 log.info("publishing %d invocation updates the broker never acknowledged", resent)
+            await day.start(engine)
             engine.publish_all_states()
             await prewarmer.load()
-            if config.prewarm.on_start:
+            if config.prewarm.on_start and day.hours.open:
                 await prewarmer.prewarm("start")
 
             self._led = led = open_led(config.led, self.pin_factory)
@@ -230,6 +244,8 @@ class Daemon:
                 background.append(group.create_task(self._rate_refresh(), name="rate"))
                 if self.fleet is not None:
                     background.append(group.create_task(self.fleet.run(), name="fleet"))
+                for name, work in day.tasks():
+                    background.append(group.create_task(work(), name=name))
                 await self._stop.wait()
                 log.info("stopping")
                 notifier.stopping()
@@ -264,6 +280,8 @@ class Daemon:
         if node is not None:
             if self.presence.apply(*node, message.payload):
                 self._publish_status()
+                if self.day is not None:
+                    await self.day.boards(self.presence.boards(self.day.board_holds))
             return
         name = self.topics.command_name(message.topic)
         if name is None or name == "reply":
@@ -374,7 +392,8 @@ class Daemon:
     def _state_changed(self, state: RunnerState | None = None) -> None:
         if self._led is not None and self.engine is not None:
             states = self.engine.states.values()
-            self._led.show(any(s.run for s in states), offline=any(not s.online for s in states))
+            self._led.show(any(s.run for s in states), offline=any(not s.online for s in states),
+                           closed=any(not s.open for s in states))
         self._publish_status()
         if state is None:
             return
@@ -387,7 +406,8 @@ class Daemon:
                                     "run_id": run.run_id if run else None,
                                     "sequence": run.sequence if run else None,
                                     "lockout_until": state.lockout_until, "online": state.online,
-                                    "held": bool(run and run.held)})
+                                    "held": bool(run and run.held),
+                                    "next_invocation_at": state.next_invocation_at, "pause": pause(state)})
 
     def _hub_publish(self, kind: str, body: dict[str, Any]) -> None:
         if self.settings is not None and self.settings.hub is not None:
@@ -417,7 +437,11 @@ class Daemon:
                               "run_id": state.run.run_id if state.run else None,
                               "sequence": state.run.sequence if state.run else None,
                               "lockout_until": state.lockout_until, "about_url": net.about_url,
-                              "nodes": self.presence.counts().get(slug, 0)}
+                              "nodes": self.presence.counts().get(slug, 0),
+                              "next_invocation_at": state.next_invocation_at,
+                              "held_reason": state.run.held_reason if state.run else None,
+                              "pause": pause(state), "pacing": [list(step) for step in state.pacing],
+                              "spend_today_usd": self.day.ledger.network_today(slug) if self.day else 0.0}
         return {"appliance_id": self.config.appliance_id, "version": __version__,
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),
                 "broker_connected": bool(self.bus and self.bus.connected),
@@ -430,7 +454,9 @@ class Daemon:
                 "nodes_online": self.presence.online(), "screens_online": self.presence.screens(),
                 "insight": self.insight.status() if self.insight else {"state": "off", "reason": "not started"},
                 "models_warm": self.prewarmer.models_warm() if self.prewarmer else {},
-                "prewarm": self.prewarmer.status() if self.prewarmer else {"enabled": False, "last": None}}
+                "prewarm": self.prewarmer.status() if self.prewarmer else {"enabled": False, "last": None},
+                **(self.day.status() if self.day else {"open": True, "next_change": None, "opens_at": None,
+                                                        "spend": None, "health": None})}
 
     def _internet(self) -> str:
         monitor = getattr(self, "monitor", None)

@@ -11,6 +11,12 @@ encoder, or a CancelledError nobody asked for) becomes a Failed event with the r
 run goes on by the runner's policy. A watchdog (``fail_stuck_calls``) fails an invocation that is
 still ``invoking`` long after its deadline (``call_deadline``, see panic_edge.daemon.deadlines).
 Every start and press spends from the appliance's start budget (core/budget.py) first.
+
+The gates of a gallery's day are runner rules too (core/runner.py): a paced invocation is
+prepared at once and called when its timer sends ``Due`` (on the ``timers`` clock); opening
+hours, the day's budget and the boards online arrive as events through ``broadcast``. The
+spending ledger (daemon/spending.py) hears each completed call's cost before the runner does, so
+a cap reached by this call holds the next one.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
 from panic_edge.archive import Archive, sniff
+from panic_edge.clock import SYSTEM, Clock
 from panic_edge.core import picture_ref
 from panic_edge.core.budget import StartBudget
 from panic_edge.core.clean import clean_text
@@ -38,11 +46,13 @@ from panic_edge.core.runner import (
     Completed,
     Connectivity,
     Discard,
+    Due,
     Event,
     Fail,
     Failed,
     Invoke,
     NothingToReplay,
+    Policies,
     Press,
     Refuse,
     Resume,
@@ -67,6 +77,13 @@ log = logging.getLogger("panic_edge.engine")
 
 MAX_TEXT_OUTPUT = 20_000
 UNRECORDABLE = "its outcome could not be recorded"
+DEFAULT_POLICIES = Policies()
+
+
+class Spender(Protocol):
+    """The day's spending ledger (daemon/spending.py), told each completed call's cost first."""
+
+    async def spent(self, network: str, cost: object, at: float) -> None: ...
 T = TypeVar("T")
 
 
@@ -82,7 +99,11 @@ class Engine:
                  start_budget: StartBudget | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
                  call_deadline: Callable[[Model], float] | None = None,
-                 invocation_expiry: int | None = None) -> None:
+                 invocation_expiry: int | None = None,
+                 policies: Policies = DEFAULT_POLICIES,
+                 timers: Clock = SYSTEM,
+                 spending: Spender | None = None,
+                 on_storage_fault: Callable[[], None] | None = None) -> None:
         self.networks = dict(networks)
         self.catalogue = catalogue
         self.store = store
@@ -95,7 +116,12 @@ class Engine:
         self.new_id = new_id
         self.replay_seconds = replay_seconds
         self.on_unreachable = on_unreachable
-        self.states = {slug: RunnerState(net) for slug, net in self.networks.items()}
+        self.policies = policies
+        self.timers = timers
+        self.spending = spending
+        self.on_storage_fault = on_storage_fault  # retention frees space when the disk refuses
+        self.states = {slug: self._fresh_state(net) for slug, net in self.networks.items()}
+        self._due: dict[str, asyncio.TimerHandle] = {}  # network -> the paced wait's timer
         self.announce = Announcer(publisher, topics, media_base, catalogue, clock,
                                   invocation_expiry=invocation_expiry)
         self.storage_problem: str | None = None  # why the disk refuses writes, while it does
@@ -158,6 +184,9 @@ class Engine:
     async def aclose(self) -> None:
         """Stop every run and wait for the calls in flight to finish cancelling."""
         await self.stop_all("daemon shutting down")
+        for timer in self._due.values():
+            timer.cancel()
+        self._due.clear()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -197,9 +226,11 @@ class Engine:
             if last is None:
                 event = Resume(run.id, run.started_at, 0, Content.of_text(run.prompt), False, now)
             elif last.state is InvocationState.COMPLETED and last.output is not None:
-                event = Resume(run.id, run.started_at, last.sequence + 1, last.output, False, now)
-            else:
-                event = Resume(run.id, run.started_at, last.sequence, last.input, True, now)
+                event = Resume(run.id, run.started_at, last.sequence + 1, last.output, False, now,
+                               after=last.finished_at)
+            else:  # in flight; a ``ready`` one was waiting out its pace since it was prepared
+                event = Resume(run.id, run.started_at, last.sequence, last.input, True, now,
+                               after=last.created_at if last.state is InvocationState.READY else None)
             log.warning("%s: resuming run %s at step %d after a restart", run.network, run.id[:8],
                         event.sequence)
             await self._dispatch(run.network, event)
@@ -240,7 +271,7 @@ class Engine:
             if state is not None and state.run is not None:
                 raise CommandError(f"network {network.slug!r} is running; stop it before changing it")
             self.networks[network.slug] = network
-            after = RunnerState(network, next_prompt=state.next_prompt if state else 0)
+            after = self._fresh_state(network, state)
             self.states[network.slug] = after
             self.announce.flush_told()  # what came before goes out before
             self.announce.state_changed(after)
@@ -280,6 +311,29 @@ class Engine:
         for state in self.states.values():
             self.announce.network_state(state, now=True)
 
+    def _fresh_state(self, network: Network, before: RunnerState | None = None) -> RunnerState:
+        """A network's runner state: its models' hints (for pacing), the appliance's policies, and
+        what the gates say now (carried over from ``before``, the same network's old state)."""
+        models = {m: self.catalogue[m] for m in network.models if m in self.catalogue}
+        state = RunnerState(network, models=models, policies=self.policies)
+        if before is not None:
+            state = replace(state, next_prompt=before.next_prompt, online=before.online, open=before.open,
+                            opens_at=before.opens_at, budget=before.budget, boards=before.boards)
+        return state
+
+    async def broadcast(self, event_for: Callable[[RunnerState], Event | None]) -> None:
+        """Give every network the event ``event_for`` makes of its state (None: nothing), all at
+        once (their commits are grouped): the opening hours, the budget, the boards online."""
+        events = {slug: event_for(state) for slug, state in list(self.states.items())}
+        await _all(self._quietly(slug, event) for slug, event in events.items() if event is not None)
+
+    async def _quietly(self, slug: str, event: Event) -> None:
+        """Dispatch a gate's event; a refusal it makes (an attract run refused) is only logged."""
+        try:
+            await self._until_storage_works(lambda: self._dispatch(slug, event))
+        except CommandError as err:
+            log.info("%s: %s", slug, err)
+
     def _network(self, slug: str) -> str:
         if slug not in self.states:
             known = ", ".join(sorted(self.states))
@@ -306,7 +360,8 @@ class Engine:
                 self._handoff.pop(slug, None)
             for action, result in zip(plan, done, strict=True):
                 self._carry_out(action, result)
-            changed = (after.run, after.online) != (before.run, before.online)
+            changed = (after.run, after.online, after.open, after.budget) != (
+                before.run, before.online, before.open, before.budget)
             self.announce.later(plan, done, after if changed else None)  # MQTT, logs, listeners
         if interrupted:
             raise asyncio.CancelledError
@@ -347,7 +402,7 @@ class Engine:
         """The invocation an Invoke creates: ``invoking`` from the start when it is called (or
         replayed) at once, so creating and starting it is one write; ``ready`` while held."""
         model = self.catalogue[action.model]
-        at_once = action.mode != "hold"
+        at_once = action.mode in ("call", "replay")  # held or paced: ready, and called later
         return Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
                           sequence=action.sequence, model=action.model,
                           state=InvocationState.INVOKING if at_once else InvocationState.READY,
@@ -366,6 +421,8 @@ class Engine:
                 if action.mode == "call" and self.call_deadline is not None:
                     seconds = self.call_deadline(model)
                     self._watched[done.id] = (action.network, time.monotonic() + seconds, seconds)
+            case Invoke(mode="wait", not_before=when) if when is not None:
+                self._wait(action.network, when)
             case Cancel(inv_id):
                 task = self._tasks.pop(inv_id, None)
                 if task is not None and task is not asyncio.current_task():
@@ -379,6 +436,22 @@ class Engine:
                          reason)
                 self._tasks[inv_id] = asyncio.create_task(self._placeholder(action, self.catalogue[model_id]),
                                                           name=f"placeholder {inv_id}")
+
+    # --- the paced wait ---------------------------------------------------------------------
+
+    def _wait(self, slug: str, when: float) -> None:
+        """Send ``Due`` to the network at ``when`` (its one timer: a new wait replaces it)."""
+        old = self._due.pop(slug, None)
+        if old is not None:
+            old.cancel()
+        self._due[slug] = self.timers.call_at(when, lambda: self._fire(slug, when))
+
+    def _fire(self, slug: str, when: float) -> None:
+        self._due.pop(slug, None)
+        task = asyncio.get_running_loop().create_task(self._quietly(slug, Due(max(self.clock(), when))),
+                                                      name=f"due {slug}")
+        self._tasks[f"due {slug}"] = task
+        task.add_done_callback(lambda _: self._tasks.pop(f"due {slug}", None))
 
     # --- model calls ------------------------------------------------------------------------
 
@@ -455,6 +528,8 @@ class Engine:
         after a partial failure is safe; the runner's state moves only once all of it is committed.
         """
         self._tasks.pop(action.invocation_id, None)
+        if isinstance(event, Completed) and self.spending is not None:
+            await self.spending.spent(action.network, event.meta.get("cost_usd"), event.now)
         try:
             await self._until_storage_works(lambda: self._dispatch(action.network, event))
         except asyncio.CancelledError:
@@ -509,6 +584,8 @@ class Engine:
             try:
                 result = await attempt()
             except StorageFault as err:
+                if self.on_storage_fault is not None:
+                    self.on_storage_fault()
                 if self.storage_problem != str(err):
                     log.error("storage fault, the loop pauses until it clears: %s", err)
                     self.storage_problem = str(err)

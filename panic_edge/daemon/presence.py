@@ -13,9 +13,10 @@ counted. Either is logged once, not per message.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from panic_edge.core.pacing import NO_BOARDS, Boards
 from panic_edge.core.topics import NODE_COMMANDS, NODE_ID
 from panic_edge.core.wire import load_object
 from panic_edge.errors import PayloadError
@@ -58,7 +59,7 @@ class Presence:
             node = self._admit(node_id)
             if node is None:
                 return False
-        before = (node.online, node.network, node.screen)
+        before = self._counted(node)
         if leaf == "availability":
             node.online = payload.strip() == b"online"
         elif leaf == "status":
@@ -71,7 +72,12 @@ class Presence:
                 except PayloadError as err:
                     log.warning("ignored a malformed status from display node %s: %s", node_id, err)
                     return False
-        return (node.online, node.network, node.screen) != before
+        return self._counted(node) != before
+
+    @staticmethod
+    def _counted(node: _Node) -> tuple[object, ...]:
+        """What the status and the runner's boards read of a node: a change here is news."""
+        return node.online, node.network, node.screen, node.kind, bool(node.details.get("shows_prompt"))
 
     def _admit(self, node_id: str) -> _Node | None:
         if len(self._nodes) >= MAX_NODES:
@@ -97,6 +103,17 @@ class Presence:
     def screens(self) -> list[str]:
         """The installation screens with a node online showing them."""
         return sorted({n.screen for n in self._nodes.values() if n.online and n.screen})
+
+    def boards(self, template: Boards = NO_BOARDS) -> dict[str, Boards]:
+        """The split-flap boards online per network, and whether one shows a run's prompt (the
+        runner holds the loop for them: core/pacing.py); ``template`` brings the hold times."""
+        out: dict[str, Boards] = {}
+        for node in self._nodes.values():
+            if node.online and node.network and node.kind == "vestaboard":
+                seen = out.get(node.network, template)
+                out[node.network] = replace(seen, online=seen.online + 1, shows_prompt=seen.shows_prompt
+                                            or bool(node.details.get("shows_prompt")))
+        return out
 
     def online(self) -> int:
         return sum(1 for n in self._nodes.values() if n.online)
@@ -127,4 +144,4 @@ def _details(body: dict[str, Any]) -> dict[str, Any]:
     text = {key: value[:100] if isinstance(value := body.get(key), str) else "" for key in ("mode", "host", "showing")}
     commands = body.get("commands")
     known = [c for c in NODE_COMMANDS if isinstance(commands, list) and c in commands]
-    return {**text, "commands": known}
+    return {**text, "commands": known, "shows_prompt": body.get("shows_prompt") is True}

@@ -69,8 +69,11 @@ class StatusLed:
         assert config.pin is not None
         self.device = LED(config.pin, pin_factory=pin_factory)
 
-    def show(self, running: bool, offline: bool = False) -> None:
-        if offline:
+    def show(self, running: bool, offline: bool = False, closed: bool = False) -> None:
+        """Idle off, running on, offline blinking; closed (outside the opening hours) a slow pulse."""
+        if closed:
+            self.device.blink(on_time=0.2, off_time=2.8)
+        elif offline:
             self.device.blink(on_time=0.5, off_time=0.5)
         elif running:
             self.device.on()

@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,7 +44,15 @@ from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
 from panic_edge.nodes.fetch import bounded_get, media_scope
-from panic_edge.nodes.messages import Appliance, ApplianceStatus, Assigned, Connection, Event, Shown, Unassigned
+from panic_edge.nodes.messages import (
+    Appliance,
+    ApplianceStatus,
+    Assigned,
+    Connection,
+    Event,
+    Shown,
+    Unassigned,
+)
 
 log = logging.getLogger("panic_edge.nodes")
 
@@ -135,12 +144,14 @@ class NodeLink:
         link.bus.start()
         async with asyncio.TaskGroup() as group:
             pump = group.create_task(link._pump(), name=f"{link.node_id} messages")
+            health = group.create_task(link._report_health(), name=f"{link.node_id} health")
             if link.network:
                 link._refill(None)
             try:
                 yield link
             finally:
                 pump.cancel()
+                health.cancel()
                 for task in list(link._backfills):
                     task.cancel()
                 await link.bus.stop((link.topics.node_availability(link.node_id), b"offline", True))
@@ -191,6 +202,21 @@ class NodeLink:
         self.bus.set_on_connect_publish(announce)
         for topic, body, retain in announce[:1]:
             self.bus.publish(topic, body, qos=1, retain=retain)
+
+    async def _report_health(self) -> None:
+        """The node's own machine in its status (``health``: disk, memory, temperature, the Pi's
+        throttled flags, load, warnings), read every ``[health] interval`` seconds."""
+        from panic_edge.core.health import Thresholds
+        from panic_edge.health import read_health
+
+        settings = self.config.health
+        thresholds = Thresholds(settings.disk_warning_bytes, settings.temperature_warning_c)
+        while True:
+            reading = await asyncio.to_thread(read_health, Path.home(), None)
+            body = reading.as_dict(thresholds)
+            if body != self._extra.get("health"):
+                self.set_status(health=body)
+            await asyncio.sleep(settings.interval)
 
     def publish_screenshot(self, png: bytes) -> None:
         """``nodes/<node_id>/screenshot``: QoS 1, not retained (an answer, not a state)."""

@@ -81,7 +81,7 @@ def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: 
     value = body.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise PayloadError(f'{what} needs "{key}" as {wanted}, got {value!r:.60}')
     return value
@@ -114,7 +114,7 @@ def parse_invocation(payload: bytes | dict[str, Any]) -> Shown:
         id=_field(body, "id", str, what), run_id=_field(body, "run_id", str, what),
         network=_field(body, "network", str, what), sequence=sequence,
         model=_field(body, "model", str, what),
-        model_name=body.get("model_name") if isinstance(body.get("model_name"), str) else body["model"],
+        model_name=name if isinstance(name := body.get("model_name"), str) else _field(body, "model", str, what),
         state=state, input_type=str(body.get("input_type") or "text"), output_type=output_type,
         input=_field(body, "input", str, what, optional=True),
         output=_field(body, "output", str, what, optional=True),
@@ -139,6 +139,9 @@ class NetworkState:
     sequence: int | None = None
     model: str | None = None
     lockout_until: float | None = None
+    next_invocation_at: float | None = None  # the paced wait: the next call is due then
+    held_reason: str | None = None  # closed / budget / offline, while the next call is held
+    pause: str | None = None  # why, in words, while held for the budget or the opening hours
 
     @property
     def running(self) -> bool:
@@ -152,11 +155,17 @@ def parse_network_state(payload: bytes) -> NetworkState:
     if state not in ("idle", "running"):
         raise PayloadError(f"{what} has unknown state {state!r}; expected idle or running")
     lockout = _field(body, "lockout_until", (int, float), what, optional=True)
+    due = _field(body, "next_invocation_at", (int, float), what, optional=True)
+    held = body.get("held_reason")
+    pause = body.get("pause")
     return NetworkState(_field(body, "network", str, what), state,
                         _field(body, "run_id", str, what, optional=True),
                         _field(body, "sequence", int, what, optional=True),
                         _field(body, "model", str, what, optional=True),
-                        None if lockout is None else float(lockout))
+                        None if lockout is None else float(lockout),
+                        None if due is None else float(due),
+                        held if held in ("closed", "budget", "offline") else None,
+                        pause[:300] if isinstance(pause, str) and pause else None)
 
 
 def parse_availability(payload: bytes) -> bool:
@@ -193,6 +202,8 @@ class ApplianceStatus:
     about_urls: dict[str, str]
     media_base: str | None
     visit_urls: dict[str, str] = field(default_factory=dict)
+    open: bool = True  # within the opening hours ([schedule])
+    opens_at: str | None = None  # when closed: when it opens, as people read it
 
 
 def parse_status(payload: bytes) -> ApplianceStatus:
@@ -211,7 +222,10 @@ def parse_status(payload: bytes) -> ApplianceStatus:
             if isinstance(net.get("visit_url"), str) and net["visit_url"].startswith(("http://", "https://")):
                 visits[slug] = net["visit_url"]
     base = body.get("media_base")
-    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None, visits)
+    opens_at = body.get("opens_at")
+    return ApplianceStatus(names, abouts, base if isinstance(base, str) and base else None, visits,
+                           body.get("open") is not False,
+                           opens_at[:60] if isinstance(opens_at, str) and opens_at else None)
 
 
 @dataclass(frozen=True)

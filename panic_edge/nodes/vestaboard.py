@@ -219,6 +219,8 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
         runner = None if bridge is None else asyncio.create_task(bridge.run(), name="vestaboard pacing")
         keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
         held = False
+        if not screen:  # the daemon holds the first call while a board shows the prompt (core/pacing.py)
+            link.set_status(shows_prompt=options.show_prompt)
         try:
             while True:
                 event = await link.events.get()
@@ -236,6 +238,7 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
                         runner = asyncio.create_task(bridge.run(), name="vestaboard pacing")
                     else:
                         bridge.reconfigure(client, chosen)
+                    link.set_status(shows_prompt=chosen.show_prompt)
                 elif isinstance(event, Unassigned):
                     log.warning("vestaboard %s: %s", node_id, event.reason)
         finally:

@@ -46,6 +46,9 @@ class View:
     notice: str | None = None
     notice_until: float | None = None
     problem: str | None = None  # a screen waiting for (or refused by) its installation
+    closed: str | None = None  # outside the opening hours: what to say ("opens Fri 10:00")
+    next_invocation_at: float | None = None  # the paced wait: when the next step is called
+    pause: str | None = None  # the run waits for the budget or the opening hours: why, in words
 
     @property
     def offline_reason(self) -> str | None:
@@ -60,7 +63,7 @@ class View:
     def attract(self) -> bool:
         """Idle and reachable: invite visitors to press the button."""
         return (not self.running and self.offline_reason is None and self.appliance_online is True
-                and self.problem is None)
+                and self.problem is None and self.closed is None)
 
     def lockout_left(self) -> float:
         return max(0.0, (self.notice_until or 0.0) - self.now)
@@ -191,4 +194,8 @@ class NodeState:
                     about_url=about if self.show_qr else None,
                     qr_label="scan to send a prompt" if visit else "about this work",
                     terminal=self.terminal, prompt=self.prompt,
-                    notice=notice, notice_until=until, problem=self.problem)
+                    notice=notice, notice_until=until, problem=self.problem,
+                    closed=None if not status or status.open else (
+                        f"opens {status.opens_at}" if status.opens_at else "closed for now"),
+                    next_invocation_at=state.next_invocation_at if state else None,
+                    pause=state.pause if state and state.held_reason in ("closed", "budget") else None)

@@ -187,6 +187,14 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX invocations_model;
     CREATE INDEX invocations_replay ON invocations (model, created_at) WHERE state = 'completed';
     """,
+    # 6: archive retention: each output file's size, and when it was pruned (its row stays). The
+    # partial index, oldest first and covering the sizes, is what retention walks and sums.
+    """
+    ALTER TABLE invocations ADD COLUMN output_bytes INTEGER;
+    ALTER TABLE invocations ADD COLUMN pruned_at REAL;
+    CREATE INDEX invocations_files ON invocations (created_at, output_bytes)
+        WHERE output_file IS NOT NULL AND pruned_at IS NULL;
+    """,
 )
 
 

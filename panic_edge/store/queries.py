@@ -62,7 +62,7 @@ def _parse_time_cursor(cursor: str) -> tuple[float, str]:
 
 
 def _parse_sequence(cursor: str) -> int:
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # "¹".isdigit(), but no int
         raise CursorError(f"{cursor[:60]!r} is not a step number; follow the older/newer links")
     return int(cursor)
 
@@ -231,8 +231,8 @@ def count_invocations(conn: sqlite3.Connection, network: str | None = None) -> i
 def replay_candidates(conn: sqlite3.Connection, model: str, limit: int = REPLAY_CANDIDATES) -> list[Invocation]:
     """Completed invocations of ``model``, newest first, at most ``limit``: what replay can show.
     Bounded: the (model, created_at) index of completed invocations is read from its newest end."""
-    sql = ("SELECT * FROM invocations WHERE model = ? AND state = 'completed' "
-           "ORDER BY created_at DESC LIMIT ?")
+    sql = ("SELECT * FROM invocations WHERE model = ? AND state = 'completed' AND pruned_at IS NULL "
+           "ORDER BY created_at DESC LIMIT ?")  # a pruned output's file is gone: nothing to replay
     return [row_to_invocation(r) for r in conn.execute(sql, (model, limit))]
 
 

@@ -30,6 +30,7 @@ from panic_edge.nodes.feed import Feed, Grid, Selection
 from panic_edge.nodes.hud import HudState
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import Shown
+from panic_edge.nodes.power import ScreenPower
 from panic_edge.nodes.service import quiet_http_logs
 from panic_edge.nodes.view import NodeState
 
@@ -127,6 +128,7 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
             media.media_base = lambda: link.media_base  # nothing is fetched from anywhere else
             log.info("display %s: %s of %s", node_id, options.mode, options.network or "its installation")
             control = ScreenControl(link, reel, options.reel_after)
+            power = ScreenPower(config.schedule.screen_off_command, config.schedule.screen_on_command)
             while not stop.is_set():
                 now = clock()
                 while not link.events.empty():
@@ -153,6 +155,8 @@ async def run_display(config: Config, options: DisplayOptions, clock: Callable[[
                 for happened in pygame.event.get():
                     dirty = _key(happened, state, link, button_key, stop) or dirty
                 view = state.view(now)
+                if state.status is not None:
+                    power.seen(view.closed is not None)  # [schedule] screen_off/on_command, if set
                 if hud is not None:
                     draw = functools.partial(render_with_hud, screen, view, hud, media,
                                              isinstance(state.selection, Grid))

@@ -54,6 +54,8 @@ def samples(media: MediaCache) -> dict[str, Shown]:
         "image3": _shown(5, "image", "img2", model="Pixel Painter (local)"),
         "caption": _shown(6, "text", "A bright picture of sunflower yellow and ocean blue, busy at the "
                           "centre.", model="Colour Captioner (local)"),
+        "paced": _shown(14, "image", None, state="ready", model="FLUX.1 [dev]"),
+        "pruned": _shown(2, "image", "img0", model="Pixel Painter (local)", flags=("pruned",)),
     }
 
 
@@ -84,6 +86,14 @@ def views() -> tuple[MediaCache, dict[str, tuple[View, tuple[int, int]]]]:
     pages["grid-by-sequence"] = (replace(base, rows=2, cols=3, cells=by_sequence(s)), (1920, 1080))
     pages["screen-waiting"] = (replace(base, cells=(None,), running=False, problem=(
         "waiting for the appliance to describe screen lobby-left")), one)
+    pages["single-paced"] = (replace(base, cells=(s["paced"],), next_invocation_at=NOW + 487), one)
+    pages["single-text-paced"] = (replace(base, cells=(s["text"],), next_invocation_at=NOW + 14), one)
+    pages["single-pruned"] = (replace(base, cells=(s["pruned"],)), one)
+    pages["closed"] = (replace(base, rows=2, cols=2, running=False, cells=grid_cells[1:5],
+                               closed="opens Fri 10:00"), (1920, 1080))
+    pages["grid-budget"] = (replace(base, rows=2, cols=2, cells=(s["paced"], *grid_cells[2:5]),
+                                    pause="today's budget is spent: the run goes on after midnight"),
+                            (1920, 1080))
     return media, pages
 
 

@@ -17,7 +17,7 @@ import pygame
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.screen import markdown
 from panic_edge.nodes.screen.media import MediaCache
-from panic_edge.nodes.screen.text import draw_layout, draw_text, layout
+from panic_edge.nodes.screen.text import draw_layout, draw_text, font, layout
 from panic_edge.nodes.view import View
 
 BG = (12, 12, 16)
@@ -50,8 +50,15 @@ def render(surface: pygame.Surface, view: View, media: MediaCache) -> None:
         r, c = divmod(i, view.cols)
         rect = pygame.Rect(gap + c * (cw + gap), gap + r * (ch + gap), cw, ch)
         _cell(surface, rect, shown, view, media, unit if len(view.cells) > 1 else int(unit * 1.3))
-    if view.attract:
+    if view.closed:
+        _closed(surface, area, view.closed, unit)
+    elif view.attract:
         _attract(surface, area, view, unit)
+    elif view.pause:
+        _note(surface, area, view.pause, unit)
+    elif view.next_invocation_at is not None and view.next_invocation_at > view.now and not any(
+            c is not None and c.state == "ready" for c in view.cells):  # a waiting cell counts down itself
+        _pill(surface, area, f"next step in {clock_text(view.next_invocation_at - view.now)}", unit)
     if view.problem:
         _problem(surface, area, view.problem, unit)
     if view.about_url:
@@ -75,9 +82,12 @@ def _cell(surface: pygame.Surface, rect: pygame.Rect, shown: Shown | None, view:
     body = rect.inflate(-unit, -unit)
     body.height -= caption_h
     if not shown.done:
-        _waiting(surface, body, shown, view.now, unit)
+        due = view.next_invocation_at if shown.state == "ready" else None
+        _waiting(surface, body, shown, view.now, unit, due, held=shown.state == "ready" and bool(view.pause))
     elif shown.state == "failed":
         _placeholder(surface, body, "failed", "this step failed", shown.error or "", unit)
+    elif "pruned" in shown.flags:  # retention deleted the file; the row, and this calm card, stay
+        _placeholder(surface, body, "pruned", "archived away to make room", "", unit)
     elif shown.nsfw:
         _placeholder(surface, body, "nsfw", "hidden by the model's safety filter", "", unit)
     elif shown.output_type == "text":
@@ -151,14 +161,21 @@ def _placeholder(surface: pygame.Surface, rect: pygame.Rect, name: str, title: s
                   "midtop")
 
 
-def _waiting(surface: pygame.Surface, rect: pygame.Rect, shown: Shown, now: float, unit: int) -> None:
-    since = shown.started_at or shown.created_at
-    seconds = max(0.0, now - since)
+def _waiting(surface: pygame.Surface, rect: pygame.Rect, shown: Shown, now: float, unit: int,
+             due: float | None = None, held: bool = False) -> None:
+    """A step in flight (how long it has taken), one paced to start later (a countdown), or one on
+    hold (the budget, the opening hours: the note along the bottom says why)."""
     size = max(unit, min(rect.height // 8, rect.width // 14))
     _fit_line(surface, shown.model_name, size, (rect.centerx, rect.centery - size), INK, rect.width, "midbottom",
               bold=True)
-    _fit_line(surface, f"waiting {seconds:4.0f} s", int(size * 0.8), (rect.centerx, rect.centery + size // 2),
-              ACCENT, rect.width, "midtop")
+    if held:
+        line = "on hold"
+    elif due is not None and due > now:
+        line = f"next in {clock_text(due - now)}"
+    else:
+        line = f"waiting {max(0.0, now - (shown.started_at or shown.created_at)):4.0f} s"
+    _fit_line(surface, line, int(size * 0.8), (rect.centerx, rect.centery + size // 2), ACCENT, rect.width,
+              "midtop")
     dots = 12
     radius = size * 0.9
     for d in range(dots):  # a turning ring of dots, driven by the view's clock
@@ -186,6 +203,47 @@ def _attract(surface: pygame.Surface, area: pygame.Rect, view: View, unit: int) 
     draw_text(surface, ask, max(unit, big // 3), (cx, cy), INK, anchor="midtop")
     _fit_line(surface, view.network_name, max(unit, big // 6), (cx, cy + big // 3 + int(big * 0.45)), DIM,
               area.width - 2 * unit, "midtop")
+
+
+def _closed(surface: pygame.Surface, area: pygame.Rect, opens: str, unit: int) -> None:
+    """Outside the opening hours: a dark, still screen that says when it opens (no animation)."""
+    veil = pygame.Surface(area.size, pygame.SRCALPHA)
+    veil.fill((6, 6, 9, 240))
+    surface.blit(veil, area.topleft)
+    big = max(2 * unit, min(area.width // 8, area.height // 5))
+    draw_text(surface, "closed", big, (area.centerx, area.centery), DIM, bold=True, anchor="midbottom")
+    _fit_line(surface, opens, max(unit, big // 3), (area.centerx, area.centery + unit), INK,
+              area.width - 2 * unit, "midtop")
+
+
+def _note(surface: pygame.Surface, area: pygame.Rect, text: str, unit: int) -> None:
+    """A calm strip along the bottom: the run waits (for the budget, for opening time)."""
+    h = int(unit * 2.4)
+    strip = pygame.Surface((area.width, h), pygame.SRCALPHA)
+    strip.fill((20, 20, 28, 220))
+    surface.blit(strip, (area.x, area.bottom - h))
+    _fit_line(surface, text, int(unit * 1.0), (area.centerx, area.bottom - h // 2), ACCENT,
+              area.width - 2 * unit, "center")
+
+
+def _pill(surface: pygame.Surface, area: pygame.Rect, text: str, unit: int) -> None:
+    """A small quiet label in the top right corner (the paced wait between steps)."""
+    label = font(int(unit * 0.9), False).render(text, True, ACCENT)
+    pad = unit // 2
+    box = pygame.Rect(0, 0, label.get_width() + 2 * pad, label.get_height() + pad)
+    box.topright = (area.right - unit, area.y + unit)
+    pygame.draw.rect(surface, (20, 20, 28), box, border_radius=pad)
+    surface.blit(label, label.get_rect(center=box.center))
+
+
+def clock_text(seconds: float) -> str:
+    """``12 s``, ``4 min 05 s``, ``1 h 02 min``: a countdown as people read it."""
+    s = int(seconds + 0.999)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _problem(surface: pygame.Surface, area: pygame.Rect, text: str, unit: int) -> None:
