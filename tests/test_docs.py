@@ -121,3 +121,11 @@ def test_the_readme_starts_with_the_two_quick_start_commands():
     block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
     assert block.strip().splitlines() == ["./scripts/setup && .venv/bin/panic-edge demo", "./scripts/test"]
     assert "./scripts/test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_status_and_network_state_fields_of_a_gallerys_day_are_in_the_mqtt_page():
+    page = (REPO / "docs" / "mqtt.md").read_text()
+    for field in ("next_invocation_at", "held_reason", "pause", "open", "next_change", "opens_at", "spend",
+                  "today_usd", "health", "disk_free_bytes", "archive_bytes", "memory_available_bytes",
+                  "cpu_temp_c", "throttled", "load", "warnings", "spend_today_usd", "pacing", "shows_prompt"):
+        assert f"`{field}`" in page or f'"{field}"' in page, field
