@@ -202,7 +202,8 @@ async def test_a_node_cannot_forge_what_other_nodes_receive(locked_config, locke
         forger.publish(f"{BASE}/status", b'{"media_base": "http://evil.example"}')
         forger.publish(f"{BASE}/nodes/forger/status", b'{"network": "demo", "kind": "display"}')  # its own: fine
         await asyncio.to_thread(send_command, config, "press", {"network": "demo"}, 10)
-        real = observer.wait(lambda t, p: t.endswith("/invocations"))
+        # off the loop: a blocking wait on the loop's thread would stall the daemon it waits for
+        real = await asyncio.to_thread(observer.wait, lambda t, p: t.endswith("/invocations"))
         assert b"forged" not in real[1]
         seen = observer.seen()
         assert not any(b"forged" in p or b"evil.example" in p for _, p in seen)

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -50,13 +51,17 @@ def root_with_config(tmp_path: Path, config_dir: str = "etc/panic-edge", text: s
 def verify(unit_dir: Path, units: list[str], user: bool = False, tmp: Path | None = None) -> None:
     """systemd-analyze verify: exit 0 and not one complaint (unknown keys are only warnings)."""
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{unit_dir}:", "SYSTEMD_LOG_LEVEL": "notice"}
+    short = None
     if user:
-        assert tmp is not None
-        runtime = tmp / "xdg-runtime"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        env["XDG_RUNTIME_DIR"] = str(runtime)  # the user manager wants one, even to verify
+        # the user manager wants a runtime dir, even to verify, and puts socket paths in it: keep it
+        # short (a unix socket path has 108 bytes; pytest's tmp paths can be longer than that)
+        short = tempfile.TemporaryDirectory(prefix="pe-")
+        os.chmod(short.name, 0o700)
+        env["XDG_RUNTIME_DIR"] = short.name
     result = subprocess.run([ANALYZE, *(["--user"] if user else []), "verify", *units], check=False, env=env,  # type: ignore[list-item]
                             capture_output=True, text=True, timeout=60)
+    if short is not None:
+        short.cleanup()
     assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), (
         result.stdout + result.stderr)
 

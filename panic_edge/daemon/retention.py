@@ -39,17 +39,22 @@ class Pass:
     freed: int
 
 
-def disk_free(path: Path) -> int:
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return 0
+def disk_free(path: Path) -> int | None:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing folder: the archive
+    is made with its first file); None when that cannot be read (then only max_bytes counts)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free
+            except OSError:
+                return None
+    return None
 
 
 class Retention:
     def __init__(self, store: Store, archive_root: Path, limits: Limits, interval: float = 60.0,
                  clock: Callable[[], float] = time.time,
-                 free: Callable[[Path], int] = disk_free) -> None:
+                 free: Callable[[Path], int | None] = disk_free) -> None:
         self.store = store
         self.root = archive_root
         self.limits = limits
@@ -57,6 +62,7 @@ class Retention:
         self.clock = clock
         self.free = free
         self.archive_bytes: int | None = None  # as of the last pass
+        self._short = False  # the last pass could not free what the limits asked
         self._poked = asyncio.Event()
 
     def poke(self) -> None:
@@ -98,7 +104,8 @@ class Retention:
         """One pass: record new sizes, measure, prune what the bounds ask for."""
         await self.record_sizes()
         total = await self.store.read(queries.archive_bytes)
-        free = await asyncio.to_thread(self.free, self.root)
+        measured = await asyncio.to_thread(self.free, self.root)
+        free = measured if measured is not None else self.limits.min_free_bytes  # unknown: only max_bytes
         need = bytes_to_free(total, free, self.limits)
         pruned = freed = 0
         if need:
@@ -111,10 +118,14 @@ class Retention:
                 pruned, freed = len(chosen), sum(c.size for c in chosen)
                 log.info("archive retention pruned %d old output files (%.1f MB): archive %.1f MB, "
                          "disk free %.1f MB", pruned, freed / 1e6, (total - freed) / 1e6, (free + freed) / 1e6)
-            if freed < need:
-                log.warning("archive retention cannot free enough: %.1f MB needed, %.1f MB freed; the "
-                            "newest %d outputs of each network are kept", need / 1e6, freed / 1e6,
-                            self.limits.keep_newest)
+        short = freed < need
+        if short and not self._short:  # said once, not at every check, until it clears
+            log.warning("archive retention cannot free enough: %.1f MB needed, %.1f MB freed; the "
+                        "newest %d outputs of each network are kept", need / 1e6, freed / 1e6,
+                        self.limits.keep_newest)
+        elif self._short and not short:
+            log.info("archive retention: the archive and the disk are within their limits again")
+        self._short = short
         self.archive_bytes = total - freed
         return Pass(total - freed, free + freed, need, pruned, freed)
 
