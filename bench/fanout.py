@@ -141,7 +141,13 @@ def _latencies(sent: dict[str, float], arrivals: list[tuple[int, int, str | None
                subscribers: int) -> dict[str, Any]:
     latencies = [t / 1e9 - sent[key] for _, t, key in arrivals if key in sent]
     expected = len(sent) * subscribers
-    return {**latency_stats(latencies), "messages": len(sent), "lost": expected - len(latencies)}
+    seen: dict[str, int] = {}
+    for _, _, key in arrivals:
+        if key in sent:
+            seen[key] = seen.get(key, 0) + 1
+    short = {key: subscribers - seen.get(key, 0) for key in sent if seen.get(key, 0) < subscribers}
+    return {**latency_stats(latencies), "messages": len(sent), "lost": expected - len(latencies),
+            "lost_by_message": dict(list(short.items())[:10])}  # which ones, to tell a cause
 
 
 async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:

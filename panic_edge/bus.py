@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 15.0  # seconds between connection attempts
 MISC_INTERVAL = 1.0  # seconds between paho's housekeeping calls (keepalive pings, timeouts)
+DRAIN_TIMEOUT = 5.0  # seconds a clean stop waits for the broker to acknowledge what was published
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ class MqttBus:
         self._connecting: asyncio.Future[Any] | None = None
         self._was_connected = False  # the last connection got as far as the broker's CONNACK
         self._awaiting_ack: dict[int, Callable[[], None]] = {}
+        # QoS 1 messages not yet acknowledged: paho keeps 20 in flight and queues the rest, so a
+        # stop waits for these before it disconnects (else the queue behind the window is dropped)
+        self._unacked: set[int] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.mqtt5 = mqtt5
         if mqtt5:  # a v5 session ends with its connection (no Session Expiry): as clean as 3.1.1's
             assert clean_session, "a persistent MQTT 5 session needs a Session Expiry Interval"
@@ -157,12 +163,14 @@ class MqttBus:
         self._listeners.append(listener)
 
     async def stop(self, final: tuple[str, bytes, bool] | None = None) -> None:
-        """Publish ``final`` (waiting briefly for the broker's ack), then disconnect cleanly."""
-        if final is not None and self.connected:
-            acked = asyncio.Event()
-            self.publish(final[0], final[1], qos=1, retain=final[2], on_ack=acked.set)
+        """Publish ``final``, wait (at most DRAIN_TIMEOUT) until the broker has acknowledged every
+        QoS 1 message published so far, then disconnect cleanly. With the broker away it does not
+        wait: what was not sent is the caller's to send again (the daemon's durable outbox)."""
+        if self.connected:
+            if final is not None:
+                self.publish(final[0], final[1], qos=1, retain=final[2])
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(acked.wait(), 2.0)
+                await asyncio.wait_for(self._drained.wait(), DRAIN_TIMEOUT)
         self._closing = True
         connecting = self._connecting
         if self._runner is not None:
@@ -217,9 +225,7 @@ class MqttBus:
             properties = Properties(PacketTypes.PUBLISH)
             properties.MessageExpiryInterval = expiry
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
-        elif on_ack is not None:
+        if self._queued(topic, info, qos) and on_ack is not None:
             # registered before its ack can be read: acks are read on this loop, later
             self._awaiting_ack[info.mid] = on_ack
 
@@ -229,8 +235,18 @@ class MqttBus:
         if correlation_data is not None:
             properties.CorrelationData = correlation_data
         info = self._client.publish(topic, payload, qos=1, properties=properties if self.mqtt5 else None)
+        self._queued(topic, info, 1)
+
+    def _queued(self, topic: str, info: mqtt.MQTTMessageInfo, qos: int) -> bool:
+        """Whether paho took the message (sent, or queued until the broker is back); a QoS 1 one
+        is awaited by ``stop``."""
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+            return False
+        if qos > 0:
+            self._unacked.add(info.mid)
+            self._drained.clear()
+        return True
 
     # --- changing what it follows (a node switching networks) --------------------------------
 
@@ -326,6 +342,9 @@ class MqttBus:
         self._on_loop(self._acked, mid)
 
     def _acked(self, mid: int) -> None:
+        self._unacked.discard(mid)
+        if not self._unacked:
+            self._drained.set()
         callback = self._awaiting_ack.pop(mid, None)
         if callback is not None:
             callback()

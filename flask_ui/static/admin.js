@@ -129,7 +129,10 @@
       broker.className = "value " + (data.broker_connected ? "ok" : "bad");
     }
     const internet = $('[data-status="internet"]');
-    if (internet && "internet" in data) internet.textContent = data.internet === true ? "online" : data.internet === false ? "offline" : "unknown";
+    if (internet && "internet" in data) {  // online, offline, unknown, or "not needed" (local models only)
+      internet.textContent = data.internet || "unknown";
+      internet.className = "value" + (data.internet === "offline" ? " bad" : "");
+    }
     for (const [slug, net] of Object.entries(data.networks || {})) {
       const card = $(`.network[data-network="${CSS.escape(slug)}"]`);
       if (!card) continue;
