@@ -66,8 +66,7 @@ def json_string(body: dict[str, Any], key: str, default: str = "") -> str:
 
 def _message(inv: Any) -> dict[str, Any]:
     settings = current_app.config["PANIC"]
-    name = settings.model_names.get(inv.model) or describe(settings.catalogue, inv.model).label
-    return invocation_message(inv, name, settings.media_base)
+    return invocation_message(inv, settings.model_label(inv.model), settings.media_base)
 
 
 # --- open: the display-node contract -------------------------------------------------------------

@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from panic_edge.config import AdminConfig, VisitorsConfig
-from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.core.catalogue import CATALOGUE, describe
 from panic_edge.core.model import Model
 from panic_edge.private_files import write_private
 from panic_edge.store.reader import Reader
@@ -49,6 +49,10 @@ class Settings:
     public_url: str = ""  # http.public_url: where phones reach the appliance, if configured
     now: Callable[[], float] = time.time  # wall clock, for visitor passes
     fleet: Callable[[], dict[str, Any]] | None = None  # every appliance on the broker ([fleet] enabled)
+
+    def model_label(self, model_id: str) -> str:
+        """The name pages and messages show: "Unknown model (id)" for one the catalogue lost."""
+        return self.model_names.get(model_id) or describe(self.catalogue, model_id).label
 
 
 def _secret_key(path: Path | None) -> bytes:

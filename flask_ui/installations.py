@@ -193,7 +193,7 @@ def screen_cells(network: str, screen: SingleScreen | GridScreen) -> tuple[Shown
     recent = current_app.config["READER"].recent_invocations(network, max(16, 2 * selection.backfill))
     feed = Feed(network, capacity=max(64, 4 * selection.backfill))
     for inv in reversed(recent):
-        feed.apply(parse_invocation(invocation_message(inv, settings.model_names.get(inv.model, inv.model), "")))
+        feed.apply(parse_invocation(invocation_message(inv, settings.model_label(inv.model), "")))
     return selection.select(feed)
 
 

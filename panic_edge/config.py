@@ -80,12 +80,17 @@ class MqttConfig(_Section):
         return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # listen on every interface
+
+
 class HttpConfig(_Section):
     host: str = Field("127.0.0.1", description="Address the media server (and later the admin page) "
                       "listens on; 0.0.0.0 to serve display nodes on other machines.")
     port: int = Field(8750, ge=0, le=65535, description="Port of the media server; 0 picks a free one.")
-    public_url: str = Field("", description="Base URL display nodes use to fetch media, e.g. "
-                            "http://panic.local:8750; defaults to http://<host>:<port>.")
+    public_url: str = Field("", description="Base URL display nodes, phones and Home Assistant use to "
+                            "reach media, the API and the pages, e.g. http://panic.local:8750; defaults "
+                            "to http://<host>:<port>, with this machine's LAN address when host is "
+                            "0.0.0.0.")
 
 
 class ButtonConfig(_Section):
@@ -497,11 +502,23 @@ class Config(_Section):
     def button_network(self) -> str:
         return self.button.network or self.default_network
 
-    def media_base(self, bound_port: int | None = None) -> str:
+    def media_base(self, bound_port: int | None = None, lan_host: str | None = None) -> str:
+        """Where other machines fetch media, the API and the admin page: ``public_url``, else the
+        listening address; when that is every interface, ``lan_host`` (this machine's address on
+        the network, ``lan.lan_address()``), else loopback."""
         if self.http.public_url:
             return self.http.public_url.rstrip("/")
-        host = "127.0.0.1" if self.http.host in ("0.0.0.0", "::", "") else self.http.host
+        host = self.http.host
+        if host in WILDCARD_HOSTS:
+            host = lan_host or "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal in a URL
         return f"http://{host}:{bound_port if bound_port is not None else self.http.port}"
+
+    @property
+    def serves_other_machines(self) -> bool:
+        """Listening on every interface with no ``public_url``: links must carry the LAN address."""
+        return not self.http.public_url and self.http.host in WILDCARD_HOSTS
 
 
 SECTIONS = {name: field.annotation for name, field in Config.model_fields.items()

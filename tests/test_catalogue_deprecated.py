@@ -15,10 +15,12 @@ from flask_ui.app import Settings, create_app
 from panic_edge import cli
 from panic_edge.config import AdminConfig
 from panic_edge.core.catalogue import CATALOGUE, describe
+from panic_edge.core.installation import parse_installation
 from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content, MediaType
 from panic_edge.core.network import Network, chain_errors
 from panic_edge.network_files import load_networks
+from panic_edge.nodes.screen.record import steps as reel_steps
 from panic_edge.store import Store
 from tests.admin_fixtures import HASH, Browser
 
@@ -110,3 +112,18 @@ def test_panic_edge_networks_says_which_models_of_a_network_are_deprecated(tmp_p
     conf.write_text(f'networks_dir = "{tmp_path}"\n')
     assert cli.main(["networks", "--config", str(conf)]) == 0
     assert "uses deprecated models: blip-2, flux-schnell" in capsys.readouterr().out
+
+
+def test_a_screens_short_url_names_the_placeholder_for_an_unknown_model(app):
+    # a TV on /s/NAME draws the screen from the history as a node would: the model it names is gone
+    app.config["PANIC"].installations = lambda: (parse_installation(
+        {"name": "hall", "network": "old", "screens": [{"name": "tv", "kind": "grid", "rows": 1, "cols": 2}]}),)
+    cells = app.test_client().get("/s/tv/cells").get_data(as_text=True)
+    assert f"Unknown model ({GONE})" in cells and f">{GONE}<" not in cells
+
+
+def test_the_backup_reel_names_the_placeholder_for_an_unknown_model():
+    done = Invocation("run1.0", "run1", "old", 0, GONE, InvocationState.COMPLETED, Content.of_text("a camel"),
+                      MediaType.TEXT, output=Content.of_text("a dune"), created_at=1.0)
+    [shown] = reel_steps([done], {m.id: m.label for m in CATALOGUE.values()}, 10)
+    assert shown.model_name == f"Unknown model ({GONE})"

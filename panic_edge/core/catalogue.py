@@ -321,6 +321,12 @@ def describe(catalogue: Mapping[str, Model], model_id: str, given: MediaType = T
     return catalogue.get(model_id) or unknown_model(model_id, given, gives)
 
 
+def label_of(labels: Mapping[str, str], model_id: str) -> str:
+    """The name shown for ``model_id`` from a table of labels (id -> label): the placeholder's name
+    ("Unknown model (id)") for an id the catalogue no longer has."""
+    return labels.get(model_id) or unknown_model(model_id).label
+
+
 def unknown_model(model_id: str, given: MediaType = T, gives: MediaType = T) -> Model:
     """What history shows for a model id that is not in the catalogue (any more)."""
     return Model(id=model_id, name=f"Unknown model ({model_id})", platform="unknown", input=given,

@@ -50,6 +50,7 @@ from panic_edge.images import ImageLimits
 from panic_edge.inputs.gpio import open_button, open_led
 from panic_edge.inputs.keyboard import open_keyboard
 from panic_edge.insight.service import InsightService
+from panic_edge.lan import lan_address
 from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
@@ -130,7 +131,7 @@ class Daemon:
             self.http = http = HttpServer(settings, config.http.host, config.http.port)
             http.start()
             stack.callback(http.stop)
-            settings.media_base = self.media_base = config.media_base(http.port)
+            settings.media_base = self.media_base = config.media_base(http.port, await _lan_host(config, http.port))
 
             online = (topics.availability, b"online", True)
             self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
@@ -497,3 +498,19 @@ class Daemon:
         if self._status_timer is not None:
             self._status_timer.cancel()
             self._send_status()
+
+
+async def _lan_host(config: Config, port: int) -> str | None:
+    """This machine's LAN address when the daemon serves other machines without a ``public_url``
+    (the links in the status, the QR codes and Home Assistant's must reach it); else None."""
+    if not config.serves_other_machines:
+        return None
+    host = await asyncio.to_thread(lan_address)
+    if host is None:
+        log.warning("[http] host is %s but this machine has no network address yet: links point at "
+                    "127.0.0.1, which other machines cannot follow; set [http] public_url "
+                    "(e.g. http://panic.local:%d)", config.http.host or "every interface", config.http.port)
+    else:
+        log.info("display nodes and phones reach this appliance at %s (its address now; set [http] "
+                 "public_url for a name that survives a new address)", config.media_base(port, host))
+    return host

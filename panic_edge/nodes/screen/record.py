@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from panic_edge.core.catalogue import label_of
 from panic_edge.core.invocation import Invocation, InvocationState, invocation_message
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.feed import Selection
@@ -47,7 +48,7 @@ def steps(invocations: Iterable[Invocation], model_names: dict[str, str], limit:
     """The finished outputs worth showing, oldest first, at most ``limit`` (the newest ones). Pure."""
     done = [inv for inv in invocations if inv.state is InvocationState.COMPLETED and inv.output is not None]
     done.sort(key=lambda inv: (inv.created_at, inv.run_id, inv.sequence))
-    return [parse_invocation(invocation_message(inv, model_names.get(inv.model, inv.model), MEDIA))
+    return [parse_invocation(invocation_message(inv, label_of(model_names, inv.model), MEDIA))
             for inv in done[-limit:]]
 
 
