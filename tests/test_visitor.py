@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flask_ui.app import Settings, create_app
+from flask_ui.ratelimit import SlidingWindow
 from flask_ui.visitor import issue_link
 from panic_edge.core.visit import Verdict, VisitPasses
 from panic_edge.nodes.feed import Single
@@ -187,3 +189,28 @@ def test_a_hostile_prompt_gets_a_clear_answer_never_a_500(gallery, live: Threade
         assert "your prompt is on its way" in page
     else:
         assert live.engine.states[gallery].run is None and ('class="note error"' in page)
+
+
+def test_a_network_takes_only_so_many_prompts_from_all_phones_together(make_config, admin_env):
+    live = ThreadedDaemon(make_config(**admin_env)).start()
+    try:
+        app, now = live.app, [0.0]
+        app.config["VISIT_NETWORKS"] = SlidingWindow(3, 60, lambda: now[0])  # the limits on a clock we turn
+        app.config["VISIT_CLIENTS"] = SlidingWindow(1, 60, lambda: now[0])
+        url, _ = issue_link(app, "demo", live.url)
+
+        def prompt_from(phone: str) -> Any:
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = phone
+            return client.post("/visit/demo", data={**_form(client, url), "prompt": f"from {phone}"})
+
+        assert [prompt_from(f"10.0.0.{n}").status_code for n in (1, 2, 3)] == [302, 302, 302]
+        now[0] = 30
+        refused = prompt_from("10.0.0.4")  # the network's share is spent, not this phone's
+        assert refused.status_code == 429 and "so many prompts" in refused.get_data(as_text=True)
+        assert 0 < int(refused.headers["Retry-After"]) <= 31
+        now[0] = 61  # the network's window has moved on; the refused prompt did not count for the phone
+        assert prompt_from("10.0.0.4").status_code == 302
+        assert prompt_from("10.0.0.4").status_code == 429  # and now its own limit holds
+    finally:
+        live.stop()
