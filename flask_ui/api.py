@@ -80,13 +80,15 @@ def status() -> ResponseReturnValue:
 @bp.get("/networks/<slug>/invocations")
 def recent(slug: str) -> ResponseReturnValue:
     """The network's newest invocations (``limit``, default 16), newest first; ``before=<older>``
-    pages back."""
+    pages back, ``after=<newer>`` gives those that came since (oldest of them first in the list's
+    newest-first order: the window just after the cursor)."""
     try:
         limit = max(1, min(int(request.args.get("limit", 16)), 500))
     except ValueError:
         return jsonify(error="limit must be a whole number"), 400
-    window = current_app.config["READER"].read(queries.network_window, slug, limit, request.args.get("before"))
-    return jsonify(invocations=[_message(inv) for inv in window.items], older=window.older)
+    window = current_app.config["READER"].read(queries.network_window, slug, limit, request.args.get("before"),
+                                               request.args.get("after"))
+    return jsonify(invocations=[_message(inv) for inv in window.items], older=window.older, newer=window.newer)
 
 
 @bp.get("/healthz")

@@ -108,10 +108,17 @@ def test_api_lists_are_windows_newest_first_with_cursors(client: FlaskClient):
     assert [i["sequence"] for i in nodes["invocations"]] == [129, 128, 127, 126]
     more = client.get(f"/api/networks/demo/invocations?limit=4&before={nodes['older']}").get_json()
     assert [i["sequence"] for i in more["invocations"]] == [125, 124, 123, 122]
+    # a node back from a day away asks for what came after the last one it saw, in windows
+    since = client.get(f"/api/networks/demo/invocations?limit=2&after={more['older']}").get_json()
+    assert [i["sequence"] for i in since["invocations"]] == [124, 123] and since["newer"] is not None
+    rest = client.get(f"/api/networks/demo/invocations?limit=9&after={since['newer']}").get_json()
+    assert [i["sequence"] for i in rest["invocations"]] == [129, 128, 127, 126, 125]
+    assert rest["newer"] is None
 
 
 @pytest.mark.parametrize("path", ["/history?before=yesterday", "/runs/long?after=-3", "/api/runs?before=x",
                                   "/api/runs/long?before=1e999", "/api/networks/demo/invocations?before=1.0:x",
+                                  "/api/networks/demo/invocations?after=nan:1",
                                   "/api/runs?offset=25"])
 def test_a_mangled_cursor_is_refused_with_a_clear_message(client: FlaskClient, path: str):
     response = client.get(path)

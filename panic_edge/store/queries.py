@@ -203,19 +203,25 @@ def nearest_text_input(conn: sqlite3.Connection, run_id: str, sequence: int) -> 
 
 
 def network_window(conn: sqlite3.Connection, network: str, limit: int = 16,
-                   before: str | None = None) -> Window[Invocation]:
-    """A network's invocations across runs, newest first; keyset on (created_at, sequence)."""
+                   before: str | None = None, after: str | None = None) -> Window[Invocation]:
+    """A network's invocations across runs, newest first; keyset on (created_at, sequence):
+    ``before`` pages back, ``after`` gives the ones that came since (a node catching up)."""
     limit = _limit(limit)
-    if before is not None:
+    if after is not None:
+        at, key = _parse_time_cursor(after)
+        sql = ("SELECT * FROM invocations WHERE network = ? AND (created_at, sequence) > (?, ?) "
+               "ORDER BY created_at, sequence LIMIT ?")
+        params: tuple[Any, ...] = (network, at, _parse_sequence(key), limit + 1)
+    elif before is not None:
         at, key = _parse_time_cursor(before)
         sql = ("SELECT * FROM invocations WHERE network = ? AND (created_at, sequence) < (?, ?) "
                "ORDER BY created_at DESC, sequence DESC LIMIT ?")
-        params: tuple[Any, ...] = (network, at, _parse_sequence(key), limit + 1)
+        params = (network, at, _parse_sequence(key), limit + 1)
     else:
         sql = "SELECT * FROM invocations WHERE network = ? ORDER BY created_at DESC, sequence DESC LIMIT ?"
         params = (network, limit + 1)
     found = [row_to_invocation(r) for r in conn.execute(sql, params)]
-    return _window(found, limit, before, None, lambda inv: _time_cursor(inv.created_at, inv.sequence))
+    return _window(found, limit, before, after, lambda inv: _time_cursor(inv.created_at, inv.sequence))
 
 
 def recent_invocations(conn: sqlite3.Connection, network: str, limit: int = 16) -> list[Invocation]:
