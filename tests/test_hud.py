@@ -42,9 +42,11 @@ def test_an_insight_message_round_trips_through_its_json():
 
 @pytest.mark.parametrize("payload, problem", [
     (b"\xff\xfe", "not UTF-8"), (b"[1, 2]", "JSON object"), (b"{", "not JSON"),
-    (b'{"run_id": 1}', "run_id"), (b"[" * 100_000 + b"]" * 100_000, "JSON"),
-    (json.dumps({**made_up().to_json(), "drift": float("nan")}).encode(), "finite"),
-    (json.dumps({**made_up().to_json(), "sequence": 10**30}).encode(), "whole number"),
+    (b'{"run_id": 1}', "run_id"), (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (json.dumps({**made_up().to_json(), "drift": float("nan")}).encode(), "NaN"),
+    (json.dumps({**made_up().to_json(), "sequence": 10**30}).encode(), r"2\*\*53"),
+    (b'{"a":' + b"9" * 5000 + b"}", "number too long"),  # int() refuses over 4,300 digits
+    (b'{"run_id": "\\ud800"}', "lone surrogate"),
     (json.dumps({**made_up().to_json(), "point": [1]}).encode(), "[x, y]"),
     (json.dumps({**made_up().to_json(), "path": [{"sequence": 1}] * 1001}).encode(), "limit"),
     (b" " * 300_000, "limit"),

@@ -8,12 +8,12 @@ screen that starts late, or missed a message, draws the full picture from the ne
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from panic_edge.core.wire import load_object
 from panic_edge.errors import PayloadError
 
 PATH_LIMIT = 120  # points of the path carried in each message (the newest)
@@ -131,16 +131,7 @@ def parse_insight(payload: bytes) -> Insight:
     what = "insight message"
     if not isinstance(payload, bytes | bytearray):
         raise PayloadError(f"{what} must be bytes, not {type(payload).__name__}")
-    if len(payload) > MAX_INSIGHT_BYTES:
-        raise PayloadError(f"{what} is {len(payload)} bytes; the limit is {MAX_INSIGHT_BYTES}")
-    try:
-        body = json.loads(bytes(payload).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PayloadError(f"{what} is not UTF-8 text") from None
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise PayloadError(f"{what} is not JSON: {err}") from None
-    if not isinstance(body, dict):
-        raise PayloadError(f"{what} must be a JSON object, not {type(body).__name__}")
+    body = load_object(bytes(payload), what, MAX_INSIGHT_BYTES)  # the one total JSON reader
     try:
         return _insight(body)
     except PayloadError as err:
