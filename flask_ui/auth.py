@@ -5,7 +5,8 @@
 - Every POST/PUT/DELETE carries a CSRF token (Flask-WTF), except requests authenticated by a
   bearer token: a browser never sends that header by itself, so there is nothing to forge.
 - Wrong passwords and wrong tokens slow down the client that sent them, never anyone else
-  (ratelimit.Backoff); a valid token is never slowed by failed logins.
+  (ratelimit.Backoff); a valid token is never slowed by failed logins, and a long one (32+
+  characters) never by wrong tokens either, whoever sent them from its address.
 - Redirects after login go only to a plain path on this site (safe_next).
 """
 
@@ -15,6 +16,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import logging
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -50,12 +52,21 @@ P = ParamSpec("P")
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # scrypt takes ~32 MB and a core for a moment: two checks at a time, whoever floods the form
 _PASSWORD_CHECKS = threading.BoundedSemaphore(2)
+# a token this long (secrets.token_urlsafe(32) gives 43) cannot be guessed: the right one always
+# passes, even from an address that others guess from; a shorter one waits out its address's backoff
+UNGUESSABLE_TOKEN = 32
+log = logging.getLogger("panic_edge.admin")
 
 
 def init_app(app: Flask) -> None:
     settings = app.config["PANIC"]
     app.config["LIMITER"] = Backoff(settings.admin.login_attempts, settings.clock)  # passwords
     app.config["TOKEN_LIMITER"] = Backoff(settings.admin.login_attempts, settings.clock)
+    token = settings.admin.api_token.get_secret_value()
+    if token and len(token) < UNGUESSABLE_TOKEN:
+        log.warning("admin.api_token is %d characters: a script using it waits out the backoff of its "
+                    "address when others guess from there; use one of %d or more (python3 -c 'import "
+                    "secrets; print(secrets.token_urlsafe(32))')", len(token), UNGUESSABLE_TOKEN)
     csrf.init_app(app)
     app.before_request(_identify)
     app.register_error_handler(CSRFError, _csrf_failed)
@@ -85,7 +96,8 @@ def _identify() -> ResponseReturnValue | None:
         token = current_app.config["PANIC"].admin.api_token.get_secret_value().encode()
         offered = header[7:].strip().encode("utf-8", "replace")
         limiter: Backoff = current_app.config["TOKEN_LIMITER"]
-        ok, wait = limiter.verify(_client(), lambda: bool(token) and hmac.compare_digest(offered, token))
+        ok, wait = limiter.verify(_client(), lambda: bool(token) and hmac.compare_digest(offered, token),
+                                  unguessable=len(token) >= UNGUESSABLE_TOKEN)
         if wait:
             return _too_many(wait)
         if not ok:

@@ -101,19 +101,23 @@ class Backoff:
             if self._recent:
                 self._recent.pop()
 
-    def verify(self, client: str, check: Callable[[], bool]) -> tuple[bool, float]:
+    def verify(self, client: str, check: Callable[[], bool], *, unguessable: bool = False) -> tuple[bool, float]:
         """For a fast check, run under the lock: (passed, 0), or (False, seconds to wait) when
-        ``client`` may not try now. A failed check is charged."""
+        ``client`` may not try now. A failed check is charged.
+
+        ``unguessable`` (a secret too long to guess, such as a 32-byte token): the check runs even
+        while the client waits, and the right secret always passes; only wrong ones wait. So a
+        valid token shared an address (a proxy, a NAT) with someone guessing is never refused."""
         with self._lock:
             now = self.clock()
             wait = self._wait(client, now)
-            if wait > 0:
+            if wait > 0 and not unguessable:
                 return False, wait
             if check():
                 self._clients.pop(client, None)
                 return True, 0.0
             self._charge(client, now)
-            return False, 0.0
+            return False, max(wait, 0.0)
 
 
 class SlidingWindow:

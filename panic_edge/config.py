@@ -65,6 +65,9 @@ class MqttConfig(_Section):
             _ = parts.port
         except ValueError:
             raise ValueError("has a port that is not a number") from None
+        if "@" in parts.netloc:  # would be logged with the URL, and paho would ignore it anyway
+            raise ValueError("must not carry a username or password: put them in [mqtt] username and "
+                             "password, or credentials_file (docs/security.md)")
         return value
 
     @property
@@ -197,7 +200,9 @@ class AdminConfig(_Section):
     password_hash: SecretStr = Field(SecretStr(""), description="Hash of the admin page's password, "
                                      "made by `panic-edge hash-password`; empty turns logging in off.")
     api_token: SecretStr = Field(SecretStr(""), description="Token for scripts using the JSON API "
-                                 "(`Authorization: Bearer <token>`); empty turns token access off.")
+                                 "(`Authorization: Bearer <token>`); empty turns token access off. "
+                                 "Use 32 characters or more: such a token is never slowed by others' "
+                                 "wrong guesses.")
     public_readonly: bool = Field(False, description="Let anyone who can reach the page see the "
                                   "dashboard, networks, history and models without logging in.")
     secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only: set it "

@@ -4,6 +4,7 @@ docs/admin.md). The rules on a fake clock first, then through the real app and d
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import Counter
 
@@ -96,6 +97,16 @@ def test_a_fast_check_runs_under_the_lock_and_a_right_one_is_never_charged():
     assert not ok and wait > 0  # its own guessing: it waits like anyone
 
 
+def test_an_unguessable_secret_passes_whatever_its_address_has_guessed():
+    clock = Clock()
+    backoff = Backoff(2, clock)
+    for _ in range(50):
+        backoff.verify("proxy", lambda: False, unguessable=True)
+    ok, wait = backoff.verify("proxy", lambda: False, unguessable=True)
+    assert not ok and wait > 0  # wrong ones still wait
+    assert backoff.verify("proxy", lambda: True, unguessable=True) == (True, 0.0)
+
+
 # --- through the real app -------------------------------------------------------------------------
 
 
@@ -175,3 +186,19 @@ def test_ipv6_clients_are_charged_by_their_64(live: ThreadedDaemon, address: str
     client = live.app.test_client()
     login_from(client, address, "guess")
     assert key in live.app.config["LIMITER"]._clients
+
+
+def test_a_long_token_is_never_refused_for_others_wrong_tokens_from_its_address(make_config, admin_env):
+    # behind one proxy (or NAT) every client has the same address: someone guessing tokens there
+    # must not lock out the scripts, and a 43-character token cannot be guessed anyway
+    token = secrets.token_urlsafe(32)
+    live = ThreadedDaemon(make_config(**{**admin_env, "PANIC_EDGE_ADMIN_API_TOKEN": token})).start()
+    try:
+        live.app.config["TOKEN_LIMITER"].clock = Clock()
+        client = live.app.test_client()
+        bad = {"Authorization": "Bearer guess"}
+        answers = [client.get("/api/runs", headers=bad).status_code for _ in range(100)]
+        assert answers[:5] == [401] * 5 and answers[-1] == 429  # the guesser waits
+        assert client.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        live.stop()

@@ -69,6 +69,13 @@ def test_the_mqtt_password_is_never_shown():
     assert config.mqtt.password.get_secret_value() == "hunter2"
 
 
+def test_a_password_in_the_mqtt_url_is_refused_without_repeating_it():
+    # paho would ignore it (connecting anonymously) and the URL is logged: refuse, never echo
+    with pytest.raises(ConfigError, match=r"mqtt.url .*must not carry a username or password") as refused:
+        load_config(None, {"PANIC_EDGE_MQTT_URL": "mqtt://panic:hunter2@127.0.0.1:1883"})
+    assert "hunter2" not in str(refused.value)
+
+
 def test_insight_model_folders_are_relative_to_the_config_file(tmp_path: Path):
     file = tmp_path / "c.toml"
     file.write_text('[insight]\nmodel_dir = "models/potion"\nimage_model_dir = "/opt/clip"\nwindow = 300\n')
