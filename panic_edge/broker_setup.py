@@ -33,6 +33,7 @@ from panic_edge.core.topics import COMMANDS, ROOT, Topics
 from panic_edge.errors import ConfigError
 
 ROLES = ("daemon", "node", "control")
+NODE_LEAVES = ("availability", "status", "screenshot")  # what a display node publishes about itself
 MAX_PACKET_BYTES = 1024 * 1024  # the broker's cap; panic-edge's own limits are far lower (docs/mqtt.md)
 ITERATIONS = 101  # what mosquitto_passwd uses
 SALT_BYTES = 12
@@ -101,9 +102,10 @@ def render_acl(appliance_id: str, logins: dict[str, Login], ha_prefix: str = "ho
         "# Home Assistant logs in as control: it reads discovery and announces itself on <prefix>/status",
         f"topic read {ha_prefix}/#", f"topic write {ha_prefix}/status",
         "", f"user {logins['node'].username}", f"topic read {base}/#",
-        "", "# every client may announce itself, and only itself: nodes/<its client id>/<leaf>",
-        "# (+, not #: a client id such as victim/status must not reach nodes/victim/status)",
-        f"pattern write {base}/nodes/%c/+", ""])
+        "", "# every client may announce itself, and only itself: nodes/<its client id>/<leaf>, for the",
+        "# leaves a node sends (a client id such as victim/status must not reach nodes/victim/status;",
+        "# the daemon clears anything retained there that it refuses)",
+        *(f"pattern write {base}/nodes/%c/{leaf}" for leaf in NODE_LEAVES), ""])
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,15 +33,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from panic_edge.broker_setup import login_for
 from panic_edge.config import MqttConfig
 from panic_edge.errors import ConfigError
+from panic_edge.inbox import Inbox, everything_in_order
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 15.0  # seconds between connection attempts
 MISC_INTERVAL = 1.0  # seconds between paho's housekeeping calls (keepalive pings, timeouts)
+READ_BURST = 256  # packets read per wake-up of the socket before other work runs
 DRAIN_TIMEOUT = 5.0  # seconds a clean stop waits for the broker to acknowledge what was published
 
 
@@ -85,6 +90,17 @@ def no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
         pass  # not a TCP socket (a unix socket): nothing to tune
 
 
+def _readable(sock: Any) -> bool:
+    """Whether ``sock`` has more to read now (TLS may hold decrypted bytes the socket no longer shows)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        ready, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed under us
+        return False
+    return bool(ready)
+
+
 def _path(path: Path | None) -> str | None:
     return str(path) if path is not None else None
 
@@ -94,18 +110,24 @@ class MqttBus:
 
     ``subscriptions`` are (re)made on every connect; ``on_connect_publish`` are (topic, payload,
     retain) published on every connect (e.g. ``availability: online``). Incoming messages land
-    in ``self.messages``, an asyncio queue, in arrival order.
+    in ``self.messages``, an ``Inbox``: bounded, and, given ``in_order``, in two lanes (the topics
+    it names in arrival order and first; only the newest message of every other topic).
     """
 
     def __init__(self, config: MqttConfig, client_id: str, *, will: Will | None = None,
                  subscriptions: tuple[tuple[str, int], ...] = (),
                  on_connect_publish: tuple[tuple[str, bytes, bool], ...] = (),
-                 clean_session: bool = True, role: str = "daemon", mqtt5: bool = False) -> None:
+                 clean_session: bool = True, role: str = "daemon", mqtt5: bool = False,
+                 in_order: Callable[[str], bool] = everything_in_order,
+                 retain_as_published: frozenset[str] = frozenset()) -> None:
         self.config = config
-        self.messages: asyncio.Queue[Message] = asyncio.Queue()
+        self.messages = Inbox(in_order, name=f"MQTT {client_id[:60]}")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._subscriptions = subscriptions
+        # MQTT 5: on these filters a live message keeps the retain flag its sender set, so a
+        # subscriber can tell (and clear) what someone left retained at the broker
+        self._retain_as_published = retain_as_published if mqtt5 else frozenset()
         self._on_connect_publish = on_connect_publish
         self._connected = threading.Event()
         self._lost = asyncio.Event()
@@ -254,7 +276,13 @@ class MqttBus:
         """Subscribe now (if connected) and on every later connect."""
         self._subscriptions = tuple(dict.fromkeys(self._subscriptions + subscriptions))
         for topic, qos in subscriptions:
-            self._client.subscribe(topic, qos=qos)  # NO_CONN when away: the next connect makes it
+            self._subscribe(self._client, topic, qos)  # NO_CONN when away: the next connect makes it
+
+    def _subscribe(self, client: mqtt.Client, topic: str, qos: int) -> None:
+        if topic in self._retain_as_published:
+            client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+        else:
+            client.subscribe(topic, qos=qos)
 
     def unsubscribe(self, *topics: str) -> None:
         """Unsubscribe now and on every later connect (a persistent session keeps it otherwise)."""
@@ -277,7 +305,15 @@ class MqttBus:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _read(self) -> None:
-        self._client.loop_read()
+        """Read what the socket holds, up to READ_BURST packets, before the loop moves on: the
+        messages land in the inbox, which keeps only the newest of each state topic and serves
+        events first, so a command behind a flood waits for the reading, not for the handling."""
+        for _ in range(READ_BURST):
+            if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                return  # paho has dealt with it (a lost connection)
+            sock = self._client.socket()
+            if sock is None or not _readable(sock):
+                return
 
     def _write(self) -> None:
         self._client.loop_write()
@@ -308,7 +344,7 @@ class MqttBus:
             return
         self._was_connected = True
         for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos=qos)
+            self._subscribe(client, topic, qos)
         for topic, payload, retain in self._on_connect_publish:
             client.publish(topic, payload, qos=1, retain=retain)
         self._connected.set()

@@ -230,6 +230,20 @@ def test_a_client_id_with_wildcards_cannot_widen_its_node_topics(locked, logins)
         observer.close()
 
 
+def test_a_node_login_writes_only_the_leaves_a_node_sends(locked, logins):
+    # a stolen node login must not stash megabytes at the broker under leaves nobody reads
+    observer = Client(locked.url, logins["node"], client_id="watcher2", subscribe=f"{BASE}/nodes/#")
+    stasher = Client(locked.url, logins["node"], client_id="stasher")
+    try:
+        stasher.publish(f"{BASE}/nodes/stasher/stash", b"x" * 1000)
+        stasher.publish(f"{BASE}/nodes/stasher/status", b'{"network": "demo", "kind": "display"}')
+        observer.wait(lambda t, p: t == f"{BASE}/nodes/stasher/status")
+        assert not any(t.endswith("/stash") for t, _ in observer.seen())
+    finally:
+        observer.close()
+        stasher.close()
+
+
 async def test_the_daemon_and_a_node_work_over_tls_with_their_own_logins(locked_config, locked, certs):
     tls = {"PANIC_EDGE_MQTT_URL": locked.tls_url, "PANIC_EDGE_MQTT_CA_FILE": str(certs.ca)}
     running = await start_daemon(locked_config(**tls))

@@ -134,6 +134,7 @@ async def test_a_retained_command_is_ignored_not_replayed_at_every_start(make_co
         replies = [b.get("request_id") for b in probe.bodies(topic(config, "cmd", "reply"))]
         assert "stale" not in replies
         assert running.engine.states["demo"].phase == "idle"
+        await wait_for(probe, lambda t, b: t == stale and b == "")  # and cleared at the broker
     finally:
         probe.publish(stale, b"", retain=True)  # clear the retained message
         probe.close()

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from tests.mqtt_probe import Probe
 from tests.test_daemon import topic, wait_for
 from tests.test_hostile_payloads import CRASHERS
 
@@ -82,3 +83,24 @@ async def test_a_node_survives_a_hostile_backfill_answer(config, probe, answer, 
     finally:
         probe.publish(topic(config, "status"), b"", retain=True)
         server.close()
+
+
+async def test_what_no_node_of_this_appliance_sends_is_cleared_from_the_broker(daemon, config, probe, broker):
+    # anyone may invent node ids: their retained junk must not pile up in the broker's memory
+    junk = {topic(config, "nodes", "junk-1", "status"): b"{" * 5000,
+            topic(config, "nodes", "junk-2", "availability"): b"x" * 100_000,
+            topic(config, "nodes", "junk-3", "screenshot"): b"\x89PNG" + b"\0" * 1000,
+            topic(config, "nodes", "junk-4", "stash"): b"anything at all"}
+    kept = topic(config, "nodes", "lobby", "status")
+    probe.publish(kept, json.dumps({"kind": "display", "network": "demo"}), retain=True)
+    for where, payload in junk.items():
+        probe.publish(where, payload, retain=True)
+    for where in junk:  # each is cleared: an empty retained message on its topic
+        await wait_for(probe, lambda t, b, where=where: t == where and b == "")
+    fresh = Probe(broker.url, f"panic/{config.appliance_id}/nodes/#")
+    try:
+        retained = await wait_for(fresh, lambda t, b: t == kept)
+        assert retained["network"] == "demo"
+        assert not [t for t, p, r in fresh.messages if r and t in junk and p]
+    finally:
+        fresh.close()

@@ -101,7 +101,6 @@ class Topics:
         name = topic[len(prefix):] if topic.startswith(prefix) else ""
         return name if name and "/" not in name else None
 
-
     def node_cmd(self, node_id: str, verb: str) -> str:
         """Commands to one node: ``blank``, ``wake``, ``reload``, ``screenshot`` (see NODE_COMMANDS)."""
         return f"{self.base}/nodes/{node_id}/cmd/{verb}"
@@ -125,6 +124,16 @@ class Topics:
             return None
         node_id, _, rest = topic[len(prefix):].partition("/")
         return (node_id, rest) if node_id and rest else None
+
+    def is_event(self, topic: str) -> bool:
+        """Whether every message on ``topic`` matters in order (a command, an invocation, a node's
+        command), rather than only its newest (a status, an availability, an installation, a
+        screenshot): how an Inbox sorts what the broker sends."""
+        if not topic.startswith(f"{self.base}/"):
+            return False
+        rest = topic[len(self.base) + 1:]
+        return (rest.startswith("cmd/") or (rest.startswith("networks/") and rest.endswith("/invocations"))
+                or (rest.startswith("nodes/") and "/cmd/" in rest))
 
 
 COMMANDS = ("start", "stop", "stop-all", "press", "button-network")

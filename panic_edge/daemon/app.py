@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 import time
@@ -41,7 +42,7 @@ from panic_edge.daemon.hub import Hub
 from panic_edge.daemon.installations import Installations
 from panic_edge.daemon.latest_image import LatestImages
 from panic_edge.daemon.lock import DataDirLock
-from panic_edge.daemon.presence import Presence
+from panic_edge.daemon.presence import Heard, Presence
 from panic_edge.daemon.prewarm import Prewarmer
 from panic_edge.daemon.screens import Screens
 from panic_edge.daemon.systemd import Notifier
@@ -55,6 +56,7 @@ from panic_edge.network_files import LoadedNetworks
 from panic_edge.platforms.base import Platforms
 from panic_edge.platforms.registry import build_platforms
 from panic_edge.private_files import lock_down
+from panic_edge.quiet import Quiet
 from panic_edge.store import Store
 from panic_edge.store.reader import Reader
 
@@ -74,7 +76,6 @@ class Daemon:
         self.networks = networks
         self.catalogue = catalogue
         self.pin_factory = pin_factory
-        self.platforms = platforms  # None: built from the config
         self.stdin = stdin
         self.handle_signals = handle_signals
         self.platforms = platforms  # None: built from the config (benchmarks bring their own)
@@ -84,11 +85,13 @@ class Daemon:
         self._stop = asyncio.Event()
         self.engine: Engine | None = None
         self.bus: MqttBus | None = None
+        self.commands_bus: MqttBus | None = None  # commands and their replies, on a connection of their own
         self.http: HttpServer | None = None
         self.handler: CommandHandler | None = None
         self.settings: Settings | None = None
         self._led: Any = None
         self.presence = Presence()
+        self._quiet = Quiet(log)
         self.installations: Installations | None = None
         self.screens = Screens(self.topics, self._to_node, self.presence.nodes)
         self.insight: InsightService | None = None
@@ -134,11 +137,18 @@ class Daemon:
             settings.media_base = self.media_base = config.media_base(http.port, await _lan_host(config, http.port))
 
             online = (topics.availability, b"online", True)
-            self.bus = bus = MqttBus(config.mqtt, f"panic-edge-{config.appliance_id}",
-                                     will=Will(topics.availability, b"offline"),
-                                     subscriptions=((topics.cmd_filter, 1), (topics.nodes_filter, 1),
-                                                    (topics.installations_filter, 1)),
-                                     on_connect_publish=(online,), mqtt5=True)
+            # client ids no other login can guess: one that connects with the daemon's id would
+            # take its place at the broker (and its last will would tell every screen "offline")
+            ids = f"panic-edge-{config.appliance_id}-{secrets.token_hex(4)}"
+            self.bus = bus = MqttBus(config.mqtt, ids, will=Will(topics.availability, b"offline"),
+                                     subscriptions=((topics.nodes_filter, 1), (topics.installations_filter, 1)),
+                                     on_connect_publish=(online,), mqtt5=True, in_order=topics.is_event,
+                                     retain_as_published=frozenset({topics.nodes_filter}))
+            # commands on a connection of their own: a flood on any other topic (a node's status,
+            # from anyone holding a node login) never stands between a command and its answer
+            self.commands_bus = commands_bus = MqttBus(config.mqtt, f"{ids}-commands", mqtt5=True,
+                                                       subscriptions=((topics.cmd_filter, 1),),
+                                                       retain_as_published=frozenset({topics.cmd_filter}))
             self.latest_images = LatestImages(bus, topics)
             if config.fleet.enabled:
                 self.fleet = FleetWatcher(config.mqtt, config.appliance_id)
@@ -152,6 +162,8 @@ class Daemon:
             bus.on_connection_change(self._connection_changed)
             bus.start()
             stack.push_async_callback(bus.stop, (topics.availability, b"offline", True))
+            commands_bus.start()
+            stack.push_async_callback(commands_bus.stop)
             stack.callback(self._flush_status)  # after the engine closes, before the bus stops
 
             self.monitor = monitor = ConnectivityMonitor(config.offline, config.probe_targets,
@@ -234,8 +246,9 @@ class Daemon:
             notifier.ready(summary)
             self.ready.set()
             async with asyncio.TaskGroup() as group:
-                commands = group.create_task(self._serve_commands(bus, handler), name="commands")
-                background = [commands, group.create_task(self._watchdog(notifier), name="watchdog"),
+                background = [group.create_task(self._serve_commands(commands_bus, handler), name="commands"),
+                              group.create_task(self._serve_messages(bus), name="messages"),
+                              group.create_task(self._watchdog(notifier), name="watchdog"),
                               group.create_task(engine.run_outbox(), name="outbox"),
                               group.create_task(engine.run_call_watchdog(), name="stuck calls"),
                               group.create_task(self._backups(), name="backups"),
@@ -259,42 +272,66 @@ class Daemon:
         while True:
             message = await bus.messages.get()
             try:
-                await self._serve(message, handler)
+                await self._serve_command(bus, message, handler)
             except Exception:  # the last resort: a bug in a handler must not stop the daemon
                 log.exception("bug: a message on %s raised; ignored it and carried on", message.topic[:200])
 
-    async def _serve(self, message: Message, handler: CommandHandler) -> None:
+    async def _serve_messages(self, bus: MqttBus) -> None:
+        while True:
+            message = await bus.messages.get()
+            try:
+                await self._serve(message)
+            except Exception:  # the last resort: a bug in a handler must not stop the daemon
+                log.exception("bug: a message on %s raised; ignored it and carried on", message.topic[:200])
+
+    async def _serve(self, message: Message) -> None:
+        """Everything but commands: node presence and screenshots, installations, Home Assistant."""
         installation = self.topics.installation_name(message.topic)
         if installation is not None:
             if self.installations is not None:
                 self.installations.observe(installation, message.payload, message.retain)
             return
-        shot_of = self.topics.node_screenshot_id(message.topic)
-        if shot_of is not None:
-            shot = self.screens.put(shot_of, message.payload)
-            if shot is not None:
-                self._hub_publish("screenshot", {"node_id": shot_of, "at": shot.at})
-            return
-        if self.homeassistant is not None and self.homeassistant.handle(message):
-            return
-        node = self.topics.node_topic(message.topic)
+        node = self.topics.node_topic_leaf(message.topic)
         if node is not None:
-            if self.presence.apply(*node, message.payload):
+            await self._serve_node(message, *node)
+            return
+        if self.homeassistant is not None:
+            self.homeassistant.handle(message)
+
+    async def _serve_node(self, message: Message, node_id: str, leaf: str) -> None:
+        """A node's presence or screenshot. What is refused and was retained is cleared at the
+        broker: anyone may invent node ids, and their retained messages would pile up there."""
+        heard = Heard.REFUSED
+        if leaf == "screenshot":
+            shot = self.screens.put(node_id, message.payload)
+            if shot is not None:
+                self._hub_publish("screenshot", {"node_id": node_id, "at": shot.at})
+            heard = Heard.REFUSED if message.retain else Heard.SAME  # a screenshot is never kept
+        elif leaf in ("availability", "status"):
+            heard = self.presence.hear(node_id, leaf, message.payload)
+            if heard is Heard.CHANGED:
                 self._publish_status()
                 if self.day is not None:
                     await self.day.boards(self.presence.boards(self.day.board_holds))
-            return
+        if heard is Heard.REFUSED and message.retain and message.payload and self.bus is not None:
+            self._quiet.warning("cleared", "cleared a retained message on %s that no display node of this "
+                                "appliance sends (malformed, or one node too many)", message.topic[:160])
+            self.bus.publish(message.topic, b"", qos=1, retain=True)
+
+    async def _serve_command(self, bus: MqttBus, message: Message, handler: CommandHandler) -> None:
         name = self.topics.command_name(message.topic)
         if name is None or name == "reply":
             return
-        if message.retain:
-            log.warning("ignored a retained cmd/%s: commands must not be retained", name[:40])
+        if message.retain:  # it would come again at every subscribe: cleared at the broker
+            if message.payload:
+                self._quiet.warning("retained command", "ignored and cleared a retained cmd/%s: commands "
+                                    "must not be retained", name[:40])
+                bus.publish(message.topic, b"", qos=1, retain=True)
             return
-        assert self.bus is not None
         reply = await handler.answer(name, message.payload)
-        self.bus.publish(self.topics.cmd_reply, reply)
+        bus.publish(self.topics.cmd_reply, reply)
         if message.response_topic is not None:
-            self._respond(self.bus, message.response_topic, reply, message.correlation_data)
+            self._respond(bus, message.response_topic, reply, message.correlation_data)
 
     def _respond(self, bus: MqttBus, topic: str, reply: bytes, correlation: bytes | None) -> None:
         """MQTT 5: the answer also goes to the request's response topic (core/request_reply.py)."""

@@ -29,6 +29,7 @@ from panic_edge.installation_files import (
     load_installations,
     write_installations,
 )
+from panic_edge.quiet import Quiet
 
 log = logging.getLogger("panic_edge.daemon")
 
@@ -41,6 +42,7 @@ class Installations:
         self.loaded = load_installations(configured, data_dir)
         self.updated_at = time.time()
         self._published: dict[str, list[bytes]] = {}  # the last few payloads sent, per installation
+        self._quiet = Quiet(log)  # anyone may publish here: a line a minute at most
         if self.loaded.problem:
             log.error("%s; using the config's [[installations]] instead", self.loaded.problem)
         elif self.loaded.source != "config":
@@ -80,10 +82,12 @@ class Installations:
         the broker is about to receive: nothing to do.)"""
         inst = self.get(name)
         if inst is None and payload:
-            log.info("clearing the retained installation %s: it is not configured here", name)
+            self._quiet.warning("foreign", "clearing the retained installation %s: it is not configured here",
+                                name[:80])
             self._clear(name)
         elif inst is not None and not retained and payload not in self._published.get(name, []):
-            log.warning("installations/%s was overwritten by someone else; publishing it again", name)
+            self._quiet.warning(name, "installations/%s was overwritten by someone else; publishing it again",
+                                name[:80])
             self._publish(inst)
 
     # --- changes (from the admin page, through Control) ---------------------------------------

@@ -8,10 +8,14 @@ Bounded, because anyone who may publish can invent node ids: an id must be topic
 (``NODE_ID``), a status at most MAX_STATUS_BYTES, and at most MAX_NODES nodes are kept. When full,
 a new node takes the place of an offline one; if every kept node is online, the newcomer is not
 counted. Either is logged once, not per message.
+
+``hear`` says whether a message was refused: the daemon then clears it from the broker when it
+was retained, so what anyone invents under ``nodes/`` does not pile up in the broker's memory.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,12 +24,20 @@ from panic_edge.core.pacing import NO_BOARDS, Boards
 from panic_edge.core.topics import NODE_COMMANDS, NODE_ID
 from panic_edge.core.wire import load_object
 from panic_edge.errors import PayloadError
+from panic_edge.quiet import Quiet
 
 log = logging.getLogger("panic_edge.daemon")
 
 MAX_NODES = 256
 MAX_STATUS_BYTES = 4096
 MAX_FIELD_CHARS = 100
+AVAILABILITY = (b"online", b"offline", b"")
+
+
+class Heard(enum.Enum):
+    CHANGED = "changed"  # taken, and what the status counts may have changed
+    SAME = "same"  # taken, nothing counted changed
+    REFUSED = "refused"  # not taken: a bad id or payload, or no room for another node
 
 
 @dataclass
@@ -42,23 +54,34 @@ class Presence:
         self._nodes: dict[str, _Node] = {}
         self._warned_full = False
         self._warned_ids = False
+        self._quiet = Quiet(log)
 
     def __len__(self) -> int:
         return len(self._nodes)
 
     def apply(self, node_id: str, leaf: str, payload: bytes) -> bool:
         """Take one node message; True if the counts may have changed. Bad messages are ignored."""
+        return self.hear(node_id, leaf, payload) is Heard.CHANGED
+
+    def hear(self, node_id: str, leaf: str, payload: bytes) -> Heard:
+        """Take one node message (``leaf``: availability or status) and say what became of it."""
         if not NODE_ID.fullmatch(node_id):
             if not self._warned_ids:
                 self._warned_ids = True
                 log.warning("ignored a display node whose id %r is not 1-100 letters, digits, - or _ "
                             "(logged once)", node_id[:40].encode("utf-8", "backslashreplace").decode())
-            return False
+            return Heard.REFUSED
+        if leaf == "availability" and payload.strip() not in AVAILABILITY:
+            self._quiet.warning("availability", "ignored an availability of display node %s that is not "
+                                "online or offline", node_id)
+            return Heard.REFUSED
         node = self._nodes.get(node_id)
         if node is None:
+            if not payload:  # a cleared topic of a node never kept: nothing to forget
+                return Heard.SAME
             node = self._admit(node_id)
             if node is None:
-                return False
+                return Heard.REFUSED
         before = self._counted(node)
         if leaf == "availability":
             node.online = payload.strip() == b"online"
@@ -70,9 +93,10 @@ class Presence:
                 try:
                     node.network, node.kind, node.screen, node.details = _status(payload)
                 except PayloadError as err:
-                    log.warning("ignored a malformed status from display node %s: %s", node_id, err)
-                    return False
-        return self._counted(node) != before
+                    self._quiet.warning("status", "ignored a malformed status from display node %s: %s",
+                                        node_id, err)
+                    return Heard.REFUSED
+        return Heard.CHANGED if self._counted(node) != before else Heard.SAME
 
     @staticmethod
     def _counted(node: _Node) -> tuple[object, ...]:

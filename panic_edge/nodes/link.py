@@ -53,6 +53,7 @@ from panic_edge.nodes.messages import (
     Shown,
     Unassigned,
 )
+from panic_edge.quiet import Quiet
 
 log = logging.getLogger("panic_edge.nodes")
 
@@ -97,6 +98,7 @@ class NodeLink:
         self._started_at = time.time()
         self.refused = 0  # invocations dropped for a file off the appliance
         self._warned: dict[str, None] = {}
+        self._quiet = Quiet(log)  # what anyone may send is logged at most once a minute per topic
         control = replies if control is None else control  # sends commands: logs in as control
         subscriptions = [(topics.availability, 1), (topics.status, 1)]
         if network:
@@ -121,7 +123,7 @@ class NodeLink:
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
                            on_connect_publish=self._announce(),
-                           clean_session=False)
+                           clean_session=False, in_order=topics.is_event)
         self.bus.on_connection_change(self._connection_changed)
         self._connections = 0
         self._warned_role = False
@@ -280,7 +282,8 @@ class NodeLink:
                 event = self._parse(message)
             except PayloadError as err:
                 self.malformed += 1
-                log.warning("%s: ignored a malformed message on %s: %s", self.node_id, message.topic, err)
+                self._quiet.warning(message.topic, "%s: ignored a malformed message on %s: %s", self.node_id,
+                                    message.topic[:160], err)
                 continue
             except Exception:  # the last resort: a bug in a parser must not stop the node
                 self.malformed += 1

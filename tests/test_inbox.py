@@ -1,0 +1,103 @@
+"""The inbox: no flood starves a command or exhausts memory (panic_edge/inbox.py), in a daemon
+that a real Mosquitto floods."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from panic_edge.bus import Message
+from panic_edge.core.topics import Topics
+from panic_edge.inbox import Inbox
+from panic_edge.quiet import Quiet
+from tests.conftest import start_daemon
+from tests.mqtt_probe import Probe
+
+T = Topics("gallery")
+
+
+async def test_a_command_is_served_before_any_state_message_waiting():
+    inbox = Inbox(T.is_event)
+    for n in range(1000):
+        inbox.put_nowait(Message(T.node_status(f"n{n}"), b"{}"))
+    inbox.put_nowait(Message(T.cmd("stop-all"), b"{}"))
+    assert (await inbox.get()).topic == T.cmd("stop-all")
+
+
+async def test_only_the_newest_message_of_a_state_topic_waits_in_its_first_place():
+    inbox = Inbox(T.is_event)
+    for n in range(5000):
+        inbox.put_nowait(Message(T.node_status("lobby"), str(n).encode()))
+        inbox.put_nowait(Message(T.node_availability("lobby"), b"online"))
+    inbox.put_nowait(Message(T.node_status("wall"), b"w"))
+    assert inbox.qsize() == 3 and inbox.replaced == 2 * 5000 - 2
+    assert [(await inbox.get()).payload for _ in range(3)] == [b"4999", b"online", b"w"]
+
+
+async def test_events_keep_their_order_and_a_flood_of_them_or_of_topics_is_bounded():
+    inbox = Inbox(T.is_event, max_in_order=100, max_latest=10)
+    for n in range(250):
+        inbox.put_nowait(Message(T.invocations("demo"), str(n).encode()))
+        inbox.put_nowait(Message(T.node_status(f"spoof{n}"), b"{}"))
+    assert inbox.qsize() == 110 and inbox.dropped == 150 + 240
+    assert [(await inbox.get()).payload for _ in range(100)] == [str(n).encode() for n in range(150, 250)]
+
+
+def test_what_is_an_event_and_what_is_a_state():
+    events = [T.cmd("start"), T.cmd("reply"), T.invocations("demo"), T.node_cmd("lobby", "blank")]
+    states = [T.status, T.availability, T.network_state("demo"), T.node_status("lobby"),
+              T.node_availability("lobby"), T.node_screenshot("lobby"), T.installation("hall"),
+              T.insight("demo"), "homeassistant/status", "panic/other/cmd/start", "panic/gallery"]
+    assert all(T.is_event(t) for t in events) and not any(T.is_event(t) for t in states)
+
+
+async def test_a_flood_of_node_status_neither_holds_up_a_command_nor_piles_up(config, broker):
+    daemon = await start_daemon(config)
+    topics = Topics(config.appliance_id)
+    host, port = broker.url.removeprefix("mqtt://").split(":")
+    flooder = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{uuid.uuid4().hex[:8]}")
+    flooder.connect(host, int(port))
+    flooder.loop_start()
+    probe = Probe(broker.url, topics.cmd_reply)
+    flood = 20_000
+    try:
+        body = json.dumps({"kind": "display", "network": "demo", "pad": "x" * 3000})
+        for n in range(flood):  # QoS 0, as fast as paho sends: a phone on the venue Wi-Fi could
+            flooder.publish(topics.node_status(f"n{n % 8}"), body, qos=0)
+        request = uuid.uuid4().hex
+        flooder.publish(topics.cmd("stop-all"), json.dumps({"request_id": request}), qos=1)
+        reply = await asyncio.to_thread(probe.wait_for, lambda _, b: isinstance(b, dict)
+                                        and b.get("request_id") == request, 60)
+        assert daemon.daemon.bus is not None
+        inbox = daemon.daemon.bus.messages
+        assert reply["ok"] is True
+        assert inbox.received < flood  # answered while the flood was still being read: its own connection
+
+        async def coalesced() -> None:  # the flood, read in bursts: only eight nodes' newest status wait
+            while not inbox.replaced:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(coalesced(), 60)
+        assert inbox.dropped == 0
+    finally:
+        probe.close()
+        flooder.loop_stop()
+        flooder.disconnect()
+        await daemon.stop()
+
+
+def test_a_kind_of_warning_is_said_at_most_once_a_minute_with_a_count(caplog):
+    now = [0.0]
+    quiet = Quiet(logging.getLogger("panic_edge.test"), clock=lambda: now[0])
+    said = [quiet.warning("status", "bad status from %s", f"n{n}") for n in range(1000)]
+    assert said.count(True) == 1 and quiet.warning("other", "another kind is said at once")
+    now[0] = 61
+    assert quiet.warning("status", "bad status from %s", "n1000")
+    lines = [r.getMessage() for r in caplog.records if r.name == "panic_edge.test"]
+    assert lines == ["bad status from n0", "another kind is said at once",
+                     "bad status from n1000 (999 more like it since the last line)"]
