@@ -59,21 +59,48 @@ deep_json = st.builds(_deep, st.integers(100, 6000), st.sampled_from(["list", "o
 FIELDS = ["network", "prompt", "request_id", "node_id", "kind", "mode", "state", "id", "run_id", "sequence",
           "model", "output_type", "output", "created_at", "lockout_until", "ok", "command", "flags", "media_base",
           "networks", "meta", "retry_after"]
-hostile_command = st.dictionaries(st.sampled_from(FIELDS), st.one_of(json_scalar, json_tree), max_size=6).map(
-    lambda d: _object({"network": '"demo"', "prompt": '"a camel"', **d}))
+
+
+def command_for(network: str) -> st.SearchStrategy[str]:
+    """A command to a network that exists, a few of its fields hostile: it passes the early checks
+    (unknown network) and reaches the ones that matter (a surrogate prompt, a huge request_id)."""
+    return st.dictionaries(st.sampled_from(FIELDS), st.one_of(json_scalar, json_tree), max_size=6).map(
+        lambda d: _object({"network": _string(network), "prompt": '"a camel"', **d}))
+
+
+hostile_command = command_for("demo")
+
+
+def crashers(network: str) -> list[bytes]:
+    """The payload classes that once stopped the daemon (issue 10), aimed at ``network``."""
+    net = _string(network).encode()
+    surrogate, deep, huge = rb'"\ud800"', b"[" * 5000 + b"]" * 5000, b"9" * 5000
+    return [b'{"network": ' + net + b', "prompt": "x", "request_id": ' + surrogate + b"}",
+            b'{"network": ' + net + b', "prompt": ' + surrogate + b"}",
+            b'{"network": ' + surrogate + b', "prompt": "x"}',
+            b'{"network": ' + net + b', "prompt": "x", ' + surrogate + b": 1}",
+            b'{"network": ' + net + b', "prompt": "x", "extra": ' + deep + b"}", deep,
+            b'{"a":' * 3000 + b"1" + b"}" * 3000,
+            b'{"network": ' + net + b', "prompt": "x", "request_id": ' + huge + b"}",
+            b'{"network": ' + net + b', "prompt": "x", "request_id": 1e999}', b'{"network": NaN}']
 
 
 def _latin(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")  # a lone surrogate becomes bytes no UTF-8 decoder takes
 
 
+def payload_for(network: str) -> st.SearchStrategy[bytes]:
+    """Any bytes, any text, any JSON, and commands to ``network`` with hostile fields."""
+    return st.one_of(
+        st.binary(max_size=200),
+        st.text(ANY_CHAR, max_size=200).map(_latin),
+        st.one_of(json_tree, deep_json, command_for(network)).map(lambda s: s.encode()),
+        st.sampled_from([b"", b"online", b"offline", b" online\n", b"{}", b"null"]),
+    )
+
+
 json_payload = st.one_of(json_tree, deep_json, hostile_command).map(lambda s: s.encode())
-payload = st.one_of(
-    st.binary(max_size=200),
-    st.text(ANY_CHAR, max_size=200).map(_latin),
-    json_payload,
-    st.sampled_from([b"", b"online", b"offline", b" online\n", b"{}", b"null"]),
-)
+payload = payload_for("demo")
 
 
 # --- topics (under panic/<appliance_id>/): levels a broker accepts, names the daemon and a node read ---
@@ -88,11 +115,16 @@ daemon_suffix = st.one_of(
 )
 
 
-def node_suffix(network: str) -> st.SearchStrategy[str]:
-    return st.sampled_from(["availability", "status", f"networks/{network}/state",
-                            f"networks/{network}/invocations", "cmd/reply"])
+def node_suffix(network: str, node_id: str = "fuzz-node") -> st.SearchStrategy[str]:
+    """The topics a display node (and a HUD, and a --screen node) reads, and its own command topics."""
+    return st.one_of(
+        st.sampled_from(["availability", "status", f"networks/{network}/state", f"networks/{network}/invocations",
+                         f"networks/{network}/insight", "cmd/reply", f"nodes/{node_id}/screenshot"]),
+        st.sampled_from(["blank", "wake", "reload", "screenshot"]).map(lambda v: f"nodes/{node_id}/cmd/{v}"),
+        topic_level.map(lambda name: f"nodes/{node_id}/cmd/{name}"),
+        topic_level.map(lambda name: f"installations/{name}"))
 
 
-def message(suffixes: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, bytes, bool]]:
+def message(suffixes: st.SearchStrategy[str], network: str = "demo") -> st.SearchStrategy[tuple[str, bytes, bool]]:
     """(topic suffix, payload, retained)."""
-    return st.tuples(suffixes, payload, st.booleans())
+    return st.tuples(suffixes, payload_for(network), st.booleans())

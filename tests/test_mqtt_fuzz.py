@@ -1,12 +1,15 @@
 """Fuzz the real daemon through a real Mosquitto, on every topic it and a display node subscribe to.
 
-Hypothesis makes batches of hostile messages (arbitrary bytes, unicode with lone surrogates, JSON
-trees deep and with huge numbers, commands with hostile field values), published on the command
-topics, the node presence topics and the topics a node reads. After each batch the daemon must
-answer a valid command (its request_id back on cmd/reply) and an in-process display node
-(NodeLink feeding the pure NodeState, drawn by the screen's renderer) must show the invocation that
-command started. Any error
-the daemon or the node logs (a last-resort guard firing) fails the test (tests/conftest.py).
+First the payload classes that once stopped the daemon (issue 10: lone surrogates in any field,
+JSON nested thousands deep, integers of thousands of digits, NaN and 1e999), aimed at the network
+that exists, on every topic. Then hypothesis makes batches of hostile messages (arbitrary bytes,
+unicode with lone surrogates, JSON trees deep and with huge numbers, commands to the existing
+network with hostile field values), published on the command topics, the node presence and
+screenshot topics, the installations, and the topics a node (with a HUD and remote commands)
+reads. After each batch the daemon must answer a valid command (its request_id back on
+cmd/reply) and an in-process display node (NodeLink feeding the pure NodeState, drawn by the
+screen's renderer) must show the invocation that command started. Any error the daemon or the
+node logs (a last-resort guard firing) fails the test (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from panic_edge.core.topics import NODE_COMMANDS
 from panic_edge.nodes.feed import Single
 from panic_edge.nodes.link import NodeLink
 from panic_edge.nodes.messages import Shown
@@ -35,8 +39,13 @@ from tests.fuzz_client import FuzzClient
 from tests.live import ThreadedDaemon
 
 NETWORK = "open"
-MESSAGE = hostile.message(st.one_of(hostile.daemon_suffix, hostile.node_suffix(NETWORK),
-                                   st.just("nodes/fuzz-node/status")))
+SUFFIXES = st.one_of(hostile.daemon_suffix, hostile.node_suffix(NETWORK), st.just("nodes/fuzz-node/status"))
+MESSAGE = hostile.message(SUFFIXES, NETWORK)
+EVERY_TOPIC = ["cmd/start", "cmd/stop", "cmd/stop-all", "cmd/press", "cmd/button-network", "cmd/reply",
+               "nodes/fuzz-node/status", "nodes/fuzz-node/availability", "nodes/fuzz-node/screenshot",
+               "nodes/fuzz-node/cmd/blank", "nodes/fuzz-node/cmd/screenshot", "installations/hall",
+               f"networks/{NETWORK}/state", f"networks/{NETWORK}/invocations", f"networks/{NETWORK}/insight",
+               "status", "availability"]
 
 
 class FuzzNode:
@@ -57,7 +66,8 @@ class FuzzNode:
         self.surface, self.media = pygame.Surface((320, 180)), MediaCache()
         try:
             async with NodeLink.open(self.live.config, kind="display", network=NETWORK, mode="single",
-                                     node_id="fuzz-node", backfill=4, replies=True) as link:
+                                     node_id="fuzz-node", backfill=4, replies=True, insight=True,
+                                     commands=NODE_COMMANDS) as link:
                 self.up.set()
                 while True:
                     self._take(await link.events.get())
@@ -110,6 +120,23 @@ def fuzzed(make_config, tmp_path: Path, broker) -> Iterator[tuple[ThreadedDaemon
         live.stop()
 
 
+def check(live: ThreadedDaemon, node: FuzzNode, sender: FuzzClient) -> None:
+    """The daemon answers a valid command and the node shows the run it started."""
+    reply, _ = sender.command("press", {"network": NETWORK})
+    assert reply["ok"], reply
+    node.wait_for_run(reply["run_id"])
+    node.draw()
+    assert live._thread.is_alive(), "the daemon stopped"
+
+
+def test_the_payloads_that_once_stopped_the_daemon_on_every_topic(fuzzed):
+    live, node, sender = fuzzed
+    for crasher in hostile.crashers(NETWORK):
+        sender.fuzz([(suffix, crasher, False) for suffix in EVERY_TOPIC])
+        check(live, node, sender)
+    assert sender.command("stop-all", {})[0]["ok"]
+
+
 def test_the_daemon_and_a_node_survive_every_topic_fuzzed(fuzzed):
     live, node, sender = fuzzed
     switch = sys.getswitchinterval()
@@ -120,11 +147,7 @@ def test_the_daemon_and_a_node_survive_every_topic_fuzzed(fuzzed):
     @given(batch=st.lists(MESSAGE, min_size=1, max_size=6))
     def batch_then_check(batch: list[tuple[str, bytes, bool]]) -> None:
         sender.fuzz(batch)
-        reply, _ = sender.command("press", {"network": NETWORK})
-        assert reply["ok"], reply
-        node.wait_for_run(reply["run_id"])
-        node.draw()
-        assert live._thread.is_alive(), "the daemon stopped"
+        check(live, node, sender)
 
     try:
         batch_then_check()
