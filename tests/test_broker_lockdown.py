@@ -25,7 +25,7 @@ from panic_edge.nodes.messages import Shown
 from panic_edge.remote import send_command
 from tests.conftest import start_daemon
 from tests.nodes_helpers import encoded
-from tests.tls_certs import Certs, make_certs
+from tests.tls_certs import Certs, make_certs, make_client_cert
 
 APPLIANCE = f"locked-{os.getpid()}"
 BASE = f"panic/{APPLIANCE}"
@@ -274,3 +274,24 @@ async def _until(condition, timeout: float = 10.0) -> None:
             break
         await asyncio.sleep(0.05)
     assert done.is_set(), "condition not met in time"
+
+
+async def test_a_broker_that_asks_for_client_certificates_gets_one_from_cert_file(make_config, certs, tmp_path):
+    # a venue IT department's broker may want a certificate from every client: [mqtt] cert_file/key_file
+    cert, key = make_client_cert(certs, tmp_path)
+    port = free_port()
+    extra = (f"listener {port} 127.0.0.1\ncafile {certs.ca}\ncertfile {certs.cert}\nkeyfile {certs.key}\n"
+             "require_certificate true\n")
+    with LocalBroker(extra=extra):
+        url = f"mqtts://localhost:{port}"
+        config = make_config(PANIC_EDGE_MQTT_URL=url, PANIC_EDGE_MQTT_CA_FILE=str(certs.ca),
+                             PANIC_EDGE_MQTT_CERT_FILE=str(cert), PANIC_EDGE_MQTT_KEY_FILE=str(key))
+        running = await start_daemon(config)  # it waits for the broker: the handshake took the certificate
+        try:
+            answer = await asyncio.to_thread(send_command, config, "press", {"network": "demo"}, 10)
+            assert answer["ok"], answer  # the CLI's client too
+        finally:
+            await running.stop()
+        without = make_config(PANIC_EDGE_MQTT_URL=url, PANIC_EDGE_MQTT_CA_FILE=str(certs.ca))
+        with pytest.raises(Exception, match=r"(?i)certificate|handshake|reset|closed|did not accept"):
+            send_command(without, "press", {"network": "demo"}, 5)

@@ -31,3 +31,19 @@ def make_certs(folder: Path) -> Certs:
         subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
     key.chmod(0o600)
     return Certs(ca, cert, key)
+
+
+def make_client_cert(certs: Certs, folder: Path, name: str = "screen-1") -> tuple[Path, Path]:
+    """A client certificate the same CA signed (extendedKeyUsage clientAuth): (cert, key)."""
+    ca_key = certs.ca.with_name("ca.key")
+    key, csr, cert, ext = (folder / f"{name}.{n}" for n in ("key", "csr", "pem", "ext"))
+    ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for args in (
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}"],
+        ["x509", "-req", "-in", csr, "-CA", certs.ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+         "-days", "1", "-extfile", ext],
+    ):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
+    key.chmod(0o600)
+    return cert, key
