@@ -54,3 +54,4 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     fuzz = report["mqtt_fuzz"]
     assert fuzz["daemon_alive"] and fuzz["bugs_logged"] == 0 and fuzz["payloads"] > 0
     assert fuzz["rss_after_mib"] > 0 and fuzz["reply_after_a_burst"]["n"] > 0
+    assert fuzz["flood"]["status_messages"] > 0 and fuzz["flood"]["reply_behind_it_ms"] > 0
