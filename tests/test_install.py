@@ -356,3 +356,34 @@ def test_a_user_service_reads_its_reel_where_its_user_can(tmp_path, monkeypatch,
                             text=CONFIG.replace("/var/lib/panic-edge/reel.mp4", str(reel)))
     assert main(["install", "--root", str(root), "--user"]) == 0
     assert f"--reel {reel} does not exist yet; make it with `panic-edge record {reel}`" in capsys.readouterr().out
+
+
+def test_the_install_output_in_the_operations_page_is_what_install_prints(tmp_path, capsys):
+    """docs/operations.md shows a technician what install prints for its example config: run that
+    config and compare, so the page cannot drift from the program."""
+    import importlib.util
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    install_section = page.split("## Install on a Raspberry Pi", 1)[1].split("\n## ", 1)[0]
+    config = re.search(r"```toml\n(.*?)```", install_section, re.S).group(1)
+    first, second, refused = re.findall(r"```text\n(.*?)```", install_section, re.S)[:3]
+    root = root_with_config(tmp_path, text=config)
+    (root / "etc/panic-edge/credentials/vestaboard-key").unlink()
+    args = ["install", "--root", str(root), "--config", "/etc/panic-edge/panic-edge.toml"]
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    if importlib.util.find_spec("systemd") is None:  # the page shows a machine with systemd-python
+        printed = [line for line in printed if not line.startswith("note: systemd-python")]
+    assert printed == first.splitlines()
+
+    toml = root / "etc/panic-edge/panic-edge.toml"
+    toml.write_text(config.replace("[nodes.lobby]", "[nodes.foyer]").split("[nodes.hall]", 1)[0])
+    assert main(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert all(line in printed for line in second.splitlines()), printed
+
+    toml.write_text(config.replace("/var/lib/panic-edge/reel.mp4", "/home/pi/reel.mp4"))
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == refused.splitlines()
