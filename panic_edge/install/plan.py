@@ -78,7 +78,6 @@ class Plan:
     then: tuple[Command, ...] = ()                     # run after the removes
     notes: tuple[str, ...] = field(default=())
     links: tuple[tuple[Path, Path], ...] = ()          # (symlink, what it points at): how a unit is enabled
-    dropped: tuple[str, ...] = ()                      # units or labels of nodes no longer in the config
 
 
 def _under_home(path: Path) -> bool:
@@ -140,12 +139,7 @@ def install_plan(target: Target, nodes: Mapping[str, str], *, credentials: Itera
             services += [f"{PREFIX}-{kind}@{name}.service" for name in names]
     wants = target.unit_dir / f"{units.wanted_by(target.user)}.wants"
     links = tuple((wants / service, target.unit_dir / unit_file(service)) for service in services)
-    # what an earlier install enabled for a node the config no longer names, and its template if no
-    # node of that kind is left; the daemon is never taken out here (see above)
-    dropped = sorted({Path(link).name for link in enabled if "@" in link} - set(services))
-    kept = {path.name for path, _, _ in writes}
-    removes = [target.unit_dir / link for link in sorted(enabled) if Path(link).name in dropped]
-    removes += [target.unit_dir / name for name in sorted(installed) if name.endswith("@.service") and name not in kept]
+    dropped, removes = _leftovers(target, services, {path.name for path, _, _ in writes}, installed, enabled)
     commands: list[Command] = []
     if not target.user:
         writes.insert(0, (SYSUSERS, units.sysusers().encode(), 0o644))
@@ -173,8 +167,19 @@ def install_plan(target: Target, nodes: Mapping[str, str], *, credentials: Itera
                      "(pip install 'panic-edge[systemd]', then install again)")
     then = (Command(target.systemctl("daemon-reload"), check=False),) if removes else ()
     return Plan(writes=tuple(writes), dirs=((target.credentials_dir, 0o700),), removes=tuple(removes),
-                commands=tuple(commands), services=tuple(services), then=then, notes=tuple(notes), links=links,
-                dropped=tuple(dropped))
+                commands=tuple(commands), services=tuple(services), then=then, notes=tuple(notes), links=links)
+
+
+def _leftovers(target: Target, services: list[str], written: set[str], installed: tuple[str, ...],
+               enabled: tuple[str, ...]) -> tuple[list[str], list[Path]]:
+    """What an earlier install left that this one does not write: the node instances it enabled
+    that the config no longer names (to disable, and their links), and the templates no node uses
+    any more. The daemon is never among them (--no-daemon leaves it, with a note)."""
+    dropped = sorted({Path(link).name for link in enabled if "@" in link} - set(services))
+    removes = [target.unit_dir / link for link in sorted(enabled) if Path(link).name in dropped]
+    removes += [target.unit_dir / name for name in sorted(installed)
+                if name.endswith("@.service") and name not in written]
+    return dropped, removes
 
 
 def unit_file(service: str) -> str:
@@ -206,7 +211,7 @@ def _launchd_install(target: Target, nodes: Mapping[str, str], notes: list[str],
                      f"(the config, the data and the logs stay)")
     return Plan(writes=tuple(writes), dirs=((target.log_dir, 0o755), (target.credentials_dir, 0o700)),
                 removes=tuple(target.unit_dir / f"{label}.plist" for label in dropped), commands=tuple(commands),
-                services=tuple(labels), notes=tuple(notes), dropped=tuple(dropped))
+                services=tuple(labels), notes=tuple(notes))
 
 
 def uninstall_plan(target: Target, installed: Iterable[str], enabled: Iterable[str] = ()) -> Plan:
