@@ -10,7 +10,8 @@ DIR gets four files:
   made by the real ``mosquitto_passwd -U`` when it is installed, else by ``hash_password`` here.
 - ``acl``: the daemon may do everything under ``panic/<appliance_id>/``; control clients read it
   and publish the four commands; display nodes read it; every client may write only
-  ``nodes/<its client id>/<leaf>`` (Mosquitto's ``%c``; a node's client id is its node id).
+  ``nodes/<its client id>/<leaf>`` (Mosquitto's ``%c``; a node that logs in uses its node id as its
+  client id: ``core.topics.node_client_id``).
 - ``credentials.toml`` (chmod 600): ``[daemon]``, ``[node]``, ``[control]``, each a username
   and a password made with ``secrets``. Running again keeps them (``rotate`` makes new ones).
 """

@@ -586,12 +586,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="frames per second (1-60)")
     rec.add_argument("--max-steps", type=int, default=500, help="at most this many outputs (the newest)")
     install = add("install", cmd_install, "write and enable the services for what this machine runs: the "
-                  "daemon and a node per [nodes.<name>] table (systemd; launchd agents on macOS)")
+                  "daemon and a node per [nodes.<name>] table (systemd; launchd agents on macOS); run again, "
+                  "it takes out the nodes the config no longer names")
     uninstall = add("uninstall", cmd_uninstall, "disable and remove the services install wrote (the config, "
                     "credentials and data stay)")
     for p in (install, uninstall):
-        p.add_argument("--root", metavar="DIR", help="write under DIR as if it were / and run nothing "
-                       "(packaging, tests): the commands are printed instead")
+        p.add_argument("--root", metavar="DIR", help="write (the files, and the links that enable the units) "
+                       "under DIR as if it were / and run nothing (packaging, tests): the commands are printed "
+                       "instead")
         p.add_argument("--user", action="store_true", help="services of this user (systemd --user, e.g. "
                        "a desktop session) instead of system services")
         p.add_argument("--init", choices=("systemd", "launchd"), help="default: launchd on macOS, "

@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +24,10 @@ from panic_edge.broker_bridge import Bridge, render_bridge
 from panic_edge.cli import main
 from panic_edge.core.fleet import Fleet, parse_status
 from panic_edge.errors import ConfigError
+from tests.browser_fixtures import CHROMIUM
 from tests.conftest import start_daemon
 from tests.mqtt_probe import Probe
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
@@ -170,7 +174,26 @@ def look_at_the_fleet_page(url: str, a: str, b: str) -> None:
             browser.close()
 
 
-async def test_two_appliances_on_bridged_brokers_see_each_other(make_config, tmp_path):
+@dataclass
+class Bridged:
+    """Two appliances: ``a`` on site A's broker, bridged to the central broker ``b`` is on."""
+
+    ids: tuple[str, str]
+    central: LocalBroker
+    site: LocalBroker
+    a: Any
+    b: Any
+    client: httpx.AsyncClient
+
+    @property
+    def urls(self) -> tuple[str, str]:
+        return self.a.daemon.media_base, self.b.daemon.media_base
+
+
+@asynccontextmanager
+async def bridged_appliances(make_config, tmp_path: Path) -> AsyncIterator[Bridged]:
+    """Both running, demo running on A, a display node of A's lobby announced, and each appliance in
+    the other's fleet view (online, with its networks and nodes)."""
     central = LocalBroker().start()
     try:
         ids = "lobby", "east-wing"  # two private brokers: no other test's appliances on them
@@ -199,36 +222,8 @@ async def test_two_appliances_on_bridged_brokers_see_each_other(make_config, tmp
                         lobby = fb.get(ids[0], {})
                         running = lobby.get("networks", [{}])[0].get("state") == "running"
                         return (fa, fb) if ok and running and lobby.get("nodes_online") == 1 else None
-                    fa, fb = await until(both_see_both)
-                    assert fa[ids[0]]["self"] and not fa[ids[1]]["self"]
-                    assert fa[ids[1]]["admin_url"] == f"{url_b}/" and fb[ids[0]]["admin_url"] == f"{url_a}/"
-                    assert fb[ids[0]]["uplink"] == "up"
-                    assert fb[ids[0]]["nodes"] == [{"node_id": "lobby-screen", "online": True, "kind": "display",
-                                                    "network": "demo", "screen": None}]
-                    if os.path.exists(CHROMIUM):
-                        await asyncio.to_thread(look_at_the_fleet_page, url_a, ids[0], ids[1])
-
-                    # a command from the central broker reaches the appliance behind the bridge, once
-                    hq = Probe(central.url, f"panic/{ids[0]}/cmd/reply")
-                    try:
-                        hq.publish(f"panic/{ids[0]}/cmd/stop", json.dumps({"network": "demo", "request_id": "hq"}))
-                        reply = await asyncio.to_thread(hq.wait_for, lambda t, body: body.get("request_id") == "hq")
-                        assert reply["ok"] and reply["message"] == "stopped demo"
-                        hq.publish(f"panic/{ids[0]}/cmd/stop", json.dumps({"network": "x", "request_id": "end"}))
-                        await asyncio.to_thread(hq.wait_for, lambda t, body: body.get("request_id") == "end")
-                        assert [body.get("request_id") for body in hq.bodies(f"panic/{ids[0]}/cmd/reply")] \
-                            == ["hq", "end"], "a message looped over the bridge"
-                    finally:
-                        hq.close()
-
-                    await b.stop()
-                    await until(lambda: _availability(client, url_a, ids[1], "offline"))
-                    site.stop()  # the uplink (and site A's broker) goes: the central side hears the bridge's will
-                    checker = FleetWatcherProbe(central.url)
-                    try:
-                        await until(lambda: checker.uplink(ids[0], "down"))
-                    finally:
-                        checker.close()
+                    await until(both_see_both)
+                    yield Bridged(ids, central, site, a, b, client)
             finally:
                 await a.stop()
                 if not b.task.done():
@@ -237,6 +232,48 @@ async def test_two_appliances_on_bridged_brokers_see_each_other(make_config, tmp
             site.close()
     finally:
         central.close()
+
+
+async def test_two_appliances_on_bridged_brokers_see_each_other(make_config, tmp_path):
+    async with bridged_appliances(make_config, tmp_path) as pair:
+        ids, client, (url_a, url_b) = pair.ids, pair.client, pair.urls
+        fa, fb = await fleet_of(client, url_a), await fleet_of(client, url_b)
+        assert fa[ids[0]]["self"] and not fa[ids[1]]["self"]
+        assert fa[ids[1]]["admin_url"] == f"{url_b}/" and fb[ids[0]]["admin_url"] == f"{url_a}/"
+        assert fb[ids[0]]["uplink"] == "up"
+        assert fb[ids[0]]["nodes"] == [{"node_id": "lobby-screen", "online": True, "kind": "display",
+                                        "network": "demo", "screen": None}]
+
+        # a command from the central broker reaches the appliance behind the bridge, once
+        hq = Probe(pair.central.url, f"panic/{ids[0]}/cmd/reply")
+        try:
+            hq.publish(f"panic/{ids[0]}/cmd/stop", json.dumps({"network": "demo", "request_id": "hq"}))
+            reply = await asyncio.to_thread(hq.wait_for, lambda t, body: body.get("request_id") == "hq")
+            assert reply["ok"] and reply["message"] == "stopped demo"
+            hq.publish(f"panic/{ids[0]}/cmd/stop", json.dumps({"network": "x", "request_id": "end"}))
+            await asyncio.to_thread(hq.wait_for, lambda t, body: body.get("request_id") == "end")
+            assert [body.get("request_id") for body in hq.bodies(f"panic/{ids[0]}/cmd/reply")] \
+                == ["hq", "end"], "a message looped over the bridge"
+        finally:
+            hq.close()
+
+        await pair.b.stop()
+        await until(lambda: _availability(client, url_a, ids[1], "offline"))
+        pair.site.stop()  # the uplink (and site A's broker) goes: the central side hears the bridge's will
+        checker = FleetWatcherProbe(pair.central.url)
+        try:
+            await until(lambda: checker.uplink(ids[0], "down"))
+        finally:
+            checker.close()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (the fleet page "
+                    "in a browser is not checked)")
+async def test_the_fleet_page_shows_both_appliances_in_chromium(make_config, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    async with bridged_appliances(make_config, tmp_path) as pair:
+        # Playwright's sync API runs on a thread of its own: this one runs the daemons' loop
+        await asyncio.to_thread(look_at_the_fleet_page, pair.urls[0], *pair.ids)
 
 
 async def _availability(client: httpx.AsyncClient, url: str, appliance: str, value: str) -> bool:

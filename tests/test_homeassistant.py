@@ -5,7 +5,9 @@ on Home Assistant's birth, the select, the prompt, the latest image, a network r
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -56,6 +58,53 @@ DEVICE = {"configuration_url", "connections", "hw_version", "identifiers", "manu
 ORIGIN = {"name", "sw_version", "support_url"}
 NETWORKS = {"demo": "Demo (local models)", "loop": "Painter loop"}
 
+# --- and the values it accepts for them -----------------------------------------------------------
+# home-assistant/core: homeassistant/components/sensor/const.py (SensorStateClass, DEVICE_CLASS_STATE_CLASSES,
+# DEVICE_CLASS_UNITS with UnitOfInformation and UnitOfTemperature; monetary: an ISO 4217 code, and `total`
+# only), components/mqtt/sensor.py (`last_reset_value_template` only with state class `total`; `options` only
+# for `enum`), binary_sensor/__init__.py (BinarySensorDeviceClass), button/__init__.py (ButtonDeviceClass),
+# const.py (EntityCategory), text.mqtt.markdown (`mode`, `min`/`max` within 0-255).
+STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
+SENSOR_DEVICE_CLASSES: dict[str, tuple[set[str], set[str] | None]] = {  # the ones used here: state classes, units
+    "monetary": ({"total"}, None),
+    "data_size": (STATE_CLASSES, {"bit", "kbit", "Mbit", "Gbit", "B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB",
+                                  "YB", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}),
+    "temperature": ({"measurement"}, {"°C", "°F", "K"}),
+}
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+BINARY_SENSOR_DEVICE_CLASSES = {
+    "battery", "battery_charging", "carbon_monoxide", "cold", "connectivity", "door", "garage_door", "gas",
+    "heat", "light", "lock", "moisture", "motion", "moving", "occupancy", "opening", "plug", "power", "presence",
+    "problem", "running", "safety", "smoke", "sound", "tamper", "update", "vibration", "window"}
+BUTTON_DEVICE_CLASSES = {"identify", "restart", "update"}
+ENTITY_CATEGORIES = {"config", "diagnostic"}
+
+
+def check_values(key: str, comp: dict) -> None:
+    """The values of one component are ones Home Assistant accepts together."""
+    platform = comp["platform"]
+    assert comp.get("entity_category", "config") in ENTITY_CATEGORIES, key
+    if platform == "sensor":
+        state_class, device_class = comp.get("state_class"), comp.get("device_class")
+        unit = comp.get("unit_of_measurement")
+        assert state_class is None or state_class in STATE_CLASSES, (key, state_class)
+        if device_class is not None:
+            assert device_class in SENSOR_DEVICE_CLASSES, f"{key}: add {device_class}'s row from Home Assistant's table"
+            classes, units = SENSOR_DEVICE_CLASSES[device_class]
+            assert state_class is None or state_class in classes, (key, device_class, state_class)
+            assert (CURRENCY.match(unit or "") if units is None else unit in units), (key, device_class, unit)
+        assert "last_reset_value_template" not in comp or state_class == "total", key
+        assert "options" not in comp or device_class == "enum", key
+        precision = comp.get("suggested_display_precision", 0)
+        assert isinstance(precision, int) and precision >= 0, key
+    elif platform == "binary_sensor":
+        assert comp.get("device_class", "running") in BINARY_SENSOR_DEVICE_CLASSES, key
+    elif platform == "button":
+        assert comp.get("device_class", "update") in BUTTON_DEVICE_CLASSES, key
+    elif platform == "text":
+        low, high = comp.get("min", 0), comp.get("max", 255)
+        assert comp.get("mode", "text") in ("text", "password") and 0 <= low <= high <= 255, key
+
 
 def check_discovery(body: dict) -> dict[str, dict]:
     """Every key of a device discovery body is one Home Assistant documents; returns the components."""
@@ -76,6 +125,7 @@ def check_discovery(body: dict) -> dict[str, dict]:
             assert ("url_topic" in comp) != ("image_topic" in comp)
         assert comp["unique_id"] not in uids
         uids.add(comp["unique_id"])
+        check_values(key, comp)
     return body["cmps"]
 
 
@@ -96,6 +146,51 @@ def test_every_component_uses_only_keys_home_assistant_documents():
     assert {"stop_all", "internet", "invocations_per_minute", "spend_today", "nodes_online", "disk_free",
             "temperature"} <= set(cmps)
     assert discovery_topic("homeassistant", "gallery-1") == "homeassistant/device/gallery-1/config"
+
+
+@pytest.mark.parametrize("key, change", [
+    ("spend_today", {"state_class": "total_increasing"}),    # monetary takes `total` only
+    ("spend_today", {"state_class": "measurement"}),
+    ("spend_today", {"unit_of_measurement": "dollars"}),     # not an ISO 4217 code
+    ("temperature", {"last_reset_value_template": "{{ 0 }}"}),  # a last_reset on a measurement
+    ("temperature", {"state_class": "total"}),
+    ("disk_free", {"unit_of_measurement": "bytes"}),
+    ("internet", {"device_class": "online"}),
+    ("stop_all", {"entity_category": "diagnostics"}),
+])
+def test_the_check_refuses_values_home_assistant_refuses(key, change):
+    body = discovery("g", "1", NETWORKS, "http://h")
+    body["cmps"][key].update(change)
+    with pytest.raises(AssertionError):
+        check_discovery(body)
+
+
+def test_spend_today_starts_from_zero_at_the_day_start_the_status_gives():
+    """A daily total: Home Assistant reads its last_reset from the status, so statistics count each day
+    from zero instead of booking midnight as money coming back."""
+    spend = discovery("g", "1", NETWORKS, "http://h")["cmps"]["spend_today"]
+    assert (spend["device_class"], spend["state_class"], spend["unit_of_measurement"]) == ("monetary", "total", "USD")
+    reset = render(spend["last_reset_value_template"], STATUS_WITH_HEALTH)
+    assert dt.datetime.fromisoformat(reset) == dt.datetime(2026, 11, 26, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert render(spend["last_reset_value_template"], STATUS_TODAY) == ""  # no spend yet: ignored, not a warning
+
+
+def test_the_status_says_when_the_local_day_began_across_a_clock_change():
+    from zoneinfo import ZoneInfo
+
+    from panic_edge.core.spending import Caps
+    from panic_edge.daemon.spending import Ledger
+
+    london = ZoneInfo("Europe/London")
+    noon = dt.datetime(2026, 3, 29, 12, tzinfo=london).timestamp()  # summer time began at 01:00 that day
+
+    class Noon:
+        def now(self) -> float:
+            return noon
+
+    status = Ledger(Caps(), london, Noon(), lambda slug: True).status()  # type: ignore[arg-type]
+    assert status["day_start"] == "2026-03-29T00:00:00+00:00"  # midnight was still GMT
+    assert dt.datetime.fromisoformat(status["day_start"]).timestamp() == noon - 11 * 3600
 
 
 def test_a_removal_step_reduces_the_component_to_its_platform():
@@ -121,7 +216,8 @@ STATUS_TODAY = {"appliance_id": "g", "internet": "not needed", "nodes_online": 2
 STATUS_WITH_HEALTH = {**STATUS_TODAY, "internet": "offline", "open": True, "next_change": None,
                       "health": {"disk_free_bytes": 123456789, "archive_bytes": 5, "memory_available_bytes": 9,
                                  "cpu_temp_c": 51.5, "throttled": None, "load": None, "warnings": []},
-                      "spend": {"today_usd": 1.25, "hour_usd": 0.1, "cap_usd": None}}
+                      "spend": {"today_usd": 1.25, "day_start": "2026-11-26T00:00:00+01:00", "hour_usd": 0.1,
+                                "cap_usd": None}}
 
 
 @pytest.mark.parametrize("key, today, with_health", [
@@ -182,8 +278,8 @@ def ha_config(make_config, two_networks, config):
                        PANIC_EDGE_NETWORKS_DIR=str(two_networks))
 
 
-async def wait_for(probe, predicate, timeout=10.0):
-    return await asyncio.to_thread(probe.wait_for, predicate, timeout)
+async def wait_for(probe, predicate, timeout=10.0, since=0):
+    return await asyncio.to_thread(probe.wait_for, predicate, timeout, since)
 
 
 async def test_the_device_is_announced_retained_and_again_when_home_assistant_comes_online(ha_config, broker):
@@ -202,12 +298,21 @@ async def test_the_device_is_announced_retained_and_again_when_home_assistant_co
             cmps = check_discovery(body)
             assert {"press_demo", "press_loop", "running_loop", "latest_image_demo"} <= set(cmps)
             assert body["dev"]["configuration_url"] == f"{running.daemon.media_base}/"
-            before = ha.announcements
             state = Probe(broker.url, f"panic/{cfg.appliance_id}/networks/demo/state")
             try:
                 await wait_for(state, lambda t, b: True)  # the retained one
+                # the broker forgets the config: only a new announcement can bring it back
+                late.publish(topic, b"", retain=True)
+                await wait_for(late, lambda t, b: t == topic and b == "")
+                mark = len(late.messages)
                 late.publish(f"{prefix}/status", b"online")  # Home Assistant's birth message
-                await wait_for(late, lambda t, b: t == topic and ha.announcements > before, 10)
+                again = await wait_for(late, lambda t, b: t == topic and isinstance(b, dict), since=mark)
+                assert check_discovery(again) == cmps
+                fresh = Probe(broker.url, topic)  # and it was retained again: a later subscriber gets it
+                try:
+                    assert await wait_for(fresh, lambda t, b: t == topic) == again and fresh.messages[0][2]
+                finally:
+                    fresh.close()
                 # ... and the states again, after the configs (an idle network's state changes otherwise never)
                 await wait_for(state, lambda t, b: len(state.bodies(t)) >= 2, 10)
             finally:

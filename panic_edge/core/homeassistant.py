@@ -80,9 +80,13 @@ def discovery(appliance_id: str, version: str, networks: Mapping[str, str], medi
     add("invocations_per_minute", "sensor", "Invocations per minute", state_topic=topics.status,
         value_template=_from_status("invocations_per_minute"), state_class="measurement",
         unit_of_measurement="invocations/min", icon="mdi:repeat")
+    # a total that starts from zero at local midnight: without last_reset, Home Assistant's long-term
+    # statistics would book each midnight as money coming back (sensor.mqtt: last_reset_value_template
+    # goes with state_class total, and monetary allows no other state class)
     add("spend_today", "sensor", "Spend today", state_topic=topics.status,
         value_template=_from_status("spend", "today_usd"), device_class="monetary",
-        unit_of_measurement="USD", state_class="total", suggested_display_precision=2)
+        unit_of_measurement="USD", state_class="total", suggested_display_precision=2,
+        last_reset_value_template="{{ (value_json.get('spend') or {}).get('day_start') or '' }}")
     add("nodes_online", "sensor", "Display nodes online", state_topic=topics.status,
         value_template=_from_status("nodes_online"), state_class="measurement", icon="mdi:monitor-multiple")
     add("disk_free", "sensor", "Disk free", state_topic=topics.status,

@@ -66,7 +66,7 @@ def summarise(rows: Iterable[SpendRow], since: float, until: float, today_start:
         if not 0 <= row.bucket < hours:
             continue
         hourly = series.setdefault(row.network, [0.0] * hours)
-        hourly[row.bucket] += _usd(row.cost_usd)
+        hourly[row.bucket] += _usd(row.cost_usd, row.calls)
         calls[row.network] = calls.get(row.network, 0) + max(0, int(row.calls))
     today = max(0, min(hours, math.floor((today_start - since) / HOUR))) if math.isfinite(today_start) else hours
     out = [NetworkSpend(network, tuple(round(v, 6) for v in hourly), calls[network], round(sum(hourly), 6),
@@ -75,9 +75,10 @@ def summarise(rows: Iterable[SpendRow], since: float, until: float, today_start:
     return sorted(out, key=lambda s: (s.network == PREWARMING, -s.total_usd, s.network))
 
 
-def _usd(value: float) -> float:
-    """A bucket's sum if it is a finite, non-negative figure, else 0 (the store already leaves out
-    each call's implausible cost; this guards the sum)."""
+def _usd(value: float, calls: int) -> float:
+    """A bucket's sum if it is a finite, non-negative figure that ``calls`` calls could have cost,
+    else 0 (the store already leaves out each call's implausible cost; this guards the sum, so
+    adding buckets up can never overflow to infinity)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         return 0.0
-    return float(value)
+    return float(value) if value <= MAX_CALL_USD * max(1, calls) else 0.0

@@ -85,7 +85,12 @@ def over_cap(ledger: Ledger, caps: Caps, slug: str) -> str | None:
     return None
 
 
+def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The local midnight ``day`` begins at, in ``tz``: when the day's spend started from zero
+    (Home Assistant's ``last_reset`` of the spend-today sensor)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz)
+
+
 def next_midnight(now: float, tz: dt.tzinfo) -> float:
     """The instant the day of ``now`` ends, in ``tz``."""
-    tomorrow = local_day(now, tz) + dt.timedelta(days=1)
-    return dt.datetime.combine(tomorrow, dt.time(), tzinfo=tz).timestamp()
+    return day_start(local_day(now, tz) + dt.timedelta(days=1), tz).timestamp()

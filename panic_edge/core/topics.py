@@ -6,7 +6,21 @@ import re
 from dataclasses import dataclass
 
 ROOT = "panic"
-NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a display node's id: one topic level, and its MQTT client id
+NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # a display node's id: one topic level (and its MQTT client id)
+
+
+def node_client_id(appliance_id: str, node_id: str, *, logged_in: bool) -> str:
+    """A display node's MQTT client id.
+
+    A broker gives a client id to whoever connected last, so two appliances on one broker, each with
+    a ``[nodes.lobby]``, would push each other's lobby off all day: without a login the id is
+    ``<appliance_id>-<node_id>``. With a login it stays the bare node id, because the ACL
+    ``panic-edge broker-config`` writes lets a client write only ``nodes/<its client id>/<leaf>``
+    (Mosquitto's ``%c``, which can only stand for a whole topic level, and the shared node login
+    leaves nothing else to tell nodes apart). That broker serves one appliance, so the bare id meets
+    no other appliance's there; the limit is a broker of someone else's that wants logins
+    (docs/security.md)."""
+    return node_id if logged_in else f"{appliance_id}-{node_id}"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Ledger:
     async def load(self, store: Store) -> None:
         """Today's spend so far, from the database."""
         now = self.clock.now()
-        midnight = dt.datetime.combine(spending.local_day(now, self.tz), dt.time(), tzinfo=self.tz).timestamp()
+        midnight = spending.day_start(spending.local_day(now, self.tz), self.tz).timestamp()
         rows = await store.read(queries.spend_by_hour, midnight, now + 1)
         day = spending.new_ledger(now, self.tz)
         for row in rows:
@@ -83,10 +83,12 @@ class Ledger:
             await self.apply()
 
     def status(self) -> dict[str, Any]:
-        """``spend`` in the retained status: today's and this hour's dollars, and the caps."""
+        """``spend`` in the retained status: today's and this hour's dollars, the caps, and when the
+        day began (ISO 8601 with its offset: Home Assistant's ``last_reset``)."""
         day = spending.roll(self.day, self.clock.now(), self.tz)
         hour = dt.datetime.fromtimestamp(self.clock.now(), self.tz).hour
-        return {"today_usd": round(day.total, 4), "hour_usd": round(day.hours[hour], 4),
+        return {"today_usd": round(day.total, 4), "day_start": spending.day_start(day.day, self.tz).isoformat(),
+                "hour_usd": round(day.hours[hour], 4),
                 "cap_usd": self.caps.appliance, "network_cap_usd": self.caps.network,
                 "networks": {slug or "(pre-warming)": round(usd, 4) for slug, usd in day.networks.items()}}
 

@@ -1,13 +1,14 @@
 """``panic-edge install`` / ``uninstall``: the services for what this machine runs.
 
 This is the shell: it looks at the machine (the config, the credentials folder, what is already
-installed), asks ``plan`` what to do, then writes the files and runs the commands. With ``root``
-it writes under that folder as if it were ``/`` and runs nothing (packaging, tests): it prints
-the commands it would have run.
+installed), asks ``plan`` what to do, then writes the files, the links that enable the units, and
+runs the commands. With ``root`` it writes (and links, and removes) under that folder as if it were
+``/`` and runs nothing (packaging, tests): it prints the commands it would have run.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import io
@@ -18,11 +19,12 @@ import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from panic_edge.config import Config, load_config
 from panic_edge.errors import ConfigError, InstallError
 from panic_edge.install.plan import Command, Plan, Target, install_plan, uninstall_plan
+from panic_edge.install.reach import FILE_OPTIONS, NodeFile
 
 SYSTEM_CONFIG = Path("/etc/panic-edge/panic-edge.toml")
 CREDENTIAL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -87,18 +89,28 @@ def _read_config(target: Target, root: Path | None) -> tuple[Config, Path | None
     return config, config.data_dir if data_dir_set else None
 
 
-def check_node_args(config: Config) -> None:
-    """Every ``[nodes.<name>] args`` must be options its command takes: found now, not at boot."""
+def node_options(config: Config) -> dict[str, argparse.Namespace]:
+    """Every ``[nodes.<name>] args`` parsed as its command parses them; options it does not take
+    raise ConfigError now, not at boot."""
     from panic_edge.cli import build_parser
 
+    parsed = {}
     for name, node in config.nodes.items():
         err = io.StringIO()
         try:
             with contextlib.redirect_stderr(err):
-                build_parser().parse_args([node.kind, *node.args])
+                parsed[name] = build_parser().parse_args([node.kind, *node.args])
         except SystemExit:
             problem = (err.getvalue().strip().splitlines()[-1:] or ["bad options"])[0]
             raise ConfigError(f"nodes.{name}.args: {problem.partition('error: ')[2] or problem}") from None
+    return parsed
+
+
+def node_files(options: dict[str, argparse.Namespace]) -> list[NodeFile]:
+    """The files the nodes' options name (a display's --reel, --screenshot)."""
+    return [NodeFile(name, option, PurePosixPath(value), writes)
+            for name, args in sorted(options.items())
+            for dest, (option, writes) in FILE_OPTIONS.items() if (value := getattr(args, dest, None))]
 
 
 def _credentials(target: Target, root: Path | None) -> list[str]:
@@ -118,22 +130,31 @@ def install(options: Options, say: Callable[[str], None] = print) -> Plan:
     target = target_for(options)
     _require_root(target, options.root)
     config, data_dir = _read_config(target, options.root)
-    check_node_args(config)
+    files = node_files(node_options(config))
     credentials = _credentials(target, options.root)
+    installed, enabled = _installed(target, options.root)
     plan = install_plan(target, {n: node.kind for n, node in config.nodes.items()}, credentials=credentials,
-                        networks_dir=config.networks_dir, data_dir=data_dir)
+                        networks_dir=config.networks_dir, data_dir=data_dir, installed=installed, enabled=enabled,
+                        files=files)
     if credentials:
         say(f"credentials from {target.credentials_dir}: {', '.join(credentials)}")
     apply(plan, options.root, say)
+    for file in files:
+        if not file.writes and not _on_root(options.root, Path(file.path)).exists():
+            say(f"note: nodes.{file.node}: {file.option} {file.path} does not exist yet; make it with "
+                f"`panic-edge record {file.path}` (the screen stays live without it)")
     return plan
 
 
 def _installed(target: Target, root: Path | None) -> tuple[list[str], list[str]]:
+    """The files of ours in the unit folder, and the links of ours in its ``*.wants`` folders
+    (relative to it): what an earlier install left."""
     folder = _on_root(root, target.unit_dir)
     if not folder.is_dir():
         return [], []
-    mine = [p.name for p in folder.iterdir() if p.name.startswith(("panic-edge", "org.panic-edge."))]
-    enabled = sorted({p.name for p in folder.glob("*.wants/panic-edge*.service")})
+    mine = sorted(p.name for p in folder.iterdir()
+                  if p.name.startswith(("panic-edge", "org.panic-edge.")) and (p.is_symlink() or p.is_file()))
+    enabled = sorted(str(p.relative_to(folder)) for p in folder.glob("*.wants/panic-edge*.service"))
     return mine, enabled
 
 
@@ -160,6 +181,14 @@ def apply(plan: Plan, root: Path | None, say: Callable[[str], None] = print) -> 
         tmp.chmod(mode)
         tmp.replace(where)
         say(f"wrote {path}")
+    for link, points_at in plan.links:
+        where = _on_root(root, link)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = where.with_name(where.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(points_at)
+        tmp.replace(where)
+        say(f"enabled {link.name}: {link}")
     _commands(plan.commands, root, say)
     for path in plan.removes:
         where = _on_root(root, path)

@@ -21,6 +21,8 @@ GROUPS = ("gpio", "video", "render", "input", "audio")
 HEADER = ("# Written by `panic-edge install`: change the config and run it again rather than editing this\n"
           "# file (`panic-edge uninstall` removes it). docs/operations.md explains every line.\n")
 WATCHDOG_SEC = 30
+# launchd's own PATH is /usr/bin:/bin:/usr/sbin:/sbin: Homebrew (Apple silicon, then Intel) goes first
+LAUNCHD_PATH = ("/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin")
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,13 @@ def _environment_file(settings: UnitSettings) -> str:
     return f"EnvironmentFile=-{settings.config.parent / 'environment'}"
 
 
+def wanted_by(user_mode: bool) -> str:
+    """The target every unit is enabled into (its ``[Install] WantedBy=``)."""
+    return "default.target" if user_mode else "multi-user.target"
+
+
 def _install(settings: UnitSettings) -> list[str]:
-    return ["", "[Install]", "WantedBy=" + ("default.target" if settings.user_mode else "multi-user.target")]
+    return ["", "[Install]", f"WantedBy={wanted_by(settings.user_mode)}"]
 
 
 def daemon_unit(settings: UnitSettings) -> str:
@@ -138,13 +145,18 @@ def launchd_label(kind: str, name: str = "") -> str:
     return "org.panic-edge.daemon" if kind == "daemon" else f"org.panic-edge.{kind}.{name}"
 
 
-def launchd_plist(kind: str, name: str, exe: Path, config: Path, log_dir: Path) -> bytes:
-    """A LaunchAgent (~/Library/LaunchAgents): started at login, restarted whenever it exits."""
+def launchd_plist(kind: str, name: str, exe: Path, config: Path, log_dir: Path, credentials: Path) -> bytes:
+    """A LaunchAgent (~/Library/LaunchAgents): started at login, restarted whenever it exits.
+
+    launchd starts it with a bare environment: ``CREDENTIALS_DIRECTORY`` points at the credentials
+    folder (what systemd's ``LoadCredential=`` gives a unit: the API keys, ``mqtt-password``), and
+    ``PATH`` has Homebrew's folders (``espeak-ng``, ``ffmpeg``)."""
     label = launchd_label(kind, name)
     args = [str(exe), "run", "--config", str(config)] if kind == "daemon" else [
         str(exe), kind, "--config", str(config), "--node", name]
     body = {"Label": label, "ProgramArguments": args, "RunAtLoad": True, "KeepAlive": True,
             "ThrottleInterval": 5, "ProcessType": "Interactive" if kind == "display" else "Standard",
             "StandardOutPath": str(log_dir / f"{label}.log"), "StandardErrorPath": str(log_dir / f"{label}.log"),
-            "EnvironmentVariables": {"PYTHONUNBUFFERED": "1"}}
+            "EnvironmentVariables": {"PYTHONUNBUFFERED": "1", "CREDENTIALS_DIRECTORY": str(credentials),
+                                     "PATH": ":".join([str(exe.parent), *LAUNCHD_PATH])}}
     return plistlib.dumps(body, sort_keys=False)

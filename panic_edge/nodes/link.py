@@ -3,8 +3,9 @@
 Every node kind (screen, speaker, Vestaboard) opens one ``NodeLink``. It
 
 - connects with a **persistent session** (``clean_session=False``, a stable client id built from
-  the node id) and QoS 1 subscriptions, so the broker keeps what is published while the node is
-  away, and keeps it across its own restart when it persists sessions;
+  the appliance and node ids: ``core.topics.node_client_id``) and QoS 1 subscriptions, so the
+  broker keeps what is published while the node is away, and keeps it across its own restart when
+  it persists sessions;
 - announces the node: ``nodes/<node_id>/availability`` (retained ``online``; ``offline`` is the
   last will) and a retained ``nodes/<node_id>/status`` JSON (kind, network, mode, screen);
 - with ``--screen NAME``, follows the installation that has the screen (``installations/+``);
@@ -38,7 +39,7 @@ from panic_edge.config import Config
 from panic_edge.core import payloads
 from panic_edge.core.insight import parse_insight
 from panic_edge.core.installation import GridScreen, Installation, SingleScreen, find_screen
-from panic_edge.core.topics import NODE_ID, Topics
+from panic_edge.core.topics import NODE_ID, Topics, node_client_id
 from panic_edge.errors import ConfigError, PayloadError
 from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
@@ -115,11 +116,12 @@ class NodeLink:
         self._extra: dict[str, Any] = {"commands": list(commands), "showing": "live"}
         if not NODE_ID.fullmatch(node_id):
             raise ConfigError(f"node id {node_id[:40]!r} must be 1-100 letters, digits, - or _ (it names the "
-                              f"node's MQTT topics and is its MQTT client id)")
-        # the client id is the node id: the broker's ACL lets a client write only nodes/<its client id>/
+                              f"node's MQTT topics and its MQTT client id)")
         # a terminal sends commands, which only the control role may
         self.role = config.mqtt.role or ("control" if control else "node")
-        self.bus = MqttBus(config.mqtt, node_id, role=self.role,
+        logged_in = bool(config.mqtt.username or config.mqtt.credentials_file)
+        self.client_id = node_client_id(config.appliance_id, node_id, logged_in=logged_in)
+        self.bus = MqttBus(config.mqtt, self.client_id, role=self.role,
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
                            on_connect_publish=self._announce(),
