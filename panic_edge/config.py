@@ -312,6 +312,17 @@ def parse_size(value: object) -> object:
     return value
 
 
+def size_text(n: float | None) -> str:
+    """Bytes as a technician reads them, in the binary units ``parse_size`` takes (and df shows):
+    512 MB, 3.2 GB, where a GB is 1024 MB."""
+    if n is None:
+        return "–"
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
 class ArchiveConfig(_Section):
     max_bytes: int | None = Field(8 * 1024**3, ge=0, description="Largest size of the archive of output "
                                   "files (bytes, or 4GB, 500MB); the oldest files are deleted first, ended "

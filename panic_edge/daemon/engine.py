@@ -604,7 +604,8 @@ class Engine:
         try:
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
-            past = choose_replay(action.input, await self.store.replay_candidates(model.id))
+            found = await self.store.replay_candidates(model.id)
+            past = choose_replay(action.input, await asyncio.to_thread(self._still_archived, found))
             if past is None or past.output is None:
                 event: Event = NothingToReplay(action.invocation_id, self.clock())
             else:
@@ -623,6 +624,11 @@ class Engine:
             event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
                            f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
+
+    def _still_archived(self, found: list[Invocation]) -> list[Invocation]:
+        """The candidates whose file is still there: retention deletes a file before its row is
+        marked pruned (and a full disk may delay the mark), so the row alone does not say."""
+        return [i for i in found if i.output is None or self.archive.has(i.output)]
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> tuple[Content, bytes | None]:
         """The replayed output, and the bytes of its file to write (None for text)."""

@@ -20,7 +20,7 @@ import httpx
 
 from panic_edge.config import Config
 from panic_edge.core.installation import SpeakerScreen
-from panic_edge.errors import PayloadError
+from panic_edge.errors import MediaGone, PayloadError
 from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.fetch import fetch_media
 from panic_edge.nodes.link import NodeLink, default_node_id
@@ -147,6 +147,9 @@ class Speaker:
             return data
         try:
             return await fetch_media(self.http, shown.output or "", self.media_base())
+        except MediaGone:  # retention pruned it: nothing to play, nothing wrong
+            log.info("speaker: #%d was archived away to make room; skipping it", shown.sequence)
+            return None
         except (httpx.HTTPError, PayloadError, TimeoutError) as err:
             log.warning("speaker: could not fetch #%d from %.200r: %s: %.200s", shown.sequence, shown.output,
                         type(err).__name__, err)

@@ -122,6 +122,8 @@ def _image(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCac
     item = media.get(url, "image")
     if item is None:
         _fit_line(surface, "loading\u2026", unit, rect.center, DIM, rect.width, "center")
+    elif item.gone:
+        _placeholder(surface, rect, "pruned", "archived away to make room", "", unit)
     elif item.image is None:
         _placeholder(surface, rect, "failed", "could not load the picture", item.error or "", unit)
     else:
@@ -132,7 +134,8 @@ def _image(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCac
 def _audio(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCache, unit: int) -> None:
     item = media.get(url, "audio")
     if item is None or item.peaks is None:
-        msg = "loading\u2026" if item is None else "could not load the sound"
+        msg = ("loading\u2026" if item is None else "archived away to make room" if item.gone
+               else "could not load the sound")
         _fit_line(surface, msg, unit, rect.center, DIM, rect.width, "center")
         return
     peaks = item.peaks
