@@ -440,7 +440,8 @@ class Daemon:
                               "nodes": self.presence.counts().get(slug, 0),
                               "next_invocation_at": state.next_invocation_at,
                               "held_reason": state.run.held_reason if state.run else None,
-                              "pause": pause(state), "pacing": [list(step) for step in state.pacing],
+                              "pause": pause(state), "gate": state.gate,
+                              "pacing": [list(step) for step in state.pacing],
                               "spend_today_usd": self.day.ledger.network_today(slug) if self.day else 0.0}
         return {"appliance_id": self.config.appliance_id, "version": __version__,
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),
