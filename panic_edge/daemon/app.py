@@ -211,6 +211,7 @@ class Daemon:
             if led is not None:
                 stack.callback(led.close)
             engine.on_state_change(self._state_changed)
+            self._state_changed()  # the LED shows how things stand now (closed, offline), not only after a change
             button = open_button(config.button, lambda: self._local(Command("press", self.button.current)),
                                  lambda: self._local(Command("stop", self.button.current)),
                                  self.pin_factory)
