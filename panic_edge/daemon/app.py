@@ -189,7 +189,7 @@ class Daemon:
                 config.prewarm, self.catalogue, platforms, store, engine, button=lambda: self.button.current,
                 shown=lambda: [i.network for i in self.installations.all] if self.installations else [],
                 online=lambda: monitor.online, deadline=lambda model: call_deadline(model, config),
-                reader=Reader(config.database_path))
+                reader=Reader(config.database_path), clock=self.clock.now, spent=day.ledger.spent)
             stack.push_async_callback(prewarmer.aclose)
             engine.on_invocation(prewarmer.observe)
             prewarmer.listeners.append(self._publish_status)
