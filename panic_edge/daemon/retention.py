@@ -99,10 +99,12 @@ class Retention:
                 await asyncio.wait_for(self._poked.wait(), self.interval)
             self._poked.clear()
 
-    async def measure(self) -> int:
-        """The archive's bytes now (new files sized in memory, recorded by the next pass)."""
+    async def measure(self, most: int | None = BATCH) -> int:
+        """The archive's bytes now, new files sized in memory (recorded by the next pass); at most
+        ``most`` of them, so a start after an upgrade with a large archive never sized is not held
+        up (the first pass sizes the rest)."""
         async with self._lock:
-            self.archive_bytes = await self._total()
+            self.archive_bytes = await self._total(most)
             return self.archive_bytes
 
     async def usage(self) -> Usage:
@@ -153,22 +155,24 @@ class Retention:
 
     # --- the steps of a pass ----------------------------------------------------------------------
 
-    async def _total(self) -> int:
+    async def _total(self, most: int | None = None) -> int:
         """The archive's bytes: the database's sum, with what passes know but could not record."""
-        await self._size_new()
+        await self._size_new(most)
         recorded = await self.store.read(queries.archive_bytes)
         unrecorded = sum(size for inv_id, size in self._sizes.items() if inv_id not in self._gone)
         return recorded + unrecorded - sum(size for size, counted in self._gone.values() if counted)
 
-    async def _size_new(self) -> None:
-        """Measure every output whose size is not recorded (reads and stats only)."""
+    async def _size_new(self, most: int | None = None) -> None:
+        """Measure every output whose size is not recorded (or the oldest ``most``): reads and stats only."""
         after: tuple[float, str] | None = None
-        while True:
-            rows = await self.store.read(queries.unsized, BATCH, after)
+        seen = 0
+        while most is None or seen < most:
+            rows = await self.store.read(queries.unsized, BATCH if most is None else min(BATCH, most - seen), after)
+            seen += len(rows)
             new = [row for row in rows if row.invocation_id not in self._sizes and row.invocation_id not in self._gone]
             if new:
                 self._sizes.update(await asyncio.to_thread(self._stat, new))
-            if len(rows) < BATCH:
+            if not rows or len(rows) < BATCH:
                 return
             after = (rows[-1].created_at, rows[-1].invocation_id)
 
