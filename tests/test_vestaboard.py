@@ -234,6 +234,27 @@ async def test_a_board_says_the_days_budget_is_spent_once_and_shows_nothing_else
         probe.publish(f"panic/{config.appliance_id}/networks/demo/state", b"", retain=True)
 
 
+async def test_a_run_starting_at_opening_puts_its_prompt_up_though_its_first_step_comes_before_the_open_state(board):
+    from panic_edge.nodes.gate import gate_of
+    from panic_edge.nodes.messages import ApplianceStatus
+
+    http = httpx.AsyncClient()
+    bridge = Bridge(VestaboardClient(http, "local", board.key, board.url),
+                    BoardOptions("demo", url=board.url, min_interval=0.1, show_prompt=True), catalogue=Catalogue([]))
+    task = asyncio.create_task(bridge.run())
+    try:
+        bridge.gate(gate_of(ApplianceStatus({}, {}, None, open=False, opens_at="Mon 10:00"), None))
+        await asyncio.to_thread(board.wait_for, 1)
+        bridge.offer(shown(3, output="from last night", run="r0"))  # a late output: not shown
+        bridge.offer(shown(0, "ready", run="r1", input="good morning", created=2000.0))  # the attract run, at opening
+        received = await asyncio.to_thread(board.wait_for, 2)
+        assert received[0][1] == compose("CLOSED - OPENS MON 10:00").as_json()
+        assert received[1][1] == compose("GOOD MORNING").as_json()
+    finally:
+        task.cancel()
+        await http.aclose()
+
+
 def test_a_closed_installation_goes_up_with_when_it_opens_before_the_budget():
     from panic_edge.nodes.gate import gate_of
     from panic_edge.nodes.messages import ApplianceStatus, parse_network_state

@@ -118,7 +118,8 @@ class Bridge:
     its starting prompt goes up first, and outputs of older runs are dropped from then on.
 
     While the network cannot start (closed, or the day's budget spent: ``gate``), the board says so
-    once, in a few words, and keeps saying it: nothing else goes up until the gate opens.
+    once, in a few words, and keeps saying it: nothing else goes up until the gate opens, or a new
+    run's first step arrives (the daemon publishes it just before the state that opens the gate).
     """
 
     def __init__(self, client: VestaboardClient, options: BoardOptions,
@@ -157,8 +158,12 @@ class Bridge:
         self._wake.set()
 
     def offer(self, shown: Shown) -> None:
-        if shown.network != self.options.network or self._gate is not None:
+        if shown.network != self.options.network:
             return
+        if self._gate is not None:
+            if shown.sequence != 0 or shown.done or shown.cancelled:
+                return  # a late output: the board keeps saying why the network rests
+            self.gate(None)  # a new run under way: it has opened (its state comes just after this)
         if shown.sequence == 0 and not shown.cancelled and (self._run is None or (
                 shown.run_id != self._run[0] and shown.order > self._run[1])):
             self._begin(shown)
