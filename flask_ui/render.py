@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from markupsafe import Markup
 
 from panic_edge import markdown as md
+from panic_edge.config import size_text
 from panic_edge.core.catalogue import describe
 from panic_edge.core.media import Content
 from panic_edge.core.model import Model
@@ -43,16 +44,6 @@ def notices() -> list[tuple[str, str]]:
         text = f"The installation is closed{until} (opening hours, [schedule]): presses are answered 'closed'."
         out.append(("note", text))
     return out
-
-
-def size(n: float | None) -> str:
-    """Bytes as a technician reads them: 512 MB, 3.2 GB."""
-    if n is None:
-        return "–"
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
-    return f"{n:.0f} B"
 
 
 def archived(content: Content | None) -> bool:
@@ -102,7 +93,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(markdown, "markdown")
     app.add_template_filter(media_path, "media_path")
     app.add_template_filter(archived, "archived")
-    app.add_template_filter(size, "bytes")
+    app.add_template_filter(size_text, "bytes")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(cost, "cost")

@@ -123,6 +123,15 @@ class Archive:
             raise StoreError("text content has no file")
         return self.path(content.file).read_bytes()
 
+    def has(self, content: Content) -> bool:
+        """Whether ``content``'s file is still in the archive (retention deletes the oldest)."""
+        if content.file is None:
+            return True
+        try:
+            return self.path(content.file).is_file()
+        except (StoreError, OSError):
+            return False
+
     def discard(self, content: Content | None) -> None:
         if content is not None and content.file is not None:
             self.path(content.file).unlink(missing_ok=True)

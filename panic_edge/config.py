@@ -322,6 +322,17 @@ def parse_size(value: object) -> object:
     return value
 
 
+def size_text(n: float | None) -> str:
+    """Bytes as a technician reads them, in the binary units ``parse_size`` takes (and df shows):
+    512 MB, 3.2 GB, where a GB is 1024 MB."""
+    if n is None:
+        return "–"
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
 class ArchiveConfig(_Section):
     max_bytes: int | None = Field(8 * 1024**3, ge=0, description="Largest size of the archive of output "
                                   "files (bytes, or 4GB, 500MB); the oldest files are deleted first, ended "
@@ -342,12 +353,15 @@ class ArchiveConfig(_Section):
 
 class ScheduleConfig(_Section):
     hours: list[str] = Field([], description="Weekly opening hours, e.g. [\"mon-fri 10:00-18:00\", "
-                             "\"sat 10:00-16:00\"] (a window past midnight like \"fri 18:00-02:00\" is fine); "
-                             "empty: always open.")
+                             "\"sat 10:00-16:00\", \"sun 10:00-12:00, 14:00-17:00\", \"mon, wed 18:00-20:00\"] "
+                             "(a window past midnight like \"fri 18:00-02:00\" is fine); empty: always open. In the "
+                             "environment variable separate the lines with ; (commas work where they cannot be "
+                             "inside a line).")
     timezone: str = Field("", description="IANA timezone of the hours, e.g. Europe/London; empty: the "
                           "machine's own.")
     exceptions: list[str] = Field([], description="Dated exceptions replacing a day's hours, e.g. "
-                                  "[\"2026-12-25 closed\", \"2026-12-31 10:00-15:00\"].")
+                                  "[\"2026-12-25 closed\", \"2026-12-31 10:00-15:00\"]; in the environment "
+                                  "variable separated by ; as the hours are.")
     closed_policy: Literal["stop", "pause"] = Field("stop", description="At closing time: stop ends the "
                                                     "runs; pause holds them and goes on at opening.")
     on_open: Literal["wait", "attract"] = Field("wait", description="At opening: wait for the first press, "
@@ -547,7 +561,12 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _env_value(model: type[BaseModel], key: str, raw: str) -> Any:
-    """Environment variables are strings; a list-valued key takes a comma-separated list."""
+    """Environment variables are strings; a list-valued key takes a comma-separated list (opening
+    hours and exceptions, whose lines hold commas themselves, take ``;``: core/schedule.env_lines)."""
+    if model is ScheduleConfig and key in ("hours", "exceptions"):
+        from panic_edge.core.schedule import env_lines
+
+        return env_lines(raw)
     annotation = model.model_fields[key].annotation
     if getattr(annotation, "__origin__", None) is list:
         return [item.strip() for item in raw.split(",") if item.strip()]

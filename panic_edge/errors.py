@@ -11,6 +11,7 @@
     │   ├── ClosedError                   a start outside the opening hours
     │   └── BudgetError                   a start when the day's budget is spent
     ├── PayloadError (ValueError)         an MQTT payload is malformed
+    ├── MediaGone                         a node asked for an output file retention pruned (410)
     ├── StoreError                        the database or archive refused an output or a write
     │   └── StorageFault                  the disk refused a write (full, gone): wait it out
     ├── BackupError (ValueError)          a backup failed, or a file to restore is not a good one
@@ -103,6 +104,11 @@ class PayloadError(PanicEdgeError, ValueError):
     def __init__(self, message: str, request_id: str | None = None) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class MediaGone(PanicEdgeError):
+    """The media server answered 410 Gone: retention pruned that output's file. Not a fault: a
+    node shows the calm pruned card (a screen) or skips it quietly (a speaker)."""
 
 
 class StoreError(PanicEdgeError):

@@ -115,3 +115,22 @@ async def test_a_committed_transition_is_told_soon_in_order_and_all_at_once_when
     announce.later(*step(2), None)
     announce.flush_told()  # a commit began: told at once
     assert told()[-2:] == [("r.2", "ready"), ("r.2", "invoking")]
+
+
+def test_a_closed_or_spent_network_says_what_happens_next_and_its_state_carries_the_gate():
+    from dataclasses import replace
+
+    from panic_edge.daemon.announce import pause
+
+    idle = RunnerState(DEMO, open=False, opens_at="Fri 10:00")  # closed_policy "stop": no run waits
+    assert pause(idle) == "closed: a run can start when the installation opens (Fri 10:00)"
+    held = replace(running(3, held=True), open=False, opens_at="Fri 10:00")  # closed_policy "pause"
+    assert pause(held) == "closed: the run goes on when the installation opens (Fri 10:00)"
+    spent = RunnerState(DEMO, budget="the appliance's daily budget of $1.00 is spent")
+    assert pause(spent) == spent.budget and pause(RunnerState(DEMO)) is None
+
+    recorder = Recorder()
+    announcer = Announcer(recorder, Topics("x"), "http://h", CATALOGUE)
+    for state in (idle, spent, RunnerState(DEMO)):
+        announcer.network_state(state, now=True)
+    assert [s["gate"] for s in recorder.states() if s] == ["closed", "budget", None]

@@ -62,6 +62,25 @@ async def test_a_status_led_is_on_while_a_network_runs(make_config):
         await running.stop()
 
 
+async def test_the_led_pulses_closed_when_the_daemon_starts_outside_the_opening_hours(make_config):
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    closed = ",".join(f"{today + dt.timedelta(days=d)} closed" for d in (0, 1))  # no hours today or tomorrow
+    factory = MockFactory()
+    config = make_config(PANIC_EDGE_LED_PIN="26", PANIC_EDGE_SCHEDULE_EXCEPTIONS=closed,
+                         PANIC_EDGE_SCHEDULE_TIMEZONE="UTC", PANIC_EDGE_PREWARM_ENABLED="false")
+    running = await start_daemon(config, pin_factory=factory)
+    try:
+        assert running.daemon.status()["open"] is False
+        led = factory.pin(26)
+        await wait_until(lambda: led.state == 1)  # nothing changed since the start: the LED says closed anyway
+        await wait_until(lambda: led.state == 0)  # a slow pulse, not on (running)
+        await wait_until(lambda: led.state == 1, timeout=10)
+    finally:
+        await running.stop()
+
+
 async def test_no_gpio_header_means_no_button_and_one_clear_log_line(caplog):
     caplog.set_level(logging.INFO)
     # gpiozero's default factory on a machine without a header (this one) cannot load

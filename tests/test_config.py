@@ -25,6 +25,21 @@ def test_the_example_config_loads_and_finds_its_networks():
     assert config.networks_dir == REPO / "config" / "networks"
 
 
+def test_the_example_configs_commented_gallery_day_is_valid_once_uncommented(tmp_path: Path):
+    text = (REPO / "config" / "panic-edge.toml").read_text()
+    head, marker, block = text.partition("# --- a gallery's day")
+    assert marker, "the example config lost its gallery's day block"
+    lines = block.splitlines()[1:]
+    assert all(line.startswith("#") for line in lines if line.strip())
+    uncommented = tmp_path / "panic-edge.toml"
+    uncommented.write_text(head.replace('networks_dir = "networks"', f'networks_dir = "{REPO / "config" / "networks"}"')
+                           + "\n".join(line.removeprefix("#").removeprefix(" ") for line in lines) + "\n")
+    config = load_config(uncommented, {})
+    assert config.schedule.hours[2] == "sun 10:00-12:00, 14:00-17:00" and config.schedule.timezone
+    assert config.archive.max_bytes == 8 * 1024**3 and config.budget.networks == {"finetune-friday": 10.0}
+    assert (config.health.interval, config.boards.update_seconds, config.boards.prompt_seconds) == (30, 8, 10)
+
+
 def test_the_named_environment_variables_override_the_file(tmp_path: Path):
     file = tmp_path / "c.toml"
     file.write_text('appliance_id = "from-file"\n[mqtt]\nurl = "mqtt://10.0.0.1:1883"\n')

@@ -128,5 +128,5 @@ def test_the_status_and_network_state_fields_of_a_gallerys_day_are_in_the_mqtt_p
     for field in ("next_invocation_at", "held_reason", "pause", "open", "next_change", "opens_at", "spend",
                   "today_usd", "health", "disk_free_bytes", "archive_bytes", "memory_available_bytes",
                   "cpu_temp_c", "throttled", "load", "warnings", "spend_today_usd", "pacing", "shows_prompt",
-                  "day_start"):
+                  "day_start", "gate"):
         assert f"`{field}`" in page or f'"{field}"' in page, field

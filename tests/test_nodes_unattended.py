@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from panic_edge.errors import PayloadError
 from panic_edge.nodes.feed import Single
+from panic_edge.nodes.gate import BUDGET_WORDS
 from panic_edge.nodes.messages import parse_network_state, parse_status
 from panic_edge.nodes.screen.gallery import NOW, samples, views
 from panic_edge.nodes.screen.media import MediaCache
@@ -53,6 +54,41 @@ def test_outside_the_opening_hours_a_screen_says_when_it_opens_and_invites_no_on
     view = node({"open": False, "opens_at": "Fri 10:00"}, state="idle").view(NOW)
     assert view.closed == "opens Fri 10:00" and not view.attract
     assert node({"open": True}, state="idle").view(NOW).attract
+
+
+DOLLARS = "network demo's daily budget of $1.00 is spent ($1.02 today); it resets at midnight"
+
+
+def test_when_the_days_budget_is_spent_an_idle_screen_says_so_calmly_and_invites_no_one():
+    # budget policy "stop" (the run ended) or an idle network while the cap is spent: no run can start
+    view = node({"open": True}, state="idle", run_id=None, sequence=None, gate="budget", pause=DOLLARS).view(NOW)
+    assert view.budget == BUDGET_WORDS and not view.attract and view.closed is None
+    assert "$" not in view.budget  # the daemon's dollars are for the admin page, not the visitors
+    held = node({"open": True}, held_reason="budget", gate="budget", pause=DOLLARS).view(NOW)  # policy "pause"
+    assert held.budget == BUDGET_WORDS and held.running
+
+
+def test_the_networks_gate_closes_a_screen_even_before_the_status_says_so():
+    view = node({"open": True}, state="idle", gate="closed").view(NOW)
+    assert view.closed == "closed for now" and not view.attract
+    assert node({"open": False, "opens_at": "Fri 10:00"}, state="idle", gate="budget").view(NOW).closed == "opens Fri 10:00"
+    assert node({"open": True}, state="idle", gate="offline").view(NOW).budget is None  # the banner's business
+
+
+def test_the_budget_screen_is_dark_still_and_says_when_it_opens_again():
+    pygame.init()
+    media, pages = views()
+    spent, size = pages["budget-spent"]
+    assert spent.budget and not spent.attract
+    first, later = pygame.Surface(size), pygame.Surface(size)
+    render(first, spent, media)
+    from dataclasses import replace
+
+    render(later, replace(spent, now=spent.now + 0.7), media)
+    assert pygame.image.tobytes(first, "RGB") == pygame.image.tobytes(later, "RGB")  # not the pulsing attract
+    attract = pygame.Surface(size)
+    render(attract, replace(spent, budget=None), media)
+    assert pygame.image.tobytes(first, "RGB") != pygame.image.tobytes(attract, "RGB")
 
 
 def test_a_held_run_says_why_only_for_the_budget_and_the_hours():

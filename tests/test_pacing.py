@@ -77,3 +77,50 @@ def test_the_board_hold_times_are_the_installations_to_set():
     slow = Boards(online=1, shows_prompt=True, update_seconds=15, prompt_seconds=20)
     assert wait_before(0, 0, ORIGINAL, MODELS, None, "local-poet", slow) == 20
     assert wait_before(1, 5, ORIGINAL, MODELS, "local-poet", "local-painter", slow) == 15
+
+
+# --- through the real daemon: a board node's presence over the real broker holds the loop ---------
+
+import asyncio  # noqa: E402
+import uuid  # noqa: E402
+
+from panic_edge.core.media import MediaType  # noqa: E402
+from panic_edge.nodes.link import NodeLink  # noqa: E402
+from tests.conftest import start_daemon  # noqa: E402
+
+PROMPT_HOLD, TEXT_HOLD = 1.0, 0.6  # [boards] prompt_seconds and update_seconds, small for the test
+
+
+async def until(condition, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.timeout(60)
+async def test_a_vestaboard_online_for_the_network_holds_the_first_call_and_each_text_through_the_daemon(
+        make_config):
+    config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0", PANIC_EDGE_BOARDS_PROMPT_SECONDS=str(PROMPT_HOLD),
+                         PANIC_EDGE_BOARDS_UPDATE_SECONDS=str(TEXT_HOLD), PANIC_EDGE_PREWARM_ENABLED="false")
+    running = await start_daemon(config)
+    engine = running.engine
+    try:
+        async with NodeLink.open(config, kind="vestaboard", network="demo", mode="flagship via local",
+                                 node_id=f"board-{uuid.uuid4().hex[:8]}", backfill=0, kinds=("vestaboard",),
+                                 commands=("blank", "wake")) as link:
+            link.set_status(shows_prompt=True)  # what `panic-edge vestaboard --show-prompt` says of itself
+            await until(lambda: engine.states["demo"].boards.online == 1 and engine.states["demo"].boards.shows_prompt)
+            run_id = await engine.start("demo", "a prompt for the board")
+            await until(lambda: engine.states["demo"].run.sequence >= 6)
+            await engine.stop("demo")
+        await until(lambda: engine.states["demo"].boards.online == 0)  # the board left: nothing holds now
+        steps = await engine.store.run_invocations(run_id)
+    finally:
+        await running.stop()
+    first = steps[0]
+    assert first.started_at - first.created_at >= PROMPT_HOLD - 1e-3  # the board showed the prompt first
+    after_text = [nxt for prev, nxt in itertools.pairwise(steps)
+                  if prev.output_type is MediaType.TEXT and nxt.started_at is not None]
+    assert {1, 3, 5} <= {s.sequence for s in after_text}  # the demo: poet, painter, captioner, voice, listener
+    for step in after_text:  # the demo's own pacing waits nothing in a run's first ten minutes
+        assert step.started_at - step.created_at >= TEXT_HOLD - 1e-3, step.sequence

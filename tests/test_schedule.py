@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from panic_edge.core.schedule import is_open, next_change, parse_schedule
+from panic_edge.core.schedule import DAYS, env_lines, is_open, next_change, parse_schedule
 
 TZ = ZoneInfo("Australia/Sydney")
 
@@ -89,3 +89,38 @@ def test_the_state_really_changes_at_the_next_change_and_not_before(now):
     assert change is not None and change > now
     assert is_open(GALLERY, change) != is_open(GALLERY, now)
     assert is_open(GALLERY, (now + change) / 2) == is_open(GALLERY, now)
+
+
+def test_several_days_and_several_windows_in_one_line_as_the_docstring_shows_them():
+    assert parse_schedule(["mon, wed 10:00-12:00"]) == parse_schedule(["mon 10:00-12:00", "wed 10:00-12:00"])
+    assert parse_schedule(["sun 10:00-12:00, 14:00-17:00"]) == parse_schedule(["sun 10:00-12:00",
+                                                                               "sun 14:00-17:00"])
+
+
+def test_the_environment_variable_takes_lines_separated_by_semicolons_or_by_commas_read_smartly():
+    from panic_edge.config import load_config
+
+    lines = ["sun 10:00-12:00, 14:00-17:00", "mon, wed 10:00-12:00", "fri 18:00-02:00"]
+    exceptions = ["2026-12-25 closed", "2026-12-31 10:00-12:00, 13:00-15:00"]
+    for raw in ("; ".join(lines), ", ".join(lines), "sun 10:00-12:00,14:00-17:00,mon,wed 10:00-12:00,fri 18:00-02:00"):
+        config = load_config(None, {"PANIC_EDGE_SCHEDULE_HOURS": raw,
+                                    "PANIC_EDGE_SCHEDULE_EXCEPTIONS": ", ".join(exceptions)})
+        assert parse_schedule(config.schedule.hours) == parse_schedule(lines), raw
+        assert config.schedule.exceptions == exceptions
+
+
+def _time(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+days = st.one_of(st.sampled_from(DAYS), st.tuples(st.sampled_from(DAYS), st.sampled_from(DAYS)).map("-".join))
+windows = st.tuples(st.integers(0, 1439), st.integers(1, 1439)).map(
+    lambda w: f"{_time(w[0])}-{_time((w[0] + w[1]) % 1440)}")
+lines = st.builds(lambda d, w, sep: f"{sep.join(d)} {', '.join(w)}",
+                  st.lists(days, min_size=1, max_size=3), st.lists(windows, min_size=1, max_size=3),
+                  st.sampled_from([",", ", "]))
+
+
+@given(st.lists(lines, min_size=1, max_size=5), st.sampled_from([", ", ",", "; ", ";"]))
+def test_any_hours_written_into_one_variable_read_back_as_the_same_schedule(hours, separator):
+    assert parse_schedule(env_lines(separator.join(hours))) == parse_schedule(hours)

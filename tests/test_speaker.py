@@ -78,3 +78,17 @@ async def test_the_speaker_plays_clips_in_order_one_at_a_time_through_the_mixer(
     finally:
         player.close()
         server.close()
+
+
+def test_the_speaker_stays_quiet_while_the_network_cannot_start():
+    from panic_edge.nodes.gate import BUDGET_WORDS, Gate
+
+    speaker = Speaker(Playlist(), None, None)  # type: ignore[arg-type]  # nothing is played or fetched here
+    speaker.offer(clip(1))
+    speaker.gate(Gate("budget", BUDGET_WORDS, "spent"))
+    assert speaker.playlist.waiting == [] and speaker.playlist.skipped == ["r1.1"]  # what waited is dropped
+    speaker.offer(clip(2))
+    assert speaker.playlist.next(1002.0) is None  # and nothing new plays
+    speaker.gate(None)
+    speaker.offer(clip(3))
+    assert speaker.playlist.next(1003.0).id == "r1.3"

@@ -205,3 +205,62 @@ async def test_the_bridge_follows_a_network_over_mqtt_through_the_read_write_api
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         fake.close()
+
+
+def state(gate: str | None) -> bytes:
+    return json.dumps({"network": "demo", "state": "idle", "run_id": None, "sequence": None, "gate": gate,
+                       "pause": "network demo's daily budget of $1.00 is spent" if gate else None}).encode()
+
+
+async def test_a_board_says_the_days_budget_is_spent_once_and_shows_nothing_else_until_it_opens(config, probe):
+    fake = FakeVestaboard()
+    task = asyncio.create_task(run_vestaboard(config, BoardOptions("demo", url=fake.url, min_interval=0.2), fake.key))
+    try:
+        base = f"panic/{config.appliance_id}/networks/demo"
+        await asyncio.to_thread(probe.wait_for, lambda t, b: t.endswith("/availability") and "nodes/" in t
+                                and b == "online")
+        probe.publish(f"{base}/state", state("budget"), retain=True)
+        received = await asyncio.to_thread(fake.wait_for, 1)
+        assert received[0][1] == compose("today's budget is spent - back tomorrow").as_json()
+        probe.publish(f"{base}/invocations", encoded(0, output="a late output"))  # the board keeps its message
+        probe.publish(f"{base}/state", state(None), retain=True)
+        probe.publish(f"{base}/invocations", encoded(1, output="open again"))
+        received = await asyncio.to_thread(fake.wait_for, 2)
+        assert received[1][1] == compose("open again").as_json()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        fake.close()
+        probe.publish(f"panic/{config.appliance_id}/networks/demo/state", b"", retain=True)
+
+
+async def test_a_run_starting_at_opening_puts_its_prompt_up_though_its_first_step_comes_before_the_open_state(board):
+    from panic_edge.nodes.gate import gate_of
+    from panic_edge.nodes.messages import ApplianceStatus
+
+    http = httpx.AsyncClient()
+    bridge = Bridge(VestaboardClient(http, "local", board.key, board.url),
+                    BoardOptions("demo", url=board.url, min_interval=0.1, show_prompt=True), catalogue=Catalogue([]))
+    task = asyncio.create_task(bridge.run())
+    try:
+        bridge.gate(gate_of(ApplianceStatus({}, {}, None, open=False, opens_at="Mon 10:00"), None))
+        await asyncio.to_thread(board.wait_for, 1)
+        bridge.offer(shown(3, output="from last night", run="r0"))  # a late output: not shown
+        bridge.offer(shown(0, "ready", run="r1", input="good morning", created=2000.0))  # the attract run, at opening
+        received = await asyncio.to_thread(board.wait_for, 2)
+        assert received[0][1] == compose("CLOSED - OPENS MON 10:00").as_json()
+        assert received[1][1] == compose("GOOD MORNING").as_json()
+    finally:
+        task.cancel()
+        await http.aclose()
+
+
+def test_a_closed_installation_goes_up_with_when_it_opens_before_the_budget():
+    from panic_edge.nodes.gate import gate_of
+    from panic_edge.nodes.messages import ApplianceStatus, parse_network_state
+
+    closed = ApplianceStatus({}, {}, None, open=False, opens_at="Fri 10:00")
+    spent = parse_network_state(state("budget"))
+    gate = gate_of(closed, spent)
+    assert gate is not None and gate.kind == "closed" and compose(gate.board) == compose("CLOSED - OPENS FRI 10:00")
+    assert gate_of(ApplianceStatus({}, {}, None), parse_network_state(state(None))) is None

@@ -92,8 +92,8 @@ def network_state(slug: str, phase: str, run_id: str | None, sequence: int | Non
                   lockout_until: float | None, model: str | None, updated_at: float, *,
                   online: bool = True, held: bool = False, offline_policy: str = "pause",
                   next_invocation_at: float | None = None, held_reason: str | None = None,
-                  pause: str | None = None) -> bytes:
+                  pause: str | None = None, gate: str | None = None) -> bytes:
     return encode({"network": slug, "state": phase, "run_id": run_id, "sequence": sequence,
                    "model": model, "lockout_until": lockout_until, "online": online, "held": held,
                    "offline_policy": offline_policy, "next_invocation_at": next_invocation_at,
-                   "held_reason": held_reason, "pause": pause, "updated_at": updated_at})
+                   "held_reason": held_reason, "pause": pause, "gate": gate, "updated_at": updated_at})

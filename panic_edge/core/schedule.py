@@ -1,9 +1,11 @@
 """Opening hours: whether the installation is open at an instant, and when that next changes.
 
-Weekly hours are lines like ``"mon-fri 10:00-18:00"``, ``"sat 10:00-16:00"`` or
-``"thu 18:00-02:00"`` (a window that ends at or before it starts runs past midnight), several
-per day allowed (``"sun 10:00-12:00, 14:00-17:00"``). Dated exceptions replace a day's hours:
-``"2026-12-25 closed"``, ``"2026-12-31 10:00-15:00"``. No hours at all means always open.
+Weekly hours are lines like ``"mon-fri 10:00-18:00"``, ``"sat 10:00-16:00"``,
+``"mon, wed 10:00-12:00"`` or ``"thu 18:00-02:00"`` (a window that ends at or before it starts
+runs past midnight), several per day allowed (``"sun 10:00-12:00, 14:00-17:00"``): the days, then
+the times from the first digit on. Dated exceptions replace a day's hours: ``"2026-12-25 closed"``,
+``"2026-12-31 10:00-15:00"``. No hours at all means always open. In one environment variable the
+lines are separated by ``;`` (``env_lines``); commas work too, read smartly.
 
 Times are wall-clock times in the schedule's timezone, so a daylight-saving change moves the
 instants, not the hours people read on the door. Pure: instants are POSIX timestamps given as
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HORIZON_DAYS = 15  # how far ahead next_change looks; a schedule that never changes says None
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(\s|$)")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def _windows(text: str, where: str) -> tuple[Window, ...]:
 def _days(text: str, where: str) -> list[int]:
     days: list[int] = []
     for part in text.lower().split(","):
-        first, dash, last = part.strip().partition("-")
+        first, dash, last = (side.strip() for side in part.strip().partition("-"))
         if first not in DAYS or (dash and last not in DAYS):
             raise ValueError(f"{where}: {part.strip()!r} must name days like mon, sat or mon-fri")
         a, b = DAYS.index(first), DAYS.index(last) if dash else DAYS.index(first)
@@ -81,8 +84,9 @@ def parse_schedule(hours: Iterable[str], exceptions: Iterable[str] = (),
     lines = list(hours)
     for number, line in enumerate(lines, 1):
         where = f"hours line {number} ({line.strip()!r})"[:120]
-        day_text, _, time_text = line.strip().partition(" ")
-        if not time_text.strip():
+        digit = next((i for i, c in enumerate(line) if c.isdigit()), None)
+        day_text, time_text = (line, "") if digit is None else (line[:digit].strip(), line[digit:])
+        if not time_text.strip() or not day_text:
             raise ValueError(f"{where}: must look like 'mon-fri 10:00-18:00'")
         windows = _windows(time_text, where)
         for day in _days(day_text, where):
@@ -97,6 +101,31 @@ def parse_schedule(hours: Iterable[str], exceptions: Iterable[str] = (),
             raise ValueError(f"{where}: must start with a date like 2026-12-25") from None
         dated[date] = () if rest.strip().lower() == "closed" else _windows(rest, where)
     return Schedule(tuple(tuple(w) for w in weekly), dated, tz, always_open=not lines and not dated)
+
+
+def env_lines(raw: str) -> list[str]:
+    """The hours (or exceptions) lines of one environment variable: separated by ``;``, or where
+    there is none by commas, read smartly, since a line may hold commas itself: a part that starts
+    with a time continues the line before (``"sun 10:00-12:00, 14:00-17:00"``), a part of days
+    alone waits for the times of the next (``"mon, wed 10:00-12:00"``), anything else (days and
+    times, or a date) starts a new line. What is not a line is left for parse_schedule to name."""
+    if ";" in raw:
+        return [part.strip() for part in raw.split(";") if part.strip()]
+    lines: list[str] = []
+    days = ""  # day names waiting for their times
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if part[0].isdigit() and not _DATE.match(part) and lines and not days:
+            lines[-1] += ", " + part
+        elif not any(c.isdigit() for c in part):
+            days += part + ", "
+        else:
+            lines.append(days + part)
+            days = ""
+    if days:
+        lines.append(days.rstrip(", "))
+    return lines
 
 
 def _local(schedule: Schedule, day: dt.date, minutes: int) -> float:

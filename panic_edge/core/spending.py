@@ -63,13 +63,23 @@ def roll(ledger: Ledger, now: float, tz: dt.tzinfo) -> Ledger:
 
 def add(ledger: Ledger, slug: str, cost: float, at: float, tz: dt.tzinfo) -> Ledger:
     """``ledger`` with ``cost`` spent by ``slug`` at ``at`` (a cost from another day is not counted)."""
-    if cost <= 0 or local_day(at, tz) != ledger.day:
+    return _shift(ledger, slug, cost, at, tz) if cost > 0 else ledger
+
+
+def take_back(ledger: Ledger, slug: str, cost: float, at: float, tz: dt.tzinfo) -> Ledger:
+    """``ledger`` without a cost ``add`` counted: a result the runner then discarded (a stop came
+    first), which the database keeps no cost for either."""
+    return _shift(ledger, slug, -cost, at, tz) if cost > 0 else ledger
+
+
+def _shift(ledger: Ledger, slug: str, delta: float, at: float, tz: dt.tzinfo) -> Ledger:
+    if local_day(at, tz) != ledger.day:
         return ledger
     hour = dt.datetime.fromtimestamp(at, tz).hour
     hours = list(ledger.hours)
-    hours[hour] += cost
+    hours[hour] = max(0.0, hours[hour] + delta)
     networks = dict(ledger.networks)
-    networks[slug] = networks.get(slug, 0.0) + cost
+    networks[slug] = max(0.0, networks.get(slug, 0.0) + delta)
     return replace(ledger, networks=networks, hours=tuple(hours))
 
 

@@ -46,9 +46,13 @@ def _meaning(state: RunnerState) -> tuple[object, ...]:
 
 
 def pause(state: RunnerState) -> str | None:
-    """Why a network's run waits, in words for a screen: the opening hours or the day's budget."""
+    """Why a network cannot go on or start, in words for the admin page: the opening hours or the
+    day's budget (display nodes say it in their own words, from ``gate``: nodes/gate.py)."""
     if not state.open:
-        return f"closed: the run goes on when the installation opens{' (' + state.opens_at + ')' if state.opens_at else ''}"
+        opens = f" ({state.opens_at})" if state.opens_at else ""
+        if state.run is not None:  # held until opening (closed_policy = "pause")
+            return f"closed: the run goes on when the installation opens{opens}"
+        return f"closed: a run can start when the installation opens{opens}"
     if state.budget is not None:
         return state.budget
     return None
@@ -185,7 +189,8 @@ class Announcer:
                                       run.model if run else None, self.clock(), online=state.online,
                                       held=bool(run and run.held), offline_policy=state.network.offline_policy,
                                       next_invocation_at=state.next_invocation_at,
-                                      held_reason=run.held_reason if run else None, pause=pause(state))
+                                      held_reason=run.held_reason if run else None, pause=pause(state),
+                                      gate=state.gate)
         self._sent[slug] = (_meaning(state), time.monotonic())
         self.publisher.publish(self.topics.network_state(slug), body, qos=1, retain=True)
 

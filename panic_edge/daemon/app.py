@@ -202,7 +202,7 @@ class Daemon:
                 config.prewarm, self.catalogue, platforms, store, engine, button=lambda: self.button.current,
                 shown=lambda: [i.network for i in self.installations.all] if self.installations else [],
                 online=lambda: monitor.online, deadline=lambda model: call_deadline(model, config),
-                reader=Reader(config.database_path))
+                reader=Reader(config.database_path), clock=self.clock.now, spent=day.ledger.spent)
             stack.push_async_callback(prewarmer.aclose)
             engine.on_invocation(prewarmer.observe)
             prewarmer.listeners.append(self._publish_status)
@@ -224,6 +224,7 @@ class Daemon:
             if led is not None:
                 stack.callback(led.close)
             engine.on_state_change(self._state_changed)
+            self._state_changed()  # the LED shows how things stand now (closed, offline), not only after a change
             button = open_button(config.button, lambda: self._local(Command("press", self.button.current)),
                                  lambda: self._local(Command("stop", self.button.current)),
                                  self.pin_factory)
@@ -478,7 +479,8 @@ class Daemon:
                               "nodes": self.presence.counts().get(slug, 0),
                               "next_invocation_at": state.next_invocation_at,
                               "held_reason": state.run.held_reason if state.run else None,
-                              "pause": pause(state), "pacing": [list(step) for step in state.pacing],
+                              "pause": pause(state), "gate": state.gate,
+                              "pacing": [list(step) for step in state.pacing],
                               "spend_today_usd": self.day.ledger.network_today(slug) if self.day else 0.0}
         return {"appliance_id": self.config.appliance_id, "version": __version__,
                 "started_at": self.started_at, "uptime": round(time.time() - self.started_at, 1),

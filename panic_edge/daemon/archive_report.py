@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import shutil
 
-from panic_edge.config import Config
+from panic_edge.config import Config, size_text
 from panic_edge.core.retention import Limits
 from panic_edge.daemon.retention import Retention
 from panic_edge.store import Store
 
 
 def _mb(n: int | None) -> str:
-    return "no limit" if n is None else f"{n / 1e6:,.1f} MB"
+    """Binary units, as the config takes them (``4GB`` is 4 GiB) and df shows them."""
+    return "no limit" if n is None else size_text(n)
 
 
 async def archive_report(config: Config, prune: bool = False) -> str:
@@ -31,6 +32,9 @@ async def archive_report(config: Config, prune: bool = False) -> str:
               f"the newest {limits.keep_newest} of a network; free disk now {_mb(free)}")]
     lines += [f"  {network}: {_mb(size)}" for network, size in sorted(usage.by_network.items(), key=lambda i: -i[1])]
     if done is not None:
+        if not done.recorded:
+            lines.append("the database refused to record what was pruned (is the disk full?): the files are "
+                         "deleted; their rows are marked when retention next comes to them")
         if not done.needed:
             lines.append("nothing to prune: both limits hold")
         else:

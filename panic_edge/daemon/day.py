@@ -75,6 +75,7 @@ class GalleryDay:
             log.info("the installation is closed until %s", self.hours.opens_at)
             await self._tell_hours(False)
         await self.ledger.apply()
+        await self.retention.measure()  # health's archive_bytes from the start, not the first pass
         await self.read_health()
 
     def tasks(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:

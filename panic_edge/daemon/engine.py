@@ -81,9 +81,12 @@ DEFAULT_POLICIES = Policies()
 
 
 class Spender(Protocol):
-    """The day's spending ledger (daemon/spending.py), told each completed call's cost first."""
+    """The day's spending ledger (daemon/spending.py), told each completed call's cost first (and
+    told again if the runner then discards the result)."""
 
     async def spent(self, network: str, cost: object, at: float) -> None: ...
+
+    async def refund(self, network: str, cost: object, at: float) -> None: ...
 T = TypeVar("T")
 
 
@@ -348,7 +351,9 @@ class Engine:
             lock = self._locks[slug] = asyncio.Lock()
         return lock
 
-    async def _dispatch(self, slug: str, event: Event) -> None:
+    async def _dispatch(self, slug: str, event: Event) -> Sequence[Action]:
+        """Step ``slug``'s runner with ``event``, commit, carry out; returns what it decided
+        (without a refusal, which is raised)."""
         async with self._lock(slug):
             before = self.states[slug]
             after, actions = step(before, event)
@@ -367,6 +372,7 @@ class Engine:
             raise asyncio.CancelledError
         if refusal is not None:
             raise refusal
+        return plan
 
     async def _record(self, plan: Sequence[Action]) -> tuple[list[Invocation | None], bool]:
         """Commit a transition's writes, output files first, as one function in one transaction and
@@ -403,10 +409,13 @@ class Engine:
         replayed) at once, so creating and starting it is one write; ``ready`` while held."""
         model = self.catalogue[action.model]
         at_once = action.mode in ("call", "replay")  # held or paced: ready, and called later
+        earlier = self._in_flight.get(action.invocation_id) if action.again else None
         return Invocation(id=action.invocation_id, run_id=action.run_id, network=action.network,
                           sequence=action.sequence, model=action.model,
                           state=InvocationState.INVOKING if at_once else InvocationState.READY,
-                          input=action.input, output_type=model.output, created_at=action.created_at,
+                          input=action.input, output_type=model.output,
+                          # called again: it keeps the creation time its row keeps (writes.add_invocation)
+                          created_at=earlier.created_at if earlier is not None else action.created_at,
                           started_at=action.created_at if at_once else None)
 
     def _carry_out(self, action: Action, done: Invocation | None) -> None:
@@ -528,10 +537,16 @@ class Engine:
         after a partial failure is safe; the runner's state moves only once all of it is committed.
         """
         self._tasks.pop(action.invocation_id, None)
+        counted: tuple[object, float] | None = None
         if isinstance(event, Completed) and self.spending is not None:
-            await self.spending.spent(action.network, event.meta.get("cost_usd"), event.now)
+            made = self._in_flight.get(action.invocation_id)  # counted when it was created, as the database does
+            counted = (event.meta.get("cost_usd"), made.created_at if made is not None else event.now)
+            await self.spending.spent(action.network, *counted)
         try:
-            await self._until_storage_works(lambda: self._dispatch(action.network, event))
+            plan = await self._until_storage_works(lambda: self._dispatch(action.network, event))
+            if counted is not None and self.spending is not None and not any(
+                    isinstance(a, Complete) for a in plan):  # discarded: no completed step, no cost on record
+                await self.spending.refund(action.network, *counted)
         except asyncio.CancelledError:
             if self._unwritten.pop(action.invocation_id, None) is not None and isinstance(event, Completed):
                 self.archive.discard(event.output)  # its transition never committed
@@ -539,6 +554,8 @@ class Engine:
         except Exception as err:  # a bug, or an outcome the store, the encoder or the bus refuses
             log.exception("%s: could not record the outcome of the call", action.invocation_id)
             self._unwritten.pop(action.invocation_id, None)
+            if counted is not None and self.spending is not None:  # recorded as failed: no cost on record
+                await self.spending.refund(action.network, *counted)
             if isinstance(event, Failed) and event.error.startswith(UNRECORDABLE):
                 return  # recording the failure failed too: the watchdog will try again
             error = f"{UNRECORDABLE} ({type(err).__name__}: {clean_text(str(err), 300)})"
@@ -604,7 +621,8 @@ class Engine:
         try:
             pace = self.replay_seconds if self.replay_seconds is not None else min(model.hints.typical_seconds, 30)
             await asyncio.sleep(pace)
-            past = choose_replay(action.input, await self.store.replay_candidates(model.id))
+            found = await self.store.replay_candidates(model.id)
+            past = choose_replay(action.input, await asyncio.to_thread(self._still_archived, found))
             if past is None or past.output is None:
                 event: Event = NothingToReplay(action.invocation_id, self.clock())
             else:
@@ -623,6 +641,11 @@ class Engine:
             event = Failed(action.invocation_id, f"unexpected error: {type(err).__name__}: "
                            f"{clean_text(str(err), 300)}", self.clock())
         await self._report(action, event)
+
+    def _still_archived(self, found: list[Invocation]) -> list[Invocation]:
+        """The candidates whose file is still there: retention deletes a file before its row is
+        marked pruned (and a full disk may delay the mark), so the row alone does not say."""
+        return [i for i in found if i.output is None or self.archive.has(i.output)]
 
     def _copy_for_replay(self, action: Invoke, past: Content) -> tuple[Content, bytes | None]:
         """The replayed output, and the bytes of its file to write (None for text)."""
@@ -675,7 +698,7 @@ class Engine:
         return self.archive.plan(action.network, action.invocation_id, data, model.output, flags)
 
 
-async def _all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+async def _all(coroutines: Iterable[Coroutine[Any, Any, object]]) -> None:
     """Run ``coroutines`` concurrently (several networks' transitions share the writer's commits);
     the first error is raised once all have finished."""
     results = await asyncio.gather(*coroutines, return_exceptions=True)

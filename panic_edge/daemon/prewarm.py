@@ -24,7 +24,7 @@ import sqlite3
 import time
 import uuid
 import wave
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import cache
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from panic_edge.core.model import Model, Warmth
 from panic_edge.core.network import Network
 from panic_edge.core.prewarm import Plan, WarmState, WarmTable, Warmup, likely_networks, plan
 from panic_edge.core.runner import RunnerState
+from panic_edge.core.spend import PREWARMING
 from panic_edge.platforms.base import ModelInput, Platforms
 from panic_edge.store import Store
 from panic_edge.store.reader import Reader
@@ -84,10 +85,12 @@ class Prewarmer:
                  engine: EngineView, *, button: Callable[[], str] = lambda: "",
                  shown: Callable[[], Iterable[str]] = tuple, online: Callable[[], bool | None] = lambda: None,
                  deadline: Callable[[Model], float] = lambda model: 3600.0, reader: Reader | None = None,
-                 clock: Callable[[], float] = time.time, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 clock: Callable[[], float] = time.time, new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 spent: Callable[[str, object, float], Awaitable[None]] | None = None) -> None:
         self.config, self.catalogue, self.platforms, self.store, self.engine = config, catalogue, platforms, store, engine
         self.button, self.shown, self.online, self.deadline, self.reader = button, shown, online, deadline, reader
         self.clock, self.new_id = clock, new_id
+        self.spent = spent  # the day's ledger (daemon/spending.py): a warm-up's cost counts as it is made
         self.table = WarmTable(config.warm_minutes * 60)
         self.listeners: list[Callable[[], None]] = []  # called on the loop after every change
         self.last: Plan | None = None
@@ -189,6 +192,8 @@ class Prewarmer:
             self.outcomes = {**self.outcomes, model.id: error}
             log.warning("pre-warming: %s did not warm: %s", model.id, error)
         self._changed()
+        if self.spent is not None:  # counted at its start, as the database counts it after a restart
+            await self.spent(PREWARMING, meta.get("cost_usd"), started)
         try:
             await self.store.add_warmup(Warmup(self.new_id(), model.id, reason, error is None, started, finished,
                                                error, meta))

@@ -20,7 +20,7 @@ import re
 
 import httpx
 
-from panic_edge.errors import PayloadError
+from panic_edge.errors import MediaGone, PayloadError
 
 MAX_MEDIA_BYTES = 64 * 1024 * 1024  # the archive's own limit: nothing larger is ever served
 FETCH_DEADLINE = 60.0
@@ -60,7 +60,7 @@ def media_scope(url: str, base: str) -> str | None:
 async def fetch_media(client: httpx.AsyncClient, url: str, base: str | None,
                       max_bytes: int = MAX_MEDIA_BYTES, deadline: float = FETCH_DEADLINE) -> bytes:
     """The bytes at ``url``, if it is under ``base``. Raises PayloadError (refused, redirected,
-    too large), TimeoutError (past ``deadline``) or httpx.HTTPError."""
+    too large), MediaGone (retention pruned it), TimeoutError (past ``deadline``) or httpx.HTTPError."""
     why = "the appliance's address is not known yet" if base is None else media_scope(url, base)
     if why is not None:
         raise PayloadError(f"not fetched: {why}")
@@ -74,6 +74,8 @@ async def bounded_get(client: httpx.AsyncClient, url: str, max_bytes: int, deadl
         async with client.stream("GET", url, params=params, follow_redirects=False) as response:
             if response.is_redirect:
                 raise PayloadError(f"not fetched: the media server redirected ({response.status_code})")
+            if response.status_code == 410:
+                raise MediaGone(f"{url[:200]} was archived away to make room (410 Gone)")
             response.raise_for_status()
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > max_bytes:

@@ -142,10 +142,14 @@ class NetworkState:
     next_invocation_at: float | None = None  # the paced wait: the next call is due then
     held_reason: str | None = None  # closed / budget / offline, while the next call is held
     pause: str | None = None  # why, in words, while held for the budget or the opening hours
+    gate: str | None = None  # closed / budget / offline: what keeps the network from starting or calling now
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+
+GATES = ("closed", "budget", "offline")
 
 
 def parse_network_state(payload: bytes) -> NetworkState:
@@ -158,14 +162,16 @@ def parse_network_state(payload: bytes) -> NetworkState:
     due = _field(body, "next_invocation_at", (int, float), what, optional=True)
     held = body.get("held_reason")
     pause = body.get("pause")
+    gate = body.get("gate")
     return NetworkState(_field(body, "network", str, what), state,
                         _field(body, "run_id", str, what, optional=True),
                         _field(body, "sequence", int, what, optional=True),
                         _field(body, "model", str, what, optional=True),
                         None if lockout is None else float(lockout),
                         None if due is None else float(due),
-                        held if held in ("closed", "budget", "offline") else None,
-                        pause[:300] if isinstance(pause, str) and pause else None)
+                        held if held in GATES else None,
+                        pause[:300] if isinstance(pause, str) and pause else None,
+                        gate if gate in GATES else None)
 
 
 def parse_availability(payload: bytes) -> bool:

@@ -20,11 +20,12 @@ import httpx
 
 from panic_edge.config import Config
 from panic_edge.core.installation import SpeakerScreen
-from panic_edge.errors import PayloadError
+from panic_edge.errors import MediaGone, PayloadError
 from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.fetch import fetch_media
+from panic_edge.nodes.gate import Gate, gate_of
 from panic_edge.nodes.link import NodeLink, default_node_id
-from panic_edge.nodes.messages import Assigned, Shown, Unassigned
+from panic_edge.nodes.messages import ApplianceStatus, Assigned, NetworkState, Shown, Unassigned
 from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
 log = logging.getLogger("panic_edge.nodes.speaker")
@@ -115,11 +116,23 @@ class Speaker:
         self.on_play = on_play
         self.media_base = media_base
         self.played: list[str] = []
+        self.gated = False  # the network cannot start now (closed, budget): quiet
         self._wake = asyncio.Event()
 
     def offer(self, shown: Shown) -> None:
-        if self.playlist.add(shown):
+        if not self.gated and self.playlist.add(shown):
             self._wake.set()
+
+    def gate(self, gate: Gate | None) -> None:
+        """While the network cannot start (nodes/gate.py) the speaker stays quiet: clips waiting
+        are dropped and new ones skipped until it can."""
+        if (gate is not None) == self.gated:
+            return
+        self.gated = gate is not None
+        if gate is not None:
+            self.playlist.skipped += [s.id for s in self.playlist.waiting]
+            self.playlist.waiting = []
+            log.info("speaker: quiet (%s)", gate.words)
 
     async def run(self) -> None:
         while True:
@@ -147,6 +160,9 @@ class Speaker:
             return data
         try:
             return await fetch_media(self.http, shown.output or "", self.media_base())
+        except MediaGone:  # retention pruned it: nothing to play, nothing wrong
+            log.info("speaker: #%d was archived away to make room; skipping it", shown.sequence)
+            return None
         except (httpx.HTTPError, PayloadError, TimeoutError) as err:
             log.warning("speaker: could not fetch #%d from %.200r: %s: %.200s", shown.sequence, shown.output,
                         type(err).__name__, err)
@@ -169,6 +185,7 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
             runner = asyncio.create_task(speaker.run(), name="speaker")
             keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
             quiet = False
+            states: dict[str, NetworkState] = {}  # the networks' retained states, for the gate
             try:
                 while True:
                     event = await link.events.get()
@@ -178,6 +195,10 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
                         link.set_status(showing="blank" if quiet else "live")
                     elif isinstance(event, Shown) and event.network == link.network and not quiet:
                         speaker.offer(event)
+                    elif isinstance(event, (NetworkState, ApplianceStatus)):
+                        if isinstance(event, NetworkState):
+                            states[event.network] = event
+                        speaker.gate(gate_of(link.status, states.get(link.network or "")))
                     elif isinstance(event, Assigned) and isinstance(event.screen, SpeakerScreen):
                         s = event.screen  # a new network or new settings: start a fresh playlist
                         speaker.playlist = Playlist(s.speak_text, s.max_behind, s.stale_after)

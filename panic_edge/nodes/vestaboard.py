@@ -30,8 +30,9 @@ from panic_edge.core.model import Model
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.board import BOARDS, CLEAR, Message, Pacer, compose
 from panic_edge.nodes.commands import NodeCommand
+from panic_edge.nodes.gate import Gate, gate_of
 from panic_edge.nodes.link import NodeLink, default_node_id
-from panic_edge.nodes.messages import Assigned, Shown, Unassigned
+from panic_edge.nodes.messages import ApplianceStatus, Assigned, NetworkState, Shown, Unassigned
 from panic_edge.nodes.screen.markdown import blocks
 from panic_edge.nodes.service import Watchdog, quiet_http_logs
 
@@ -115,6 +116,10 @@ class Bridge:
 
     The genesis rule, on a board: when a run starts the board resets to it: with ``show_prompt``
     its starting prompt goes up first, and outputs of older runs are dropped from then on.
+
+    While the network cannot start (closed, or the day's budget spent: ``gate``), the board says so
+    once, in a few words, and keeps saying it: nothing else goes up until the gate opens, or a new
+    run's first step arrives (the daemon publishes it just before the state that opens the gate).
     """
 
     def __init__(self, client: VestaboardClient, options: BoardOptions,
@@ -122,9 +127,11 @@ class Bridge:
         self.client, self.options, self.clock, self.catalogue = client, options, clock, catalogue
         self.board = BOARDS[options.board]
         self.pacer = Pacer(options.interval)
+        self.notice: Post | None = None  # the gate's message, before anything else
         self.opening: Post | None = None
         self.pending: Post | None = None
         self.posted: list[str] = []
+        self._gate: Gate | None = None
         self._latest: tuple[float, str, int] | None = None
         self._run: tuple[str, tuple[float, str, int]] | None = None  # the current run and its genesis' order
         self._wake = asyncio.Event()
@@ -134,12 +141,29 @@ class Bridge:
         self.client, self.options = client, options
         self.board = BOARDS[options.board]
         self.pacer.min_interval = options.interval
-        self.opening = self.pending = None
-        self._latest = self._run = None
+        self.opening = self.pending = self.notice = None
+        self._latest = self._run = self._gate = None
+
+    def gate(self, gate: Gate | None) -> None:
+        """Whether the network can start now (nodes/gate.py): a new gate goes up once; an opened
+        one lets outputs through again (the board keeps its message until the next)."""
+        if gate == self._gate:
+            return
+        self._gate = gate
+        self.notice = None if gate is None else Post(gate.board, f"{self.options.network}.{gate.kind}", None,
+                                                      self.clock())
+        if gate is not None:
+            self.opening = self.pending = None
+            log.info("vestaboard: %s", gate.board)
+        self._wake.set()
 
     def offer(self, shown: Shown) -> None:
         if shown.network != self.options.network:
             return
+        if self._gate is not None:
+            if shown.sequence != 0 or shown.done or shown.cancelled:
+                return  # a late output: the board keeps saying why the network rests
+            self.gate(None)  # a new run under way: it has opened (its state comes just after this)
         if shown.sequence == 0 and not shown.cancelled and (self._run is None or (
                 shown.run_id != self._run[0] and shown.order > self._run[1])):
             self._begin(shown)
@@ -167,7 +191,7 @@ class Bridge:
 
     async def run(self) -> None:
         while True:
-            post = self.opening or self.pending
+            post = self.notice or self.opening or self.pending
             if post is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -199,7 +223,9 @@ class Bridge:
             return
         self.pacer.posted(self.clock(), post_wait)
         self.posted.append(post.label)
-        if self.opening is post:
+        if self.notice is post:
+            self.notice = None
+        elif self.opening is post:
             self.opening = None
         elif self.pending is post:
             self.pending = None
@@ -219,6 +245,12 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
         runner = None if bridge is None else asyncio.create_task(bridge.run(), name="vestaboard pacing")
         keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
         held = False
+        states: dict[str, NetworkState] = {}  # the networks' retained states, for the gate
+
+        def tell_gate() -> None:
+            if bridge is not None and not held:
+                bridge.gate(gate_of(link.status, states.get(bridge.options.network)))
+
         if not screen:  # the daemon holds the first call while a board shows the prompt (core/pacing.py)
             link.set_status(shows_prompt=options.show_prompt)
         try:
@@ -228,8 +260,13 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
                     held = event.verb == "blank"  # blank: the board keeps its message until wake
                     log.info("vestaboard %s: %s", node_id, "holding" if held else "following again")
                     link.set_status(showing="blank" if held else "live")
+                    tell_gate()
                 elif isinstance(event, Shown) and bridge is not None and not held:
                     bridge.offer(event)
+                elif isinstance(event, (NetworkState, ApplianceStatus)):
+                    if isinstance(event, NetworkState):
+                        states[event.network] = event
+                    tell_gate()
                 elif isinstance(event, Assigned) and isinstance(event.screen, VestaboardScreen):
                     chosen = BoardOptions.of_screen(event.screen, event.network, node_id)
                     client = VestaboardClient(http, chosen.api, key, chosen.url)
@@ -238,6 +275,7 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
                         runner = asyncio.create_task(bridge.run(), name="vestaboard pacing")
                     else:
                         bridge.reconfigure(client, chosen)
+                    tell_gate()
                     link.set_status(shows_prompt=chosen.show_prompt)
                 elif isinstance(event, Unassigned):
                     log.warning("vestaboard %s: %s", node_id, event.reason)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from panic_edge.core.installation import GridScreen, SingleScreen
 from panic_edge.nodes.feed import Feed, Grid, Selection, selection_of
+from panic_edge.nodes.gate import gate_of
 from panic_edge.nodes.messages import (
     Appliance,
     ApplianceStatus,
@@ -49,6 +50,7 @@ class View:
     closed: str | None = None  # outside the opening hours: what to say ("opens Fri 10:00")
     next_invocation_at: float | None = None  # the paced wait: when the next step is called
     pause: str | None = None  # the run waits for the budget or the opening hours: why, in words
+    budget: str | None = None  # the day's budget is spent: no run can start (nodes/gate.py's words)
 
     @property
     def offline_reason(self) -> str | None:
@@ -63,7 +65,7 @@ class View:
     def attract(self) -> bool:
         """Idle and reachable: invite visitors to press the button."""
         return (not self.running and self.offline_reason is None and self.appliance_online is True
-                and self.problem is None and self.closed is None)
+                and self.problem is None and self.closed is None and self.budget is None)
 
     def lockout_left(self) -> float:
         return max(0.0, (self.notice_until or 0.0) - self.now)
@@ -185,6 +187,7 @@ class NodeState:
         if until is not None and now >= until:
             notice, until = None, None
         state = self.network_state
+        gate = gate_of(status, state)
         return View(network=self.network,
                     network_name=(status.network_names.get(self.network) if status else None) or self.network,
                     rows=rows, cols=cols, cells=self.selection.select(self.feed), now=now,
@@ -195,7 +198,7 @@ class NodeState:
                     qr_label="scan to send a prompt" if visit else "about this work",
                     terminal=self.terminal, prompt=self.prompt,
                     notice=notice, notice_until=until, problem=self.problem,
-                    closed=None if not status or status.open else (
-                        f"opens {status.opens_at}" if status.opens_at else "closed for now"),
+                    closed=gate.words if gate and gate.kind == "closed" else None,
                     next_invocation_at=state.next_invocation_at if state else None,
-                    pause=state.pause if state and state.held_reason in ("closed", "budget") else None)
+                    pause=state.pause if state and state.held_reason in ("closed", "budget") else None,
+                    budget=gate.words if gate and gate.kind == "budget" else None)

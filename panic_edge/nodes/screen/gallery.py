@@ -17,6 +17,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 import pygame
 
 from panic_edge.nodes.feed import Feed, Grid
+from panic_edge.nodes.gate import BUDGET_WORDS
 from panic_edge.nodes.messages import Shown
 from panic_edge.nodes.screen.media import Loaded, MediaCache, decode_audio, decode_image
 from panic_edge.nodes.screen.render import render
@@ -91,6 +92,8 @@ def views() -> tuple[MediaCache, dict[str, tuple[View, tuple[int, int]]]]:
     pages["single-pruned"] = (replace(base, cells=(s["pruned"],)), one)
     pages["closed"] = (replace(base, rows=2, cols=2, running=False, cells=grid_cells[1:5],
                                closed="opens Fri 10:00"), (1920, 1080))
+    pages["budget-spent"] = (replace(base, rows=2, cols=2, running=False, cells=grid_cells[1:5],
+                                     budget=BUDGET_WORDS), (1920, 1080))
     pages["grid-budget"] = (replace(base, rows=2, cols=2, cells=(s["paced"], *grid_cells[2:5]),
                                     pause="today's budget is spent: the run goes on after midnight"),
                             (1920, 1080))

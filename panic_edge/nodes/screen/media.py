@@ -25,6 +25,7 @@ import httpx
 import pygame
 
 from panic_edge import images
+from panic_edge.errors import MediaGone
 from panic_edge.nodes.fetch import FETCH_DEADLINE, MAX_MEDIA_BYTES, fetch_media
 
 log = logging.getLogger("panic_edge.nodes.screen")
@@ -38,6 +39,7 @@ class Loaded:
     peaks: tuple[float, ...] | None = None
     seconds: float | None = None
     error: str | None = None
+    gone: bool = False  # retention pruned the file (410): the calm pruned card, not an error
 
 
 def decode_image(data: bytes, max_pixels: int = images.ImageLimits.max_pixels,
@@ -150,6 +152,8 @@ class MediaCache:
                 return Loaded(image=image)
             peaks, seconds = await asyncio.to_thread(decode_audio, data)
             return Loaded(peaks=peaks, seconds=seconds)
+        except MediaGone:  # pruned after the screen heard of it (or before its row was marked)
+            return Loaded(gone=True)
         except Exception as err:  # noqa: BLE001 -- a bad file or an unreachable daemon: a placeholder, not a crash
             log.warning("could not show %.200r: %s: %.200s", url, type(err).__name__, err)
             return Loaded(error=f"{type(err).__name__}: {err}"[:200])

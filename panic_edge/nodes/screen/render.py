@@ -51,11 +51,13 @@ def render(surface: pygame.Surface, view: View, media: MediaCache) -> None:
         rect = pygame.Rect(gap + c * (cw + gap), gap + r * (ch + gap), cw, ch)
         _cell(surface, rect, shown, view, media, unit if len(view.cells) > 1 else int(unit * 1.3))
     if view.closed:
-        _closed(surface, area, view.closed, unit)
+        _closed(surface, area, "closed", view.closed, unit)
+    elif view.budget and not view.running:  # no run can start today: never invite a press
+        _closed(surface, area, "back tomorrow", view.budget, unit)
     elif view.attract:
         _attract(surface, area, view, unit)
-    elif view.pause:
-        _note(surface, area, view.pause, unit)
+    elif view.budget or view.pause:
+        _note(surface, area, view.budget or view.pause or "", unit)
     elif view.next_invocation_at is not None and view.next_invocation_at > view.now and not any(
             c is not None and c.state == "ready" for c in view.cells):  # a waiting cell counts down itself
         _pill(surface, area, f"next step in {clock_text(view.next_invocation_at - view.now)}", unit)
@@ -122,6 +124,8 @@ def _image(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCac
     item = media.get(url, "image")
     if item is None:
         _fit_line(surface, "loading\u2026", unit, rect.center, DIM, rect.width, "center")
+    elif item.gone:
+        _placeholder(surface, rect, "pruned", "archived away to make room", "", unit)
     elif item.image is None:
         _placeholder(surface, rect, "failed", "could not load the picture", item.error or "", unit)
     else:
@@ -132,7 +136,8 @@ def _image(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCac
 def _audio(surface: pygame.Surface, rect: pygame.Rect, url: str, media: MediaCache, unit: int) -> None:
     item = media.get(url, "audio")
     if item is None or item.peaks is None:
-        msg = "loading\u2026" if item is None else "could not load the sound"
+        msg = ("loading\u2026" if item is None else "archived away to make room" if item.gone
+               else "could not load the sound")
         _fit_line(surface, msg, unit, rect.center, DIM, rect.width, "center")
         return
     peaks = item.peaks
@@ -205,13 +210,15 @@ def _attract(surface: pygame.Surface, area: pygame.Rect, view: View, unit: int) 
               area.width - 2 * unit, "midtop")
 
 
-def _closed(surface: pygame.Surface, area: pygame.Rect, opens: str, unit: int) -> None:
-    """Outside the opening hours: a dark, still screen that says when it opens (no animation)."""
+def _closed(surface: pygame.Surface, area: pygame.Rect, title: str, opens: str, unit: int) -> None:
+    """No run can start (outside the opening hours, or the day's budget is spent): a dark, still
+    screen that says when it opens (no animation)."""
     veil = pygame.Surface(area.size, pygame.SRCALPHA)
     veil.fill((6, 6, 9, 240))
     surface.blit(veil, area.topleft)
-    big = max(2 * unit, min(area.width // 8, area.height // 5))
-    draw_text(surface, "closed", big, (area.centerx, area.centery), DIM, bold=True, anchor="midbottom")
+    fits = int(area.width * 1.3 / max(1, len(title)))  # a longer title in smaller letters, within the width
+    big = max(2 * unit, min(area.width // 8, area.height // 5, fits))
+    draw_text(surface, title, big, (area.centerx, area.centery), DIM, bold=True, anchor="midbottom")
     _fit_line(surface, opens, max(unit, big // 3), (area.centerx, area.centery + unit), INK,
               area.width - 2 * unit, "midtop")
 
