@@ -38,7 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from panic_edge.broker_setup import login_for
 from panic_edge.config import MqttConfig
 from panic_edge.errors import ConfigError
-from panic_edge.inbox import Inbox, everything_in_order
+from panic_edge.inbox import Inbox, never
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +110,18 @@ class MqttBus:
 
     ``subscriptions`` are (re)made on every connect; ``on_connect_publish`` are (topic, payload,
     retain) published on every connect (e.g. ``availability: online``). Incoming messages land
-    in ``self.messages``, an ``Inbox``: bounded, and, given ``in_order``, in two lanes (the topics
-    it names in arrival order and first; only the newest message of every other topic).
+    in ``self.messages``, an ``Inbox``: bounded, in arrival order, and, for the topics ``coalesce``
+    names (state topics), only the newest message of each.
     """
 
     def __init__(self, config: MqttConfig, client_id: str, *, will: Will | None = None,
                  subscriptions: tuple[tuple[str, int], ...] = (),
                  on_connect_publish: tuple[tuple[str, bytes, bool], ...] = (),
                  clean_session: bool = True, role: str = "daemon", mqtt5: bool = False,
-                 in_order: Callable[[str], bool] = everything_in_order,
+                 coalesce: Callable[[str], bool] = never,
                  retain_as_published: frozenset[str] = frozenset()) -> None:
         self.config = config
-        self.messages = Inbox(in_order, name=f"MQTT {client_id[:60]}")
+        self.messages = Inbox(coalesce, name=f"MQTT {client_id[:60]}")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._subscriptions = subscriptions

@@ -1,25 +1,27 @@
-"""What the broker sends, held until it is handled: bounded, and in two lanes so no flood starves
-what matters.
+"""What the broker sends, held until it is handled: bounded, in order, and with only the newest
+message of each state topic.
 
 Anyone on an open venue network (or any holder of a node login) can publish as fast as the
-network allows. A single queue handled in order made a ``stop-all`` wait behind 100,000 status
-messages (49 s), and grew without limit while it waited. So:
+network allows. A plain queue handled in order grew without limit while a flood went by, and
+everything behind the flood waited for every message of it to be handled. So:
 
-- **in order** (a command, an invocation): first in, first out, served before anything else; at
-  most ``max_in_order`` wait (beyond that the oldest goes: a flood of these is refused anyway);
-- **latest** (a node's status, an installation, anything that says "the state is now ..."): only
-  the newest message per topic waits, in the order the topics first arrived; at most
-  ``max_latest`` topics (a message on yet another topic beyond that is dropped).
+- an **event** (a command, an invocation: every one matters) waits in line like any message;
+- a **state** message (a node's status, an installation, anything that says "the state is now
+  ..."), given ``coalesce``, takes the place of the one of its topic still waiting: the older is
+  dropped and the newer goes to the back of the line, so the order between topics still holds
+  (a network's state is never handled before the invocations sent ahead of it);
+- at most ``max_size`` messages wait; beyond that the oldest goes.
 
-Dropped and replaced messages are counted, and said in the log at most once a minute.
+Replaced and dropped messages are counted, and drops said in the log at most once a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,63 +32,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_IN_ORDER = 10_000
-MAX_LATEST = 4_096
+MAX_SIZE = 10_000
 
 
-def everything_in_order(topic: str) -> bool:
-    return True
+def never(topic: str) -> bool:
+    return False
 
 
 class Inbox:
     """``put_nowait`` from the event loop's thread (the bus's callbacks), ``await get()`` on it."""
 
-    def __init__(self, in_order: Callable[[str], bool] = everything_in_order, *, name: str = "MQTT",
-                 max_in_order: int = MAX_IN_ORDER, max_latest: int = MAX_LATEST,
+    def __init__(self, coalesce: Callable[[str], bool] = never, *, name: str = "MQTT", max_size: int = MAX_SIZE,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.in_order = in_order
+        self.coalesce = coalesce
         self.name = name
-        self.max_in_order = max_in_order
-        self.max_latest = max_latest
-        self.clock = clock
-        self._queue: collections.deque[Message] = collections.deque()
-        self._latest: dict[str, Message] = {}  # topic -> newest message, oldest topic first
+        self.max_size = max_size
+        # a state message waits under its topic; an event under "\0<n>" (no topic holds U+0000)
+        self._waiting: OrderedDict[str, Message] = OrderedDict()
+        self._events = itertools.count()
         self._ready = asyncio.Event()
         self.received = 0
-        self.dropped = 0  # lost for room
-        self.replaced = 0  # a newer message on the same topic took its place
+        self.replaced = 0  # a newer message on the same state topic took its place
+        self.dropped = 0  # the oldest, for room
         self._quiet = Quiet(log, clock=clock)
 
     def qsize(self) -> int:
-        return len(self._queue) + len(self._latest)
+        return len(self._waiting)
 
     def put_nowait(self, message: Message) -> None:
         self.received += 1
-        if self.in_order(message.topic):
-            if len(self._queue) >= self.max_in_order:
-                self._queue.popleft()
-                self._drop()
-            self._queue.append(message)
-        elif message.topic in self._latest:
-            self._latest[message.topic] = message  # keeps its place in line
-            self.replaced += 1
-        elif len(self._latest) >= self.max_latest:
-            self._drop()
-            return
+        if self.coalesce(message.topic):
+            key = message.topic
+            if self._waiting.pop(key, None) is not None:
+                self.replaced += 1
         else:
-            self._latest[message.topic] = message
+            key = f"\0{next(self._events)}"
+        if len(self._waiting) >= self.max_size:
+            self._waiting.popitem(last=False)
+            self.dropped += 1
+            self._quiet.warning("dropped", "%s: more messages than it can hold came in (a flood?): dropped "
+                                "the oldest, %d in all", self.name, self.dropped)
+        self._waiting[key] = message
         self._ready.set()
 
     async def get(self) -> Message:
-        while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._latest:
-                return self._latest.pop(next(iter(self._latest)))
+        while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
-
-    def _drop(self) -> None:
-        self.dropped += 1
-        self._quiet.warning("dropped", "%s: more messages than it can hold came in (a flood?): dropped one, "
-                            "%d in all", self.name, self.dropped)
+        return self._waiting.popitem(last=False)[1]

@@ -21,16 +21,8 @@ from tests.mqtt_probe import Probe
 T = Topics("gallery")
 
 
-async def test_a_command_is_served_before_any_state_message_waiting():
-    inbox = Inbox(T.is_event)
-    for n in range(1000):
-        inbox.put_nowait(Message(T.node_status(f"n{n}"), b"{}"))
-    inbox.put_nowait(Message(T.cmd("stop-all"), b"{}"))
-    assert (await inbox.get()).topic == T.cmd("stop-all")
-
-
-async def test_only_the_newest_message_of_a_state_topic_waits_in_its_first_place():
-    inbox = Inbox(T.is_event)
+async def test_only_the_newest_message_of_a_state_topic_waits_at_the_back_of_the_line():
+    inbox = Inbox(T.is_state)
     for n in range(5000):
         inbox.put_nowait(Message(T.node_status("lobby"), str(n).encode()))
         inbox.put_nowait(Message(T.node_availability("lobby"), b"online"))
@@ -39,13 +31,26 @@ async def test_only_the_newest_message_of_a_state_topic_waits_in_its_first_place
     assert [(await inbox.get()).payload for _ in range(3)] == [b"4999", b"online", b"w"]
 
 
-async def test_events_keep_their_order_and_a_flood_of_them_or_of_topics_is_bounded():
-    inbox = Inbox(T.is_event, max_in_order=100, max_latest=10)
+async def test_a_state_is_never_handled_before_the_events_sent_ahead_of_it():
+    # a board that hears 'open again' must already have heard the invocations before it, and the
+    # invocation after it must come after it
+    inbox = Inbox(T.is_state)
+    inbox.put_nowait(Message(T.network_state("demo"), b"closed"))
+    inbox.put_nowait(Message(T.invocations("demo"), b"late"))
+    inbox.put_nowait(Message(T.network_state("demo"), b"open"))
+    inbox.put_nowait(Message(T.invocations("demo"), b"first of the day"))
+    assert [(await inbox.get()).payload for _ in range(3)] == [b"late", b"open", b"first of the day"]
+
+
+async def test_every_event_waits_in_order_and_the_line_is_bounded():
+    inbox = Inbox(T.is_state, max_size=100)
     for n in range(250):
         inbox.put_nowait(Message(T.invocations("demo"), str(n).encode()))
+    for n in range(50):
         inbox.put_nowait(Message(T.node_status(f"spoof{n}"), b"{}"))
-    assert inbox.qsize() == 110 and inbox.dropped == 150 + 240
-    assert [(await inbox.get()).payload for _ in range(100)] == [str(n).encode() for n in range(150, 250)]
+    assert inbox.qsize() == 100 and inbox.dropped == 200 and inbox.replaced == 0
+    firsts = [(await inbox.get()).payload for _ in range(50)]
+    assert firsts == [str(n).encode() for n in range(200, 250)]
 
 
 def test_what_is_an_event_and_what_is_a_state():
@@ -54,6 +59,7 @@ def test_what_is_an_event_and_what_is_a_state():
               T.node_availability("lobby"), T.node_screenshot("lobby"), T.installation("hall"),
               T.insight("demo"), "homeassistant/status", "panic/other/cmd/start", "panic/gallery"]
     assert all(T.is_event(t) for t in events) and not any(T.is_event(t) for t in states)
+    assert all(T.is_state(t) for t in states)
 
 
 async def test_a_flood_of_node_status_neither_holds_up_a_command_nor_piles_up(config, broker):

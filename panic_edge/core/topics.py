@@ -140,14 +140,18 @@ class Topics:
         return (node_id, rest) if node_id and rest else None
 
     def is_event(self, topic: str) -> bool:
-        """Whether every message on ``topic`` matters in order (a command, an invocation, a node's
-        command), rather than only its newest (a status, an availability, an installation, a
-        screenshot): how an Inbox sorts what the broker sends."""
+        """Whether every message on ``topic`` matters (a command, an invocation, a node's command),
+        rather than only its newest (a status, an availability, an installation, a screenshot,
+        a run's insight, which carries its whole path; anything outside this appliance's tree)."""
         if not topic.startswith(f"{self.base}/"):
             return False
         rest = topic[len(self.base) + 1:]
-        return (rest.startswith("cmd/") or (rest.startswith("networks/") and rest.endswith("/invocations"))
-                or (rest.startswith("nodes/") and "/cmd/" in rest))
+        return (rest.startswith("cmd/") or (rest.startswith("nodes/") and "/cmd/" in rest)
+                or (rest.startswith("networks/") and rest.endswith("/invocations")))
+
+    def is_state(self, topic: str) -> bool:
+        """Only the newest message on ``topic`` matters: an Inbox keeps just that one waiting."""
+        return not self.is_event(topic)
 
 
 COMMANDS = ("start", "stop", "stop-all", "press", "button-network")

@@ -142,7 +142,7 @@ class Daemon:
             ids = f"panic-edge-{config.appliance_id}-{secrets.token_hex(4)}"
             self.bus = bus = MqttBus(config.mqtt, ids, will=Will(topics.availability, b"offline"),
                                      subscriptions=((topics.nodes_filter, 1), (topics.installations_filter, 1)),
-                                     on_connect_publish=(online,), mqtt5=True, in_order=topics.is_event,
+                                     on_connect_publish=(online,), mqtt5=True, coalesce=topics.is_state,
                                      retain_as_published=frozenset({topics.nodes_filter}))
             # commands on a connection of their own: a flood on any other topic (a node's status,
             # from anyone holding a node login) never stands between a command and its answer

@@ -27,7 +27,7 @@ class FleetWatcher:
         self._lock = threading.Lock()
         self.bus = MqttBus(config, f"panic-edge-{appliance_id}-fleet",
                            subscriptions=tuple((f, 1) for f in self.fleet.filters),
-                           in_order=lambda _: False)  # every appliance's retained state: the newest counts
+                           coalesce=lambda _: True)  # every appliance's retained state: the newest counts
         self._warned = False
 
     def snapshot(self) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class NodeLink:
                            will=Will(topics.node_availability(node_id), b"offline"),
                            subscriptions=tuple(subscriptions),
                            on_connect_publish=self._announce(),
-                           clean_session=False, in_order=topics.is_event)
+                           clean_session=False, coalesce=topics.is_state)
         self.bus.on_connection_change(self._connection_changed)
         self._connections = 0
         self._warned_role = False
