@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -26,6 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 # Fixtures shared by several test modules, found by name (so ruff's F811 stays on: a module that
 # imported a fixture and then took it as a parameter would redefine the name).
 pytest_plugins = ["tests.admin_fixtures", "tests.browser_fixtures"]
+
+# Hypothesis's per-example deadline is a timed assertion: on a machine busy with other tests it fails
+# a property that holds. Properties are checked here; speed is the benchmarks' (bench/).
+settings.register_profile("panic-edge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("panic-edge")
 
 # The insight tests need the insight extra, which scripts/setup installs (PANIC_EDGE_NO_INSIGHT=1 leaves it out).
 if importlib.util.find_spec("model2vec") is None or importlib.util.find_spec("onnx") is None:
@@ -90,6 +96,8 @@ async def start_daemon(config: Config, **kwargs) -> RunningDaemon:
         task.result()  # raises the daemon's start-up error
     assert daemon.ready.is_set(), "daemon did not become ready"
     assert daemon.bus is not None and await daemon.bus.wait_connected(5), "daemon did not reach the broker"
+    assert daemon.commands_bus is not None and await daemon.commands_bus.wait_connected(5), \
+        "daemon's commands connection did not reach the broker"
     return RunningDaemon(daemon, task)
 
 

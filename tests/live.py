@@ -51,6 +51,8 @@ class ThreadedDaemon:
         assert self._ready.wait(15), "the daemon did not start"
         if self._error is not None:
             raise self._error
+        for bus in (self.daemon.bus, self.daemon.commands_bus):  # commands sent from now on are heard
+            assert bus is None or bus._connected.wait(10), "the daemon did not reach the broker"
         return self
 
     def stop(self) -> None:

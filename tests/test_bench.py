@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(420)  # the quick bench, beside a full suite on every core
 def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert os.access(REPO / "bench" / "run", os.X_OK)
     out = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=REPO, capture_output=True, text=True,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import uuid
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from panic_edge.core.catalogue import CATALOGUE
-from panic_edge.network_files import DEMO
+from panic_edge.daemon.app import Daemon
+from panic_edge.network_files import DEMO, load_networks
 from panic_edge.store import Store
 from tests.conftest import start_daemon
 
@@ -342,3 +347,35 @@ async def test_the_retained_status_after_shutdown_is_the_daemons_last_state(make
         assert link.startswith(f"{running.daemon.media_base}/visit/demo?t=")
     finally:
         probe.close()
+
+
+async def test_a_command_sent_the_moment_the_daemon_says_online_is_heard(config, broker):
+    # the availability is published after the commands subscription, on the same connection: a
+    # client that acts on "online" at once (a screen's button, Home Assistant) is never ignored
+    host, port = broker.url.removeprefix("mqtt://").split(":")
+    base = f"panic/{config.appliance_id}"
+    replies: list[dict] = []
+    heard = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"eager-{uuid.uuid4().hex[:8]}")
+
+    def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == f"{base}/availability" and msg.payload == b"online" and not replies:
+            c.publish(f"{base}/cmd/press", json.dumps({"request_id": "eager"}), qos=1)
+        elif msg.topic == f"{base}/cmd/reply" and b"eager" in msg.payload:
+            replies.append(json.loads(msg.payload))
+            heard.set()
+
+    client.on_connect = lambda c, *_: c.subscribe([(f"{base}/availability", 1), (f"{base}/cmd/reply", 1)])
+    client.on_message = on_message
+    client.connect(host, int(port))
+    client.loop_start()
+    daemon = Daemon(config, load_networks(config.networks_dir, CATALOGUE), stdin=None, handle_signals=False)
+    task = asyncio.create_task(daemon.run())
+    try:
+        assert await asyncio.to_thread(heard.wait, 15), "the command sent on 'online' was never answered"
+        assert replies[0]["ok"], replies
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        daemon.stop()
+        await asyncio.wait_for(task, 15)

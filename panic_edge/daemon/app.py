@@ -140,14 +140,18 @@ class Daemon:
             # client ids no other login can guess: one that connects with the daemon's id would
             # take its place at the broker (and its last will would tell every screen "offline")
             ids = f"panic-edge-{config.appliance_id}-{secrets.token_hex(4)}"
-            self.bus = bus = MqttBus(config.mqtt, ids, will=Will(topics.availability, b"offline"),
+            offline = Will(topics.availability, b"offline")
+            self.bus = bus = MqttBus(config.mqtt, ids, will=offline,
                                      subscriptions=((topics.nodes_filter, 1), (topics.installations_filter, 1)),
-                                     on_connect_publish=(online,), mqtt5=True, coalesce=topics.is_state,
+                                     mqtt5=True, coalesce=topics.is_state,
                                      retain_as_published=frozenset({topics.nodes_filter}))
             # commands on a connection of their own: a flood on any other topic (a node's status,
-            # from anyone holding a node login) never stands between a command and its answer
-            self.commands_bus = commands_bus = MqttBus(config.mqtt, f"{ids}-commands", mqtt5=True,
+            # from anyone holding a node login) never stands between a command and its answer.
+            # "online" goes out on it, after its subscription (the broker takes a connection's
+            # packets in order): once a client sees it, a command it sends is heard
+            self.commands_bus = commands_bus = MqttBus(config.mqtt, f"{ids}-commands", mqtt5=True, will=offline,
                                                        subscriptions=((topics.cmd_filter, 1),),
+                                                       on_connect_publish=(online,),
                                                        retain_as_published=frozenset({topics.cmd_filter}))
             self.latest_images = LatestImages(bus, topics)
             if config.fleet.enabled:
@@ -453,6 +457,9 @@ class Daemon:
             self.settings.hub.publish(kind, body)
 
     def _connection_changed(self, connected: bool) -> None:
+        if connected and self.commands_bus is not None and self.commands_bus.connected:
+            # back after losing only this connection: its will said "offline"
+            self.commands_bus.publish(self.topics.availability, b"online", qos=1, retain=True)
         if connected and self.engine is not None:
             # a broker that restarted without persistence has lost the retained picture
             self._republish()
