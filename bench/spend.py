@@ -1,7 +1,8 @@
 """How long the Spend page's query takes on a week of history: ``spend_by_hour`` over 1, 7 and 31
 days on a real SQLite file holding a week of invocations at the loop's fastest pace (one a
-second, every one with a ``cost_usd``), beside a bare ``count(*)`` of the same window (the floor:
-what reading that many index entries costs on this machine)."""
+second, every one with a ``cost_usd``), beside a bare ``count(*)`` of the same calls by their
+``created_at`` index (what any query summing the calls themselves costs at least: the page reads
+the quarter-hour rollup that migration 7's triggers keep instead)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 
+
+def _clean_cost(row: str) -> str:
+    """SQL for a call's ``meta.cost_usd`` if it is a plausible price, else 0 (``row``: new or old)."""
+    cost = f"json_extract({row}.meta, '$.cost_usd')"
+    return f"(CASE WHEN typeof({cost}) IN ('integer', 'real') AND {cost} BETWEEN 0 AND 1000.0 THEN {cost} ELSE 0 END)"
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs and invocations
     """
@@ -195,6 +202,43 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX invocations_files ON invocations (created_at, output_bytes)
         WHERE output_file IS NOT NULL AND pruned_at IS NULL;
     """,
+    # 7: spend at a glance stays instant: completed calls' cost and count per network per quarter
+    # hour of created_at (every real timezone's midnight falls on a quarter hour), kept by triggers;
+    # the Spend page and the day's ledger read at most 31 x 96 rows a network, not every call. A
+    # cost that is not a number from 0 to 1000 dollars counts 0 (core/spend.py MAX_CALL_USD).
+    """
+    CREATE TABLE spend_quarters (
+        quarter  INTEGER NOT NULL,
+        network  TEXT NOT NULL,
+        cost_usd REAL NOT NULL,
+        calls    INTEGER NOT NULL,
+        PRIMARY KEY (quarter, network)
+    );
+    INSERT INTO spend_quarters (quarter, network, cost_usd, calls)
+        SELECT CAST(created_at / 900 AS INTEGER), network,
+               total(CASE WHEN typeof(json_extract(meta, '$.cost_usd')) IN ('integer', 'real')
+                          AND json_extract(meta, '$.cost_usd') BETWEEN 0 AND 1000.0
+                          THEN json_extract(meta, '$.cost_usd') ELSE 0 END), count(*)
+        FROM invocations WHERE state = 'completed' GROUP BY 1, 2;
+    CREATE TRIGGER spend_insert AFTER INSERT ON invocations WHEN new.state = 'completed' BEGIN
+        INSERT INTO spend_quarters (quarter, network, cost_usd, calls)
+            VALUES (CAST(new.created_at / 900 AS INTEGER), new.network, NEW_COST, 1)
+            ON CONFLICT (quarter, network) DO UPDATE SET cost_usd = cost_usd + excluded.cost_usd, calls = calls + 1;
+    END;
+    CREATE TRIGGER spend_update AFTER UPDATE OF state, meta, created_at, network ON invocations
+        WHEN old.state = 'completed' OR new.state = 'completed' BEGIN
+        UPDATE spend_quarters SET cost_usd = cost_usd - OLD_COST, calls = calls - 1
+            WHERE old.state = 'completed' AND quarter = CAST(old.created_at / 900 AS INTEGER)
+            AND network = old.network;
+        INSERT INTO spend_quarters (quarter, network, cost_usd, calls)
+            SELECT CAST(new.created_at / 900 AS INTEGER), new.network, NEW_COST, 1 WHERE new.state = 'completed'
+            ON CONFLICT (quarter, network) DO UPDATE SET cost_usd = cost_usd + excluded.cost_usd, calls = calls + 1;
+    END;
+    CREATE TRIGGER spend_delete AFTER DELETE ON invocations WHEN old.state = 'completed' BEGIN
+        UPDATE spend_quarters SET cost_usd = cost_usd - OLD_COST, calls = calls - 1
+            WHERE quarter = CAST(old.created_at / 900 AS INTEGER) AND network = old.network;
+    END;
+    """.replace("NEW_COST", _clean_cost("new")).replace("OLD_COST", _clean_cost("old")),
 )
 
 

@@ -1,28 +1,31 @@
 """Spend and warm-up queries, as plain functions of a sqlite3 connection (any thread, any
-connection: the admin page's read-only ones, the writer's). Every read is a window of
-``created_at`` (``started_at`` for warm-ups), each on its own index, at most 31 days long."""
+connection: the admin page's read-only ones, the writer's). Every read is a window of at most 31
+days: of the quarter-hour rollup of calls (``spend_quarters``), and of warm-ups by ``started_at``."""
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 
 from panic_edge.core.prewarm import Warmup
 from panic_edge.core.spend import HOUR, MAX_CALL_USD, MAX_HOURS, PREWARMING, SpendRow
 
-# one row per network and hour bucket; a cost that is not a number from 0 to MAX_CALL_USD counts 0
+QUARTER = 900  # seconds: the rollup's buckets (migration 7)
+
+# one row per network and hour bucket: calls from the quarter-hour rollup (migration 7, kept by
+# triggers), warm-ups (a few a day) from their own rows; a cost that is not a number from 0 to
+# MAX_CALL_USD counts 0
 SPEND_BY_HOUR = f"""
-    WITH calls (network, at, cost) AS (
-        SELECT network, created_at, json_extract(meta, '$.cost_usd') FROM invocations
-        WHERE created_at >= :since AND created_at < :until AND state = 'completed'
-        UNION ALL
-        SELECT :prewarming, started_at, json_extract(meta, '$.cost_usd') FROM warmups
-        WHERE started_at >= :since AND started_at < :until)
-    SELECT network, CAST((at - :since) / {HOUR} AS INTEGER) AS bucket,
-           total(CASE WHEN typeof(cost) IN ('integer', 'real') AND cost BETWEEN 0 AND {MAX_CALL_USD}
-                      THEN cost END) AS cost_usd,
-           count(*) AS calls
-    FROM calls GROUP BY network, bucket"""
+    SELECT network, CAST((quarter * {QUARTER} - :since) / {HOUR} AS INTEGER) AS bucket, total(cost_usd), sum(calls)
+    FROM spend_quarters WHERE quarter >= :first AND quarter < :last GROUP BY network, bucket
+    UNION ALL
+    SELECT :prewarming, CAST((started_at - :since) / {HOUR} AS INTEGER) AS bucket,
+           total(CASE WHEN typeof(json_extract(meta, '$.cost_usd')) IN ('integer', 'real')
+                      AND json_extract(meta, '$.cost_usd') BETWEEN 0 AND {MAX_CALL_USD}
+                      THEN json_extract(meta, '$.cost_usd') END),
+           count(*)
+    FROM warmups WHERE started_at >= :since AND started_at < :until GROUP BY bucket"""
 
 INSERT_WARMUP = ("INSERT OR REPLACE INTO warmups (id, model, reason, state, error, started_at, finished_at, meta) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -31,9 +34,12 @@ INSERT_WARMUP = ("INSERT OR REPLACE INTO warmups (id, model, reason, state, erro
 def spend_by_hour(conn: sqlite3.Connection, since: float, until: float) -> list[SpendRow]:
     """Completed invocations per network, and warm-ups (network ``PREWARMING``), per hour bucket
     counted from ``since``, with their summed ``meta.cost_usd``. The window is cut to its last
-    31 days."""
+    31 days. Calls count by the quarter hour of their ``created_at``: a window starting on a
+    quarter hour (any local midnight) counts exactly the calls created in it."""
     since = max(since, until - MAX_HOURS * HOUR)
-    rows = conn.execute(SPEND_BY_HOUR, {"since": since, "until": until, "prewarming": PREWARMING})
+    first, last = math.ceil(since / QUARTER), math.ceil(until / QUARTER)  # the quarters that start in it
+    rows = conn.execute(SPEND_BY_HOUR, {"since": since, "until": until, "first": first, "last": last,
+                                        "prewarming": PREWARMING})
     return [SpendRow(str(network), int(bucket), float(cost), int(calls)) for network, bucket, cost, calls in rows]
 
 
