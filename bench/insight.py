@@ -101,6 +101,7 @@ def _database(path: Path, run_id: str, texts: list[str]) -> list[str]:
 
 def embedding_and_jobs(model_dir: Path, work: Path, quick: bool) -> dict[str, Any]:
     from panic_edge.insight import db
+    from panic_edge.insight.changes import applier
     from panic_edge.insight.embedders import load_embedder
     from panic_edge.insight.tracker import Tracker
 
@@ -116,7 +117,8 @@ def embedding_and_jobs(model_dir: Path, work: Path, quick: bool) -> dict[str, An
         seconds.append(time.perf_counter() - t0)
     points = 40 if quick else 220
     ids = _database(work / "jobs.sqlite3", "bench-run", captions(points, seed=3))
-    tracker = Tracker(db.connect(work / "jobs.sqlite3"), model)
+    conn = db.connect(work / "jobs.sqlite3")
+    tracker = Tracker(conn, model, sink=applier(conn))  # the daemon's writer applies them, in the daemon
     jobs: dict[int, float] = {}
     for i, inv in enumerate(ids, 1):
         t0 = time.perf_counter()

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from panic_edge.core.insight import parse_insight
+from panic_edge.core.invocation import Invocation, InvocationState, Run
+from panic_edge.core.media import Content, MediaType
+from panic_edge.store import writes
 from tests.conftest import start_daemon
 from tests.insight_fixtures import build_model2vec
 from tests.mqtt_probe import Probe
@@ -164,4 +168,95 @@ def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker
     text = log.read_text()
     assert text.count("insight is off: the insight extra is not installed (missing numpy, model2vec, ripser)") == 1
     assert "Traceback" not in text
-    time.sleep(0)
+
+
+WORDS = ("camel", "desert", "silver", "neon", "sky", "lighthouse", "storm", "sea", "red", "bicycle", "city", "night",
+         "forest", "river", "moon", "star", "fire", "ice", "glass", "bird")
+
+
+def busy_run(conn: sqlite3.Connection, run_id: str, steps: int) -> None:
+    """A run of ``steps`` completed captions no one has embedded: a big job for the worker (a write
+    function, through the daemon's own writer)."""
+    rng = random.Random(run_id)
+    writes.begin_run(conn, Run(run_id, "busy", "a camel", 0.0))
+    for seq in range(steps):
+        inv = Invocation(f"{run_id}.{seq}", run_id, "busy", seq, "local-poet", InvocationState.INVOKING,
+                         Content.of_text("x"), MediaType.TEXT, created_at=float(seq))
+        writes.add_invocation(conn, inv)
+        writes.complete(conn, inv.id, Content.of_text(" ".join(rng.choices(WORDS, k=12))), float(seq))
+    writes.end_run(conn, run_id, "test", float(steps))
+
+
+async def keep_the_worker_busy(daemon) -> None:
+    """Runs of 150 new outputs, one after another, each offered to the worker as soon as it is ready."""
+    service = daemon.daemon.insight
+    for n in range(10_000):
+        await daemon.engine.store.write(lambda conn, n=n: busy_run(conn, f"busy{n}", 150))
+        service.offer({"state": "completed", "output_type": "text", "id": f"busy{n}.149", "run_id": f"busy{n}"})
+        async with asyncio.timeout(60):
+            while service.queue:
+                await asyncio.sleep(0.005)
+
+
+def write_lock_is_free(database: Path) -> bool:
+    """Whether this process can take the database's write lock within 0.3 s (the daemon's own writes
+    take milliseconds: a lock held longer is held by someone stopped)."""
+    conn = sqlite3.connect(database, timeout=0.3, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+async def completed(daemon, run_id: str) -> int:
+    return sum(i.state is InvocationState.COMPLETED for i in await daemon.engine.store.run_invocations(run_id))
+
+
+async def test_a_stopped_worker_never_holds_up_the_loop(insight_config, probe):
+    """The worker never writes the database: stopped (SIGSTOP) at any moment of its work, it holds
+    no lock, and the loop's invocations go on while it stays stopped; continued, insight goes on."""
+    daemon = await start_daemon(insight_config)
+    busy = None
+    try:
+        await wait_status(daemon, "on")
+        service = daemon.daemon.insight
+        pid = service.worker_pid
+        assert pid is not None
+        run_id = await daemon.engine.start("demo", "a camel in the desert")
+        busy = asyncio.create_task(keep_the_worker_busy(daemon))
+        async with asyncio.timeout(60):
+            while service.done < 3:
+                await asyncio.sleep(0.01)
+        for _ in range(150):  # at many moments of its work: embedding, measuring, answering
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                free = await asyncio.to_thread(write_lock_is_free, insight_config.database_path)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert free, "the stopped worker held the database's write lock"
+            await asyncio.sleep(random.uniform(0.0, 0.03))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            before = await completed(daemon, run_id)
+            async with asyncio.timeout(30):
+                while await completed(daemon, run_id) < before + 8:
+                    await asyncio.sleep(0.05)
+            assert daemon.daemon.status()["storage_problem"] is None
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        done = service.done
+        topic = f"panic/{insight_config.appliance_id}/networks/demo/insight"
+        async with asyncio.timeout(30):
+            while service.done <= done:
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(probe.wait_for, lambda t, b: t == topic, 20)
+        assert service.worker_pid == pid, "the same worker went on: it was never restarted"
+    finally:
+        if busy is not None:
+            busy.cancel()
+            await asyncio.gather(busy, return_exceptions=True)
+        await daemon.stop()

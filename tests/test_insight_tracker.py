@@ -15,6 +15,7 @@ from panic_edge.core.media import Content, MediaType
 from panic_edge.core.payloads import encode
 from panic_edge.core.trajectory import Thresholds
 from panic_edge.insight import db
+from panic_edge.insight.changes import applier
 from panic_edge.insight.embedders import load_embedder
 from panic_edge.insight.tracker import Tracker, TrackerSettings, from_blob
 from panic_edge.store import Store
@@ -57,8 +58,10 @@ async def database(tmp_path: Path):
 
 
 def tracker(path: Path, text, image=None, archive_dir=None, thresholds=None):
-    return Tracker(db.connect(path), text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
-                   clock=lambda: 5000.0)
+    """A tracker whose changes are applied at once, as the daemon's writer would."""
+    conn = db.connect(path)
+    return Tracker(conn, text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
+                   clock=lambda: 5000.0, sink=applier(conn))
 
 
 CAPTIONS = ["a camel in the desert", "a silver sky over the desert", "a neon city street at night",

@@ -72,6 +72,7 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
     from panic_edge.core.catalogue import CATALOGUE
     from panic_edge.core.trajectory import Thresholds
     from panic_edge.insight import db
+    from panic_edge.insight.changes import applier
     from panic_edge.insight.embedders import load_embedder
     from panic_edge.insight.tracker import Tracker, TrackerSettings
     from panic_edge.store.migrations import migrate
@@ -91,7 +92,7 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
     tracker = Tracker(conn, text if text.modality == "text" else None,
                       next((e for e in embedders if e.modality == "image"), None), config.archive_dir,
                       TrackerSettings(ins.window, Thresholds(ins.stuck_steps, ins.stuck_epsilon, ins.loop_epsilon),
-                                      {m.id: m.label for m in CATALOGUE.values()}))
+                                      {m.id: m.label for m in CATALOGUE.values()}), sink=applier(conn))
     began = time.monotonic()
     for embedder in embedders:
         before = db.count_embeddings(conn, embedder.name)

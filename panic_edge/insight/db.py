@@ -1,9 +1,11 @@
-"""The insight tables (migration 3), on plain sqlite3 connections of their own.
+"""The insight tables (migration 3): what the worker reads, what is written, what the admin page reads.
 
-The daemon's store stays the single writer of runs and invocations; the insight worker (another
-process) writes only these tables, in short transactions, and the admin page reads them on
-read-only connections. No numpy here: vectors are little-endian float32 bytes, so the admin page
-and ``insight export`` work without the ``insight`` extra.
+The insight worker (another process) only reads, on a read-only connection; what it computes
+comes back to the daemon and is written by the store's one writer (``insight.changes.apply``,
+made of the ``put_*`` functions here). ``panic-edge insight backfill`` writes the same on its own
+connection (``connect`` and ``write``), in short transactions. The admin page reads on
+read-only connections. No numpy here: vectors are little-endian float32 bytes, so the daemon,
+the admin page and ``insight export`` work without the ``insight`` extra.
 """
 
 from __future__ import annotations
@@ -92,10 +94,17 @@ def prompt_vector(conn: sqlite3.Connection, run_id: str, model: str) -> bytes | 
     return row[0] if row else None
 
 
-def point_rows(conn: sqlite3.Connection, run_id: str, model: str) -> dict[str, Row]:
-    """invocation id -> stored insight point of the run."""
+def point_rows(conn: sqlite3.Connection, run_id: str, model: str, since: int = 0) -> dict[str, Row]:
+    """invocation id -> stored insight point of the run, from sequence ``since`` on."""
     return {r["invocation_id"]: r for r in conn.execute(
-        "SELECT * FROM insight_points WHERE run_id = ? AND model = ? ORDER BY sequence", (run_id, model))}
+        "SELECT * FROM insight_points WHERE run_id = ? AND model = ? AND sequence >= ? ORDER BY sequence",
+        (run_id, model, since))}
+
+
+def count_points(conn: sqlite3.Connection, run_id: str, model: str) -> int:
+    """How many insight points the run has under ``model`` (its index, not its rows)."""
+    return int(conn.execute("SELECT count(*) FROM insight_points WHERE run_id = ? AND model = ?",
+                            (run_id, model)).fetchone()[0])
 
 
 def run_state(conn: sqlite3.Connection, run_id: str, model: str) -> Row | None:
@@ -146,7 +155,7 @@ def runs_missing(conn: sqlite3.Connection, model: str, output_type: str, run_id:
     return [r[0] for r in conn.execute(sql, (run_id, run_id, model, output_type, model))]
 
 
-# --- what the worker writes -------------------------------------------------------------------
+# --- what is written (insight.changes.apply) -------------------------------------------------------------------
 
 
 def put_embeddings(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, int, bytes]], now: float) -> None:

@@ -5,14 +5,20 @@ interpreter: the loop never waits on them (the GIL included), their memory is no
 and a crash of a native library ends this process, not the appliance. It runs at a lower
 priority (nice 10): it yields the CPU to the loop.
 
+It never writes the database: it reads on a read-only connection and sends what is to be
+stored to the daemon, whose one writer commits it (``insight.changes``). A worker that is
+stopped, starved or slow therefore holds no lock anything else waits for.
+
 Protocol, one JSON object per line. The first line on stdin is the settings; then jobs
 ``{"invocation_id": "..."}``, one at a time (the daemon sends the next only after an answer).
 On stdout: ``{"kind": "ready", "model", "dim", "image_model"}`` once the model is loaded, or
-``{"kind": "off", "reason"}`` and exit when it cannot be; then for every job ``{"kind": "done",
-"invocation_id", "seconds", "payload", ...}`` followed, when ``payload`` is true, by one more line:
-the insight message to publish, exactly as it goes out (the daemon never decodes it), or ``{"kind":
-"error", "invocation_id", "error"}``. Anything a library prints goes to stderr, never into the
-protocol. End of stdin ends the process.
+``{"kind": "off", "reason"}`` and exit when it cannot be; then for every job, zero or more
+``{"kind": "write", ...}`` lines (``Changes``, a chunk each, committed by the daemon in order
+before it publishes), then ``{"kind": "done", "invocation_id", "seconds", "payload", ...}``
+followed, when ``payload`` is true, by one more line: the insight message to publish, exactly as
+it goes out (the daemon never decodes it), or ``{"kind": "error", "invocation_id", "error"}``.
+Anything a library prints goes to stderr, never into the protocol. End of stdin ends the
+process.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
     from panic_edge.core.trajectory import Thresholds
     from panic_edge.errors import InsightError
     from panic_edge.insight import db
+    from panic_edge.insight.changes import Changes
     from panic_edge.insight.embedders import load_embedder
     from panic_edge.insight.tracker import Tracker, TrackerSettings
 
@@ -55,12 +62,18 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
                 image, image_error = None, f"{settings['image_model_dir']} is not an image model"
         except InsightError as err:
             image_error = str(err)
-    conn = db.connect(Path(settings["database"]))
+    conn = db.connect(Path(settings["database"]), readonly=True)
+
+    def sink(changes: Changes) -> None:
+        for chunk in changes.chunks():
+            _send(out, {"kind": "write", **chunk.to_json()})
+
     thresholds = Thresholds(int(settings.get("stuck_steps", 3)), float(settings.get("stuck_epsilon", 0.2)),
                             float(settings.get("loop_epsilon", 0.25)))
     tracker = Tracker(conn, text if text.modality == "text" else None, image,
                       Path(settings["archive"]) if settings.get("archive") else None,
-                      TrackerSettings(int(settings.get("window", 200)), thresholds, dict(settings.get("labels", {}))))
+                      TrackerSettings(int(settings.get("window", 200)), thresholds, dict(settings.get("labels", {}))),
+                      sink=sink)
     _send(out, {"kind": "ready", "model": text.name, "dim": text.dim, "image_model": image.name if image else None,
                 "image_error": image_error, "pid": os.getpid()})
     for line in jobs:
