@@ -109,6 +109,21 @@ def test_the_badge_says_stuck_or_loop_with_its_period_and_hop_colours_are_stable
     assert HudState("demo").view(0.0).badge is None
 
 
+def test_the_recurrence_strip_marks_the_last_time_round_of_an_exact_loop():
+    """Every fifth output is the same idea: the strip marks the most recent of them (one period back),
+    the one the text names, not the first."""
+    distances = tuple(0.0 if (74 - i) % 5 == 0 else 1.2 for i in range(74))  # to outputs 0..73 from #74
+    state = HudState("demo")
+    state.apply(message(recurrence=distances, nearest_sequence=69, flags=("loop",), loop_period=5))
+    assert state.view(0.0).nearest_mark == 69
+    noisy = tuple(d + (3e-4 if i == 69 else 0.0) for i, d in enumerate(distances))  # float noise is a tie
+    state.apply(message(recurrence=noisy, sequence=state.latest.sequence + 1))
+    assert state.view(0.0).nearest_mark == 69
+    once = tuple(0.05 if i == 7 else 0.3 for i in range(74))  # truly nearest, long ago
+    state.apply(message(recurrence=once, sequence=state.latest.sequence + 1))
+    assert state.view(0.0).nearest_mark == 7
+
+
 # --- drawing ------------------------------------------------------------------------------------
 
 

@@ -269,10 +269,10 @@ def _recurrence(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: 
             close = 1.0 - min(d, UNRELATED) / UNRELATED
             pygame.draw.rect(surface, _fade(INK, close ** 2), (strip.x + int(i * w), strip.y, max(1, int(w) - 1),
                                                               strip.height))
-        if len(distances) > 1:  # the nearest earlier output, two or more back: where it came closest to repeating
-            i = min(range(len(distances) - 1), key=lambda k: distances[k])
+        mark = view.nearest_mark  # the nearest earlier output, two or more back: where it came closest to repeating
+        if mark is not None:
             colour = LOOP if view.insight.loop else STUCK if view.insight.stuck else H0
-            pygame.draw.rect(surface, colour, (strip.x + int(i * w) - 1, strip.y - 2, max(3, int(w) + 1),
+            pygame.draw.rect(surface, colour, (strip.x + int(mark * w) - 1, strip.y - 2, max(3, int(w) + 1),
                                                strip.height + 4), 2)
     words = "bright: close to an earlier output \u00b7 dark: far from all of them"
     if view.insight.nearest_distance is not None and view.insight.nearest_sequence is not None:
