@@ -130,6 +130,16 @@ async def test_a_killed_worker_is_started_again_and_insight_goes_on(insight_conf
         await daemon.stop()
 
 
+def run_env(tmp_path: Path, broker_url: str, appliance: str, model_dir: Path, pythonpath: str = str(REPO)) -> dict:
+    """The environment of a real `panic-edge run` for a test: its own data, the test broker, fast local models."""
+    env = {**os.environ, "PYTHONPATH": pythonpath, "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
+           "PANIC_EDGE_MQTT_URL": broker_url, "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
+           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05", "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
+           "PANIC_EDGE_KEYBOARD_ENABLED": "false", "PANIC_EDGE_INSIGHT_MODEL_DIR": str(model_dir)}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    return env
+
+
 def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker):
     """A real `panic-edge run` in a Python where numpy, model2vec and ripser cannot be imported."""
     blocker = tmp_path / "block"
@@ -142,11 +152,7 @@ def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker
         "            raise ModuleNotFoundError(f'No module named {name!r} (blocked by the test)', name=name)\n"
         "sys.meta_path.insert(0, Block())\n")
     appliance = f"test-noextra-{os.getpid()}"
-    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}", "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
-           "PANIC_EDGE_MQTT_URL": broker.url, "PANIC_EDGE_APPLIANCE_ID": appliance, "PANIC_EDGE_HTTP_PORT": "0",
-           "PANIC_EDGE_LOCAL_MODELS_LATENCY": "0.05", "PANIC_EDGE_BUTTON_PIN_FACTORY": "mock",
-           "PANIC_EDGE_KEYBOARD_ENABLED": "false", "PANIC_EDGE_INSIGHT_MODEL_DIR": str(tmp_path)}
-    env.pop("PANIC_EDGE_CONFIG", None)
+    env = run_env(tmp_path, broker.url, appliance, tmp_path, f"{blocker}{os.pathsep}{REPO}")
     probe = Probe(broker.url, f"panic/{appliance}/#")
     log = tmp_path / "daemon.log"
     with open(log, "wb") as out:
@@ -260,3 +266,52 @@ async def test_a_stopped_worker_never_holds_up_the_loop(insight_config, probe):
             busy.cancel()
             await asyncio.gather(busy, return_exceptions=True)
         await daemon.stop()
+
+
+def test_ctrl_c_stops_the_daemon_and_its_worker_without_a_traceback(tmp_path, broker, model_dir):
+    """A real `panic-edge run` in a terminal's process group: SIGINT to the group, as Ctrl-C sends it,
+    stops the daemon, which ends its worker; neither prints a traceback."""
+    appliance = f"test-ctrlc-{os.getpid()}"
+    env = run_env(tmp_path, broker.url, appliance, model_dir)
+    probe = Probe(broker.url, f"panic/{appliance}/#")
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "panic_edge", "run"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict), 30)
+        probe.publish(f"panic/{appliance}/cmd/start", json.dumps({"network": "demo", "prompt": "a camel"}))
+        probe.wait_for(lambda t, b: t.endswith("/insight"), 30)  # the worker is at work
+        worker = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal's foreground group: the daemon's
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        probe.close()
+    text = log.read_text()
+    assert "stopping" in text and "Traceback" not in text and "KeyboardInterrupt" not in text, text[-2000:]
+    assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text(), \
+        "the worker ended with the daemon"
+
+
+def test_the_worker_ignores_sigint_and_ends_at_the_end_of_its_input(tmp_path, model_dir):
+    proc = subprocess.Popen([sys.executable, "-m", "panic_edge.insight.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdin is not None and proc.stdout is not None
+    database = tmp_path / "panic-edge.sqlite3"
+    sqlite3.connect(database).close()
+    settings = {"database": str(database), "archive": None, "model_dir": str(model_dir)}
+    proc.stdin.write(json.dumps(settings) + "\n")
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["kind"] == "ready"
+    os.kill(proc.pid, signal.SIGINT)
+    proc.stdin.write(json.dumps({"invocation_id": 7}) + "\n")  # still serving after the SIGINT
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["kind"] == "error"
+    proc.stdin.close()
+    assert proc.wait(20) == 0
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr

@@ -20,6 +20,7 @@ insight off with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -246,7 +247,8 @@ class InsightService:
                "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "panic_edge.insight.worker", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env=env, limit=MAX_LINE)
+            stdout=asyncio.subprocess.PIPE, env=env, limit=MAX_LINE,
+            process_group=0)  # its own group: a terminal's Ctrl-C goes to the daemon, which ends the worker
         assert proc.stdin is not None and proc.stdout is not None
         self.worker_pid = proc.pid
         loop = asyncio.get_running_loop()
@@ -300,14 +302,19 @@ class InsightService:
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
-    """Close the worker's stdin (it exits at the end of input); kill it if it lingers."""
+    """Close the worker's stdin (an idle worker exits at the end of its input); one busy with a job
+    is ended with SIGTERM after a second (it has nothing to save: a job cut short is done again
+    by the run's next), and killed if even that does not end it (a stopped process)."""
     if proc.returncode is None and proc.stdin is not None:
         try:
             proc.stdin.close()
         except (BrokenPipeError, ConnectionResetError):  # pragma: no cover
             pass
-    try:
-        await asyncio.wait_for(proc.wait(), 5)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    for patience, then in ((1.0, proc.terminate), (5.0, proc.kill)):
+        try:
+            await asyncio.wait_for(proc.wait(), patience)
+            return
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                then()
+    await proc.wait()

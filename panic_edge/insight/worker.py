@@ -18,7 +18,9 @@ before it publishes), then ``{"kind": "done", "invocation_id", "seconds", "paylo
 followed, when ``payload`` is true, by one more line: the insight message to publish, exactly as
 it goes out (the daemon never decodes it), or ``{"kind": "error", "invocation_id", "error"}``.
 Anything a library prints goes to stderr, never into the protocol. End of stdin ends the
-process.
+process. The daemon owns its lifetime: the worker ignores SIGINT (the daemon starts it in a
+process group of its own, so a terminal's Ctrl-C reaches only the daemon, which then closes the
+worker's stdin), and SIGTERM ends it quietly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -62,7 +65,11 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
                 image, image_error = None, f"{settings['image_model_dir']} is not an image model"
         except InsightError as err:
             image_error = str(err)
-    conn = db.connect(Path(settings["database"]), readonly=True)
+    try:
+        conn = db.connect(Path(settings["database"]), readonly=True)
+    except sqlite3.Error as err:
+        _send(out, {"kind": "off", "reason": f"cannot read the database {settings['database']}: {err}"})
+        return 0
 
     def sink(changes: Changes) -> None:
         for chunk in changes.chunks():
@@ -111,6 +118,7 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's: it ends us by closing stdin
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # a library's print() lands in the log, not in the protocol
     sys.stdout = sys.stderr
