@@ -19,9 +19,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from panic_edge.store.queries import Window, clamp_limit, parse_sequence, trim_window
+if TYPE_CHECKING:  # imported where used: the worker reads here too, and needs none of the store's machinery
+    from panic_edge.store.queries import Window
 
 Row = sqlite3.Row
 
@@ -266,6 +267,8 @@ def point_window(conn: sqlite3.Connection, run_id: str, model: str, limit: int =
     """A run's insight points under ``model``, newest first; keyset on the step number, as the run's
     steps are (``queries.run_window``). Every point is placed in the current projection: those
     stored in an older one are placed again from their embeddings."""
+    from panic_edge.store.queries import clamp_limit, parse_sequence, trim_window
+
     limit = clamp_limit(limit)
     current = plane(conn, model)
     version = current.version if current is not None else -1

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from panic_edge.archive import Archive
 from panic_edge.core import trajectory as tj
 from panic_edge.core.insight import Insight, PathPoint, Persistence, hop_steps
 from panic_edge.core.persistence import persistence
@@ -84,7 +83,7 @@ class Tracker:
                  clock: Callable[[], float] = time.time, sink: Callable[[Changes], None] = lambda _: None) -> None:
         self.conn = conn
         self.embedders = {e.modality: e for e in (text, image) if e is not None}
-        self.archive = Archive(archive_dir) if archive_dir is not None else None
+        self.archive_dir = archive_dir
         self.settings = settings
         self.clock = clock
         self.sink = sink
@@ -170,10 +169,12 @@ class Tracker:
         return {o.invocation_id: to_blob(v) for o, v in zip(outputs, vectors) if np.any(v)}
 
     def _read(self, relative: str | None) -> bytes | None:
-        if self.archive is None or not relative:
+        if self.archive_dir is None or not relative:
             return None
+        from panic_edge.archive import Archive  # (and Pillow) only where images are embedded
+
         try:
-            path = self.archive.path(relative)
+            path = Archive(self.archive_dir).path(relative)
             if path.stat().st_size > MAX_IMAGE_BYTES:
                 return None
             return path.read_bytes()

@@ -67,6 +67,7 @@ def serve(settings: dict[str, Any], jobs: IO[str], out: IO[str]) -> int:
             image_error = str(err)
     try:
         conn = db.connect(Path(settings["database"]), readonly=True)
+        conn.execute("PRAGMA cache_size = -1024")  # 1 MiB of pages: a job reads a run's newest 500 rows
     except sqlite3.Error as err:
         _send(out, {"kind": "off", "reason": f"cannot read the database {settings['database']}: {err}"})
         return 0
@@ -126,7 +127,7 @@ def main() -> int:
         os.nice(10)
     except OSError:
         pass
-    from panic_edge.cli import setup_logging
+    from panic_edge.logs import setup_logging
 
     setup_logging()
     first = sys.stdin.readline()
