@@ -19,7 +19,7 @@ from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content, MediaType
 from panic_edge.store import writes
 from tests.conftest import start_daemon
-from tests.insight_fixtures import build_model2vec
+from tests.insight_fixtures import build_model2vec, module_blocker
 from tests.mqtt_probe import Probe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,15 +142,7 @@ def run_env(tmp_path: Path, broker_url: str, appliance: str, model_dir: Path, py
 
 def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker):
     """A real `panic-edge run` in a Python where numpy, model2vec and ripser cannot be imported."""
-    blocker = tmp_path / "block"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('numpy', 'model2vec', 'pyRipser', 'ripser', 'onnxruntime'):\n"
-        "            raise ModuleNotFoundError(f'No module named {name!r} (blocked by the test)', name=name)\n"
-        "sys.meta_path.insert(0, Block())\n")
+    blocker = module_blocker(tmp_path / "block", "numpy", "model2vec", "pyRipser", "ripser", "onnxruntime")
     appliance = f"test-noextra-{os.getpid()}"
     env = run_env(tmp_path, broker.url, appliance, tmp_path, f"{blocker}{os.pathsep}{REPO}")
     probe = Probe(broker.url, f"panic/{appliance}/#")

@@ -111,10 +111,8 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from panic_edge.insight.export import export
 
-    counts = export(config.database_path, args.dir, args.format)
-    kind = "parquet" if any(args.dir.glob("*.parquet")) and args.format != "csv" else "csv"
-    for name, rows in counts.items():
-        print(f"{args.dir / (name + '.' + kind)}: {rows} rows")
+    for path, rows in export(config.database_path, args.dir, args.format).items():
+        print(f"{path}: {rows} rows")
     return 0
 
 

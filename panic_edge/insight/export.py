@@ -107,8 +107,9 @@ def parquet_available() -> bool:
     return True
 
 
-def export(database: Path, folder: Path, fmt: str = "auto") -> dict[str, int]:
-    """Write every table into ``folder`` as ``<table>.parquet`` or ``<table>.csv``; rows per table."""
+def export(database: Path, folder: Path, fmt: str = "auto") -> dict[Path, int]:
+    """Write every table into ``folder`` as ``<table>.parquet`` or ``<table>.csv``: the files
+    written, with their rows."""
     if not database.exists():
         raise InsightError(f"no database at {database}: nothing to export")
     if fmt == "auto":
@@ -118,7 +119,7 @@ def export(database: Path, folder: Path, fmt: str = "auto") -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     conn = db.connect(database, readonly=True)
     try:
-        return {t.name: (_parquet if fmt == "parquet" else _csv)(conn, t, folder) for t in TABLES}
+        return {folder / f"{t.name}.{fmt}": (_parquet if fmt == "parquet" else _csv)(conn, t, folder) for t in TABLES}
     finally:
         conn.close()
 
