@@ -136,7 +136,8 @@ def test_the_insight_api_needs_a_login_unless_the_pages_are_public(make_config):
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_chromium_draws_the_charts_without_errors(chromium, live):
-    run_id, = runs_with_insight(live, ["a red bicycle under cherry blossom"], points=8)
+    first, run_id = runs_with_insight(live, ["a red bicycle under cherry blossom", "a red bicycle in the rain"],
+                                      points=8)
     page = chromium.new_context(viewport=DESKTOP).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -144,6 +145,6 @@ def test_chromium_draws_the_charts_without_errors(chromium, live):
     playwright_api.expect(page.locator("#insight figure")).to_have_count(5)
     assert page.locator("#insight svg circle").count() >= 8
     assert page.locator("#insight .hops tr").count() >= 1 and errors == []
-    page.locator("#insight").scroll_into_view_if_needed()
+    playwright_api.expect(page.locator("#insight .similar a").first).to_have_attribute("href", f"/runs/{first}")
     page.mouse.move(0, 0)  # no tooltip in the picture
-    shoot(page, "run-insight", full_page=False)
+    shoot(page.locator("#insight"), "run-insight")  # the whole section, runs like this one included
