@@ -148,3 +148,22 @@ def test_chromium_draws_the_charts_without_errors(chromium, live):
     playwright_api.expect(page.locator("#insight .similar a").first).to_have_attribute("href", f"/runs/{first}")
     page.mouse.move(0, 0)  # no tooltip in the picture
     shoot(page.locator("#insight"), "run-insight")  # the whole section, runs like this one included
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_chromium_shows_a_long_runs_newest_points_and_pages_back(chromium, live, model_dir):
+    live.call(lambda: bulk_run(live.engine.store, "long", sentences(450, seed=7)))
+    model = load_embedder(model_dir)
+    tracker(live.config.database_path, model).update_run("long", model, history=None)
+    page = chromium.new_context(viewport=DESKTOP).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{live.url}/runs/long")
+    pager, earlier = page.locator("#insight .model-name"), page.locator("#insight button.earlier")
+    playwright_api.expect(pager).to_contain_text("steps #250–#449, 200 of 450 outputs shown")
+    earlier.click()
+    playwright_api.expect(pager).to_contain_text("steps #50–#449, 400 of 450 outputs shown")
+    earlier.click()
+    playwright_api.expect(pager).to_contain_text("steps #0–#449, 450 of 450 outputs shown")
+    playwright_api.expect(earlier).to_have_count(0)
+    assert errors == []
