@@ -151,7 +151,8 @@ def test_the_daemon_runs_and_says_why_without_the_insight_extra(tmp_path, broker
         proc = subprocess.Popen([sys.executable, "-m", "panic_edge", "run"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        status = probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict), 20)
+        status = probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict) and b["broker_connected"],
+                                20)  # subscribed by then: a start is heard
         assert status["insight"]["state"] == "off" and "pip install 'panic-edge[insight]'" in status["insight"]["reason"]
         probe.publish(f"panic/{appliance}/cmd/start", json.dumps({"network": "demo", "prompt": "a camel"}))
         probe.wait_for(lambda t, b: t.endswith("/invocations") and b.get("state") == "completed", 20)
@@ -271,7 +272,7 @@ def test_ctrl_c_stops_the_daemon_and_its_worker_without_a_traceback(tmp_path, br
         proc = subprocess.Popen([sys.executable, "-m", "panic_edge", "run"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict), 30)
+        probe.wait_for(lambda t, b: t.endswith("/status") and isinstance(b, dict) and b["broker_connected"], 30)
         probe.publish(f"panic/{appliance}/cmd/start", json.dumps({"network": "demo", "prompt": "a camel"}))
         probe.wait_for(lambda t, b: t.endswith("/insight"), 30)  # the worker is at work
         worker = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
