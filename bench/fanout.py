@@ -62,9 +62,9 @@ class TimedStore(Store):
         super().__init__(*args, **kwargs)
         self.committed: dict[str, float] = {}
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T],
-               committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
-        future = super().submit(fn, committing)
+    def submit(self, fn: Callable[[sqlite3.Connection], T], committing: Callable[[], None] | None = None,
+               background: bool = False) -> asyncio.Future[T]:
+        future = super().submit(fn, committing, background)
         future.add_done_callback(self._stamp)  # runs before the engine hears of the commit
         return future
 

@@ -15,18 +15,10 @@ from panic_edge import __version__
 from panic_edge.config import Config, load_config
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.errors import ConfigError, PanicEdgeError
+from panic_edge.logs import setup_logging
 from panic_edge.network_files import LoadedNetworks, load_networks
 
 log = logging.getLogger("panic_edge")
-
-
-def setup_logging(verbose: bool = False) -> None:
-    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
-    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else "%(asctime)s %(message)s"
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S",
-                        stream=sys.stderr)
-    for noisy in ("waitress", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -10,8 +10,9 @@ from typing import Any
 
 
 class FakeHub:
-    def __init__(self, repo: str, revision: str, files: dict[str, bytes]) -> None:
-        self.repo, self.revision, self.files = repo, revision, files
+    def __init__(self, repo: str, revision: str, files: dict[str, bytes], busy: int = 0) -> None:
+        """``busy``: how many downloads (GETs of a file) are answered 429 (a hub under load) before it serves."""
+        self.repo, self.revision, self.files, self.busy = repo, revision, files, busy
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -31,6 +32,12 @@ class FakeHub:
 
     def _answer(self, req: BaseHTTPRequestHandler, body: bool) -> None:
         self.requests.append((req.command, req.path))
+        if self.busy > 0 and body and "/resolve/" in req.path:
+            self.busy -= 1
+            req.send_response(429)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
         prefix = f"/{self.repo}/resolve/{self.revision}/"
         name = req.path[len(prefix):] if req.path.startswith(prefix) else None
         data = self.files.get(name or "")

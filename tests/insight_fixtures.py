@@ -24,7 +24,7 @@ def vocabulary() -> dict[str, int]:
     return vocab
 
 
-def _tokenizer():
+def tokenizer():
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     tok = Tokenizer(models.WordPiece(vocabulary(), unk_token="[UNK]"))
@@ -38,7 +38,7 @@ def build_model2vec(folder: Path, dim: int = 16, seed: int = 0) -> Path:
     from model2vec import StaticModel
 
     vectors = np.random.default_rng(seed).standard_normal((len(vocabulary()), dim)).astype(np.float32)
-    StaticModel(vectors, _tokenizer(), normalize=True).save_pretrained(str(folder))
+    StaticModel(vectors, tokenizer(), normalize=True).save_pretrained(str(folder))
     return folder
 
 
@@ -57,7 +57,7 @@ def build_onnx_text(folder: Path, dim: int = 12, seed: int = 1) -> Path:
         [numpy_helper.from_array(table, "table")])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
               str(folder / "model.onnx"))
-    _tokenizer().save(str(folder / "tokenizer.json"))
+    tokenizer().save(str(folder / "tokenizer.json"))
     return folder
 
 
@@ -81,4 +81,18 @@ def build_onnx_image(folder: Path, dim: int = 8, size: int = 32, seed: int = 2) 
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
               str(folder / "model.onnx"))
     (folder / "preprocessor_config.json").write_text(json.dumps({"crop_size": size, "size": size}))
+    return folder
+
+
+def module_blocker(folder: Path, *names: str) -> Path:
+    """A folder to put first on PYTHONPATH: its sitecustomize makes ``names`` (top-level packages)
+    impossible to import, as on a machine where they are not installed. Returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {names!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (blocked by the test)', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n")
     return folder

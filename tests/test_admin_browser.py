@@ -45,8 +45,13 @@ def violations(page) -> list[str]:
 
 
 def shoot(page, name: str, full_page: bool = True) -> None:
+    """Save a page (or, given a locator, one element of it, whole) as docs/screenshots/<name>.png."""
     if os.environ.get("PANIC_EDGE_SCREENSHOTS", "0") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
+        if hasattr(page, "page"):  # a locator: the element, however tall
+            page.page.wait_for_timeout(1300)
+            page.screenshot(path=str(SHOTS / f"{name}.png"))
+            return
         page.wait_for_timeout(1300)  # let the highlight on new cards fade
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 

@@ -45,7 +45,8 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert insight["hud_node_rss_mib"] > 0 and "loop_rate_off" not in insight  # --quick: the on side only
     reads = report["windowed_reads"]
     assert reads["invocations"] > reads["big_run_steps"] > 0
-    for figure in ("run_page", "dashboard", "history", "api_runs", "node_backfill", "replay_candidates"):
+    for figure in ("run_page", "dashboard", "history", "api_runs", "node_backfill", "replay_candidates",
+                   "api_run_insight", "api_run_insight_new"):
         assert reads["figures"][figure]["n"] > 0 and reads["figures"][figure]["p99_ms"] > 0
     scaling = report["network_scaling"]
     assert {"1", "4"} <= scaling["sizes"].keys()

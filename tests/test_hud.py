@@ -18,8 +18,9 @@ from panic_edge.errors import PayloadError
 from panic_edge.nodes.feed import Grid
 from panic_edge.nodes.hud import HudState
 from panic_edge.nodes.screen.app import DisplayOptions, run_display
-from panic_edge.nodes.screen.hud import STAR, render_hud
+from panic_edge.nodes.screen.hud import H0, H1, LOOP, STAR, STUCK, drift_colour, layout, render_hud
 from panic_edge.nodes.screen.hud_gallery import insight as made_up
+from panic_edge.nodes.screen.render import BANNER, INK
 from tests.conftest import start_daemon
 from tests.insight_fixtures import build_model2vec
 
@@ -111,6 +112,21 @@ def test_the_badge_says_stuck_or_loop_with_its_period_and_hop_colours_are_stable
     assert HudState("demo").view(0.0).badge is None
 
 
+def test_the_recurrence_strip_marks_the_last_time_round_of_an_exact_loop():
+    """Every fifth output is the same idea: the strip marks the most recent of them (one period back),
+    the one the text names, not the first."""
+    distances = tuple(0.0 if (74 - i) % 5 == 0 else 1.2 for i in range(74))  # to outputs 0..73 from #74
+    state = HudState("demo")
+    state.apply(message(recurrence=distances, nearest_sequence=69, flags=("loop",), loop_period=5))
+    assert state.view(0.0).nearest_mark == 69
+    noisy = tuple(d + (3e-4 if i == 69 else 0.0) for i, d in enumerate(distances))  # float noise is a tie
+    state.apply(message(recurrence=noisy, sequence=state.latest.sequence + 1))
+    assert state.view(0.0).nearest_mark == 69
+    once = tuple(0.05 if i == 7 else 0.3 for i in range(74))  # truly nearest, long ago
+    state.apply(message(recurrence=once, sequence=state.latest.sequence + 1))
+    assert state.view(0.0).nearest_mark == 7
+
+
 # --- drawing ------------------------------------------------------------------------------------
 
 
@@ -126,26 +142,95 @@ def colours_in(surface: pygame.Surface, rect: pygame.Rect | None = None) -> set[
     return {tuple(surface.get_at((x, y)))[:3] for x in range(rect.x, rect.right, 5) for y in range(rect.y, rect.bottom, 5)}
 
 
+def pixels(surface: pygame.Surface, rect: pygame.Rect, colour: tuple[int, int, int]) -> int:
+    """How many pixels of ``rect`` are exactly ``colour``."""
+    rect = rect.clip(surface.get_rect())
+    if not rect.width or not rect.height:
+        return 0
+    return pygame.mask.from_threshold(surface.subsurface(rect), colour, (1, 1, 1, 255)).count()
+
+
 @pytest.mark.parametrize("shape", [(1280, 720), (420, 1080), (200, 150), (1920, 1080)])
 def test_the_hud_draws_at_any_size_and_shape(surface, shape):
+    """Every panel has its place inside the rectangle, none over another, and draws its part: the
+    prompt's star and the newest point in the path, the drift gauge, the biggest hop, the H0 bars;
+    where there is room, the recurrence strip's mark, every hop and the H1 bars too."""
     target = pygame.Surface(shape)
     state = HudState("demo")
     state.apply(made_up())
-    render_hud(target, target.get_rect(), state.view(0.0, "Demo"))
-    assert len(colours_in(target)) > 10
+    view = state.view(0.0, "Demo")
+    insight = view.insight
+    assert insight is not None
+    render_hud(target, target.get_rect(), view)
+    parts = layout(target.get_rect())
+    boxes = [parts.path, *(box for _, box in parts.panels)]
+    assert all(target.get_rect().contains(box) and box.width > 0 and box.height > 0 for box in boxes)
+    assert not any(a.colliderect(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert pixels(target, parts.path, STAR) and pixels(target, parts.path, view.colour(insight.path[-1].hop))
+    assert pixels(target, parts.panel("drift"), drift_colour(insight.drift))
+    assert pixels(target, parts.panel("hops"), view.colour(insight.hops[0].hop))
+    assert pixels(target, parts.panel("barcode"), H0)
+    if parts.unit >= 12:
+        assert pixels(target, parts.panel("recurrence"), LOOP), "the strip marks the output it looped back to"
+        assert all(pixels(target, parts.panel("hops"), view.colour(h.hop)) for h in insight.hops)
+        assert pixels(target, parts.panel("barcode"), H1) > 2 * pixels(target, parts.panel("barcode"), STUCK) + 200
 
 
-@pytest.mark.parametrize("changes", [
-    {"path": (), "recurrence": (), "hops": (), "persistence": None, "prompt_point": None},
-    {"path": (PathPoint(0, "x", 0.0, 0.0, 0.0),), "recurrence": (), "persistence": Persistence(1, (), ())},
-    {"path": tuple(PathPoint(i, "h", 1e9 * (-1) ** i, -1e9, 2.0) for i in range(500)), "point": (1e9, 1e9)},
-    {"persistence": Persistence(3, tuple((0.0, float(i)) for i in range(300)), ((0.5, 0.5),)), "drift": 2.0},
-    {"recurrence": tuple(float(i % 3) for i in range(1000)), "nearest_sequence": 12345, "flags": ("loop",)},
+FAR = tuple(PathPoint(i, "far", 1e9 * (-1) ** i, -1e9, 2.0) for i in range(500))
+
+
+def drawn_nothing(s, parts, view):
+    assert not pixels(s, parts.path, STAR), "no prompt: no star"
+    assert not pixels(s, parts.panel("recurrence"), LOOP), "no distances: no strip, no mark"
+
+
+def one_point(s, parts, view):
+    assert pixels(s, parts.path, INK), "the newest (only) point"
+    assert pixels(s, parts.panel("barcode"), H0) == bars_drawn_without_persistence(), "no bars, only the legend"
+
+
+def clipped(s, parts, view):
+    far = view.colour("far")
+    assert pixels(s, parts.path, far) and pixels(s, s.get_rect(), far) == pixels(s, parts.path, far), \
+        "points a billion away are drawn at the path panel's edge, not beyond it"
+
+
+def many_bars(s, parts, view):
+    assert pixels(s, parts.panel("barcode"), H0) > 5 * bars_drawn_without_persistence(), "the bars that fit"
+
+
+def long_strip(s, parts, view):
+    assert pixels(s, parts.panel("recurrence"), LOOP), "the mark among 1,000 distances"
+    assert not pixels(s, parts.path, LOOP), "the output it looped back to is not on the path: no line to it"
+
+
+def bars_drawn_without_persistence() -> int:
+    target = pygame.Surface((1280, 720))
+    state = HudState("demo")
+    state.apply(message(persistence=None))
+    render_hud(target, target.get_rect(), state.view(3.0, "Demo"))
+    return pixels(target, layout(target.get_rect()).panel("barcode"), H0)
+
+
+@pytest.mark.parametrize("changes, check", [
+    ({"path": (), "recurrence": (), "hops": (), "persistence": None, "prompt_point": None}, drawn_nothing),
+    ({"path": (PathPoint(0, "x", 0.0, 0.0, 0.0),), "recurrence": (), "persistence": Persistence(1, (), ())},
+     one_point),
+    ({"path": FAR, "point": (1e9, 1e9)}, clipped),
+    ({"persistence": Persistence(3, tuple((0.0, float(i)) for i in range(300)), ((0.5, 0.5),)), "drift": 2.0},
+     many_bars),
+    ({"recurrence": tuple(float(i % 3) for i in range(1000)), "nearest_sequence": 12345, "flags": ("loop",)},
+     long_strip),
 ])
-def test_the_hud_survives_odd_but_valid_messages(surface, changes):
+def test_the_hud_survives_odd_but_valid_messages(surface, changes, check):
+    target = pygame.Surface((1280, 720))
     state = HudState("demo")
     state.apply(message(**changes))
-    render_hud(surface, surface.get_rect(), state.view(3.0, "Demo", offline_reason="The appliance is offline"))
+    view = state.view(3.0, "Demo", offline_reason="The appliance is offline")
+    render_hud(target, target.get_rect(), view)
+    parts = layout(target.get_rect())
+    assert pixels(target, parts.banner, BANNER) > parts.banner.width * parts.banner.height // 2, "the offline banner"
+    check(target, parts, view)
 
 
 def test_before_any_message_the_hud_says_it_is_waiting(surface):

@@ -11,11 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from flask_ui.app import Settings, create_app
+from panic_edge.config import AdminConfig
 from panic_edge.insight import db
+from panic_edge.insight.embedders import load_embedder
+from panic_edge.store import Store
 from tests.browser_fixtures import CHROMIUM
 from tests.insight_fixtures import build_model2vec
 from tests.live import ThreadedDaemon
 from tests.test_admin_browser import DESKTOP, playwright_api, shoot
+from tests.test_insight_tracker import bulk_run, sentences, tracker
 
 PUBLIC = {"PANIC_EDGE_ADMIN_PUBLIC_READONLY": "true"}
 
@@ -77,6 +82,34 @@ def test_the_run_page_has_the_charts_data_and_runs_like_this_one(live):
     assert client.get("/api/runs/nope/insight").status_code == 404
 
 
+async def test_the_insight_api_is_a_window_of_the_newest_points_paged_by_step(tmp_path, model_dir):
+    """A 700-step run: the newest 200 points by default, older ones with ``before``, what is new with
+    ``after``; never the whole run."""
+    path = tmp_path / "panic-edge.sqlite3"
+    async with Store.open(path) as store:
+        await bulk_run(store, "long", sentences(700, seed=3))
+        tracker(path, load_embedder(model_dir)).update_run("long", load_embedder(model_dir), history=None)
+        new = await bulk_run(store, "tail", sentences(3, seed=4))
+        await store.write(lambda c: c.executemany(
+            "UPDATE invocations SET run_id = 'long', sequence = ? WHERE id = ?", [(700 + i, n) for i, n in enumerate(new)]))
+    client = create_app(Settings(tmp_path / "archive", path, admin=AdminConfig(public_readonly=True))).test_client()
+    api = "/api/runs/long/insight"
+    first = client.get(api).get_json()["models"][0]
+    assert [p["sequence"] for p in first["points"]] == list(range(500, 700)), "the newest 200, in run order"
+    assert first["points_total"] == 700 and first["older"] == "500" and first["newer"] is None
+    assert first["hops"][0]["steps"] == 500, "the mean step per hop over the newest 500 points"
+    page = client.get(f"{api}?before={first['older']}&limit=500").get_json()["models"][0]
+    assert [p["sequence"] for p in page["points"]] == list(range(500)) and page["older"] is None
+    assert client.get(f"{api}?after=699").get_json()["models"][0]["points"] == [], "nothing new yet"
+    tracker(path, load_embedder(model_dir)).handle(new[-1])
+    fresh = client.get(f"{api}?after=699&model=tiny-m2v").get_json()["models"][0]
+    assert [p["sequence"] for p in fresh["points"]] == [700, 701, 702] and fresh["projection"] == first["projection"]
+    assert len(client.get(f"{api}?limit=100000").get_json()["models"][0]["points"]) == 500, "at most 500"
+    assert client.get(f"{api}?model=nope").get_json()["models"] == []
+    for bad in ("before=x", "after=-1", "limit=many"):
+        assert client.get(f"{api}?{bad}").status_code == 400
+
+
 def test_with_insight_off_the_run_page_and_api_say_why(make_config):
     running = ThreadedDaemon(make_config(**PUBLIC)).start()
     try:
@@ -103,7 +136,8 @@ def test_the_insight_api_needs_a_login_unless_the_pages_are_public(make_config):
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_chromium_draws_the_charts_without_errors(chromium, live):
-    run_id, = runs_with_insight(live, ["a red bicycle under cherry blossom"], points=8)
+    first, run_id = runs_with_insight(live, ["a red bicycle under cherry blossom", "a red bicycle in the rain"],
+                                      points=8)
     page = chromium.new_context(viewport=DESKTOP).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -111,6 +145,25 @@ def test_chromium_draws_the_charts_without_errors(chromium, live):
     playwright_api.expect(page.locator("#insight figure")).to_have_count(5)
     assert page.locator("#insight svg circle").count() >= 8
     assert page.locator("#insight .hops tr").count() >= 1 and errors == []
-    page.locator("#insight").scroll_into_view_if_needed()
+    playwright_api.expect(page.locator("#insight .similar a").first).to_have_attribute("href", f"/runs/{first}")
     page.mouse.move(0, 0)  # no tooltip in the picture
-    shoot(page, "run-insight", full_page=False)
+    shoot(page.locator("#insight"), "run-insight")  # the whole section, runs like this one included
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_chromium_shows_a_long_runs_newest_points_and_pages_back(chromium, live, model_dir):
+    live.call(lambda: bulk_run(live.engine.store, "long", sentences(450, seed=7)))
+    model = load_embedder(model_dir)
+    tracker(live.config.database_path, model).update_run("long", model, history=None)
+    page = chromium.new_context(viewport=DESKTOP).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{live.url}/runs/long")
+    pager, earlier = page.locator("#insight .model-name"), page.locator("#insight button.earlier")
+    playwright_api.expect(pager).to_contain_text("steps #250–#449, 200 of 450 outputs shown")
+    earlier.click()
+    playwright_api.expect(pager).to_contain_text("steps #50–#449, 400 of 450 outputs shown")
+    earlier.click()
+    playwright_api.expect(pager).to_contain_text("steps #0–#449, 450 of 450 outputs shown")
+    playwright_api.expect(earlier).to_have_count(0)
+    assert errors == []

@@ -17,6 +17,8 @@ from panic_edge.store import Store
 from tests.insight_fixtures import build_model2vec, build_onnx_image, build_onnx_text
 from tests.test_insight_tracker import add_run
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def png(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
     from PIL import Image
@@ -39,6 +41,49 @@ def test_a_model2vec_folder_round_trips_and_gives_unit_float32_rows(tmp_path):
     rows = model.embed(["a camel in the desert", "a camel in the desert", "", "qqq zzz"])
     assert_unit_float32(rows, [True, True, False, False])  # no known word: no direction
     assert np.array_equal(rows[0], rows[1])
+
+
+TEXTS = ["a camel in the desert", "The  CAMEL, in the desert!", "qqq zzz", "", "a " + "silver sky " * 40,
+         "a camel qqq beside the neon sea", "é"]
+
+
+def model2vec_own(folder: Path, texts: list[str]) -> np.ndarray:
+    from model2vec import StaticModel
+
+    vectors = StaticModel.from_pretrained(str(folder), normalize=True, force_download=False).encode(texts)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.where(norms > 0, vectors / np.maximum(norms, 1e-12), 0.0)
+
+
+@pytest.mark.parametrize("max_length", [512, 6, None])
+def test_a_model2vec_model_is_read_from_its_files_as_model2vec_reads_it(tmp_path, max_length):
+    """The worker reads model2vec's layout itself (no model2vec import, the vectors mapped from the
+    file); the vectors are model2vec's own, truncation and unknown words included."""
+    from model2vec import StaticModel
+
+    from tests.insight_fixtures import tokenizer, vocabulary
+
+    folder = tmp_path / "m2v"
+    vectors = np.random.default_rng(5).standard_normal((len(vocabulary()), 24)).astype(np.float32)
+    StaticModel(vectors, tokenizer(), normalize=True, max_length=max_length).save_pretrained(str(folder))
+    model = load_embedder(folder)
+    assert isinstance(getattr(model, "vectors", None), np.memmap), "mapped from model.safetensors, not copied"
+    assert np.allclose(model.embed(TEXTS), model2vec_own(folder, TEXTS), atol=1e-6)
+
+
+def test_a_model2vec_model_with_weights_is_loaded_by_model2vec_itself(tmp_path):
+    from model2vec import StaticModel
+
+    from tests.insight_fixtures import tokenizer, vocabulary
+
+    folder = tmp_path / "quantized"
+    rng = np.random.default_rng(6)
+    vectors = rng.standard_normal((len(vocabulary()), 8)).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, len(vocabulary())).astype(np.float32)
+    StaticModel(vectors, tokenizer(), normalize=True, weights=weights).save_pretrained(str(folder))
+    model = load_embedder(folder)
+    assert not hasattr(model, "vectors") and model.dim == 8
+    assert np.allclose(model.embed(TEXTS), model2vec_own(folder, TEXTS), atol=1e-6)
 
 
 def test_an_onnx_text_encoder_is_mean_pooled_over_its_tokens(tmp_path):
@@ -86,6 +131,7 @@ async def test_the_worker_answers_every_line_even_a_bad_one(tmp_path: Path):
     settings = {"database": str(path), "model_dir": str(build_model2vec(tmp_path / "m2v")), "window": 50}
     assert serve(settings, jobs, out) == 0
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = [line for line in lines if line.get("kind") != "write"]  # the results, for the daemon to store
     assert lines[0]["kind"] == "ready" and lines[0]["dim"] == 16
     kinds = [line.get("kind") for line in lines[1:]]
     assert kinds == ["done", None, "error", "error", "error", "done", "done", None]  # None: a published message
@@ -98,3 +144,30 @@ def test_a_worker_whose_model_cannot_load_says_off_and_why(tmp_path):
     assert serve({"database": str(tmp_path / "x.sqlite3"), "model_dir": str(tmp_path / "none")}, io.StringIO(), out) == 0
     answer = json.loads(out.getvalue())
     assert answer["kind"] == "off" and "does not exist" in answer["reason"]
+
+
+def test_the_worker_loads_only_what_a_model2vec_model_needs(tmp_path):
+    """Memory: a ready worker with the default kind of model has not loaded the config's pydantic,
+    Pillow (images), onnxruntime, scipy or pyarrow; its model's vectors are mapped from the file."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    model = build_model2vec(tmp_path / "m2v")
+    database = tmp_path / "panic-edge.sqlite3"
+    sqlite3.connect(database).close()
+    proc = subprocess.Popen([sys.executable, "-m", "panic_edge.insight.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps({"database": str(database), "archive": None, "model_dir": str(model)}) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["kind"] == "ready"
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        proc.stdin.close()
+        proc.wait(20)
+    for library in ("pydantic_core", "PIL/_imaging", "onnxruntime", "site-packages/scipy/", "pyarrow"):
+        assert library not in maps, f"{library} is loaded"
+    assert str(model / "model.safetensors") in maps, "the vectors are mapped from the model's file"

@@ -11,8 +11,10 @@ import pytest
 from panic_edge.cli import main
 from panic_edge.insight import db
 from panic_edge.store import Store
-from tests.insight_fixtures import build_model2vec
+from tests.insight_fixtures import build_model2vec, module_blocker
 from tests.test_insight_tracker import CAPTIONS, add_run
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -66,6 +68,25 @@ async def test_export_as_csv_keeps_vectors_as_json_arrays(history, tmp_path):
     assert len(rows) == 15 and len(json.loads(rows[0]["vector"])) == 16
     header = next(csv.reader((tmp_path / "csv" / "similar_runs.csv").read_text().splitlines()))
     assert header == ["run_id", "other_run_id", "embedding_model", "distance"]
+
+
+async def test_export_names_the_files_it_wrote_not_what_else_is_in_the_folder(history, tmp_path):
+    """Without pyarrow, auto is CSV: the listing says .csv even where old .parquet files lie about."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    assert main(["insight", "backfill"]) == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "runs.parquet").write_bytes(b"an older export")
+    env = {**os.environ, "PYTHONPATH": f"{module_blocker(tmp_path / 'block', 'pyarrow')}{os.pathsep}{REPO}"}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "panic_edge", "insight", "export", str(out)],
+                                   env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    listed = [line.split(":")[0] for line in done.stdout.splitlines()]
+    assert listed and all(name.endswith(".csv") for name in listed), done.stdout
+    assert all(Path(name).exists() for name in listed) and f"{out / 'runs.csv'}" in listed
 
 
 def test_export_of_a_missing_database_says_so(tmp_path, monkeypatch, capsys):

@@ -99,3 +99,35 @@ def test_panic_edge_insight_fetch_asks_the_hub_at_hf_endpoint_for_the_pinned_rev
     assert "refused potion-base-8M from minishlab/potion-base-8M@bf8b056651a2" in out.stderr
     assert f"/minishlab/potion-base-8M/resolve/{spec.revision}/model.safetensors" in {p for _, p in hub.requests}
     assert not (tmp_path / "data" / "insight" / "models" / "potion-base-8M").exists()
+
+
+def fetch_cli(tmp_path: Path, endpoint: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "PANIC_EDGE_DATA_DIR": str(tmp_path / "data"),
+           "HF_HOME": str(tmp_path / "hf")}
+    env.pop("PANIC_EDGE_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "panic_edge", "insight", "fetch"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_busy_hub_is_retried_with_one_line_per_retry(tiny, tmp_path):
+    spec = POTION_BASE_8M
+    hub = FakeHub(spec.repo, spec.revision, {name: (tiny / name).read_bytes() for name in FILES}, busy=2)
+    try:
+        out = fetch_cli(tmp_path, hub.url)
+    finally:
+        hub.close()
+    assert out.stderr.count("Retrying in") == 2, out.stderr  # two 429s: two retries, each said once
+    assert out.stderr.count("429") == 2 and "HTTP Request" not in out.stderr
+    assert "refused potion-base-8M" in out.stderr  # and then it went on (the tiny files are not the pins)
+
+
+def test_an_unreachable_hub_fails_at_once_saying_what_to_do(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = fetch_cli(tmp_path, f"http://127.0.0.1:{port}")
+    assert out.returncode == 2 and "Retrying" not in out.stderr, out.stderr
+    assert f"cannot reach the model hub at 127.0.0.1:{port}" in out.stderr and "--from DIR" in out.stderr
+    assert out.stderr.count("\n") <= 3, "a short, clear failure: " + out.stderr

@@ -15,9 +15,10 @@ from panic_edge.core.media import Content, MediaType
 from panic_edge.core.payloads import encode
 from panic_edge.core.trajectory import Thresholds
 from panic_edge.insight import db
+from panic_edge.insight.changes import applier
 from panic_edge.insight.embedders import load_embedder
 from panic_edge.insight.tracker import Tracker, TrackerSettings, from_blob
-from panic_edge.store import Store
+from panic_edge.store import Store, writes
 from tests.insight_fixtures import build_model2vec, build_onnx_image
 
 LABELS = {"poet": "Drift Poet", "painter": "Pixel Painter", "captioner": "Colour Captioner"}
@@ -49,6 +50,28 @@ async def add_run(store: Store, run_id: str, prompt: str, steps: list[tuple[str,
     return ids
 
 
+async def bulk_run(store: Store, run_id: str, captions: list[str], started: float = 1000.0) -> list[str]:
+    """A long run of completed captions, written in one transaction (``add_run`` commits each step)."""
+    def write(conn) -> None:
+        writes.begin_run(conn, Run(run_id, "net", "a camel", started))
+        for seq, caption in enumerate(captions):
+            inv = Invocation(f"{run_id}.{seq}", run_id, "net", seq, "poet", InvocationState.INVOKING,
+                             Content.of_text("in"), MediaType.TEXT, created_at=started + seq)
+            writes.add_invocation(conn, inv)
+            writes.complete(conn, inv.id, Content.of_text(caption), started + seq + 0.5)
+    await store.write(write)
+    return [f"{run_id}.{seq}" for seq in range(len(captions))]
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    import random
+
+    from tests.insight_fixtures import WORDS
+
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=8)) for _ in range(n)]
+
+
 @pytest.fixture
 async def database(tmp_path: Path):
     path = tmp_path / "panic-edge.sqlite3"
@@ -57,8 +80,10 @@ async def database(tmp_path: Path):
 
 
 def tracker(path: Path, text, image=None, archive_dir=None, thresholds=None):
-    return Tracker(db.connect(path), text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
-                   clock=lambda: 5000.0)
+    """A tracker whose changes are applied at once, as the daemon's writer would."""
+    conn = db.connect(path)
+    return Tracker(conn, text, image, archive_dir, TrackerSettings(50, thresholds or Thresholds(), LABELS),
+                   clock=lambda: 5000.0, sink=applier(conn))
 
 
 CAPTIONS = ["a camel in the desert", "a silver sky over the desert", "a neon city street at night",
@@ -169,3 +194,43 @@ async def test_the_projection_is_stored_and_the_same_after_a_restart(database, t
     conn = db.connect(path, readonly=True)
     assert conn.execute("SELECT version FROM insight_projections").fetchone()[0] == 1
     assert json.loads(conn.execute("SELECT persistence FROM insight_runs").fetchone()[0])["points"] == 3
+
+
+async def test_a_long_run_is_shown_in_one_projection_after_a_refit(database, text_model):
+    """A refit does not rewrite stored points; the admin's read places every point of a run in the
+    current projection, from its stored embedding, and its prompt too."""
+    store, path = database
+    t = tracker(path, text_model)
+    await bulk_run(store, "long", sentences(520, seed=1))
+    t.update_run("long", text_model, history=None)  # 520 points (a backfill), the projection's first fit
+    conn = db.connect(path, readonly=True)
+    assert conn.execute("SELECT version FROM insight_projections").fetchone()[0] == 1
+    await bulk_run(store, "other", sentences(620, seed=2), started=5000.0)
+    t.update_run("other", text_model, history=None)  # the history has doubled: refitted
+    assert conn.execute("SELECT version FROM insight_projections").fetchone()[0] == 2
+    more = await add_run(store, "long-more", "x", [("poet", "text", "a lighthouse in a storm")])
+    await store.write(lambda c: c.execute("UPDATE invocations SET run_id = 'long', sequence = 520 WHERE id = ?",
+                                          more))
+    t.handle(more[0])  # the long run goes on under the new projection
+    versions = {r[0]: r[1] for r in conn.execute(
+        "SELECT projection, count(*) FROM insight_points WHERE run_id = 'long' GROUP BY projection")}
+    assert versions == {1: 520, 2: 1}, "the old points stay as they were stored"
+    row = conn.execute("SELECT mean, axes, scale FROM insight_projections").fetchone()
+    mean, axes = from_blob(row["mean"]).astype(np.float64), from_blob(row["axes"]).astype(np.float64).reshape(2, -1)
+    vectors = {r[0]: from_blob(r[1]) for r in conn.execute(
+        "SELECT e.invocation_id, e.vector FROM embeddings e JOIN invocations i ON i.id = e.invocation_id "
+        "WHERE i.run_id = 'long'")}
+
+    def placed(vector: np.ndarray) -> np.ndarray:
+        return ((vector - mean) @ axes.T) / row["scale"]
+
+    newest, = db.run_insight(conn, "long", limit=500)
+    assert newest["projection"] == 2 and newest["points_total"] == 521 and len(newest["points"]) == 500
+    older, = db.run_insight(conn, "long", limit=500, before=newest["older"])
+    assert older["older"] is None and len(older["points"]) == 21
+    shown = older["points"] + newest["points"]
+    assert [p["sequence"] for p in shown] == list(range(521))
+    for p in shown:
+        assert p["point"] == pytest.approx(placed(vectors[p["invocation_id"]]).tolist(), abs=1e-3), p["sequence"]
+    prompt = from_blob(conn.execute("SELECT vector FROM prompt_embeddings WHERE run_id = 'long'").fetchone()[0])
+    assert newest["prompt_point"] == pytest.approx(placed(prompt).tolist(), abs=1e-3)

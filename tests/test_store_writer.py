@@ -170,3 +170,28 @@ async def test_committing_is_called_again_when_no_write_follows(tmp_path: Path):
             while len(calls) < 2:
                 await asyncio.sleep(0.001)
         assert calls == [1, 1]
+
+
+async def test_a_background_write_joins_the_next_commit_of_other_writes(tmp_path: Path):
+    """Insight's results never cost a commit (an fsync) of their own while the loop is writing."""
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        before = store.writer.commits
+        background = store.submit(insert_run("insight"), background=True)
+        await asyncio.sleep(0)
+        await store.write(insert_run("loop"))
+        await background
+        assert store.writer.commits == before + 1 and run_ids(store.path) == {"insight", "loop"}
+
+
+async def test_a_background_write_alone_still_commits(tmp_path: Path):
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        async with asyncio.timeout(10):
+            await store.submit(insert_run("insight"), background=True)  # no other write comes: it goes alone
+        assert run_ids(store.path) == {"insight"}
+        calls: list[int] = []
+        await store.submit(insert_run("loop"), committing=lambda: calls.append(1))
+        store.submit(insert_run("later"), background=True)  # arriving in the quiet after a commit
+        async with asyncio.timeout(5):
+            while len(calls) < 2:  # does not hide that quiet from the committing callback
+                await asyncio.sleep(0.001)
+    assert run_ids(tmp_path / "db.sqlite3") == {"insight", "loop", "later"}

@@ -50,6 +50,23 @@ def test_drift_is_from_the_prompt_and_the_first_step_too():
     assert no_prompt.drift == pytest.approx(tj.distance(p0, p1))
 
 
+def test_in_an_exact_loop_the_nearest_earlier_point_is_the_last_time_round():
+    """Five ideas over and over: the newest output is as near (0) to every earlier visit of its idea;
+    the one named is the most recent, one period back, as the LOOP badge says."""
+    ideas = tj.unit_rows(np.eye(5, 8) + 0.1)[0]
+    points = np.stack([ideas[i % 5] for i in range(75)])
+    m = tj.measure(points, list(range(75)), [f"idea {i % 5}" for i in range(75)])
+    assert m.flags == ("loop",) and m.loop_period == 5
+    assert m.nearest == 69 and m.nearest_distance == pytest.approx(0.0, abs=1e-3)
+    noisy = points.copy()
+    noisy[4] = tj.unit_rows(ideas[4] + 1e-5)[0]  # the same idea, float noise apart, the nearest by a hair
+    assert tj.measure(noisy, list(range(75)), [None] * 75).nearest == 69
+    nearer = points.copy()
+    nearer[-1] = tj.unit_rows(ideas[4] + 0.05 * np.eye(1, 8, 7)[0])[0]
+    nearer[9] = tj.unit_rows(ideas[4] + 0.04 * np.eye(1, 8, 7)[0])[0]  # truly nearer, long ago
+    assert tj.measure(nearer, list(range(75)), [None] * 75).nearest == 9
+
+
 def test_a_run_whose_last_steps_barely_move_is_stuck_and_not_a_loop():
     base = np.array([1.0, 0, 0, 0])
     wobble = tj.unit_rows(np.stack([base + np.array([0, 0.01 * i, 0, 0]) for i in range(6)]))[0]

@@ -1,6 +1,9 @@
 // Insight charts on the run page: the path through meaning, drift and step, the hops that move
 // meaning most, the persistence barcode and runs like this one. Plain SVG, no library.
-// Data: GET /api/runs/<id>/insight; a live run refreshes on the server-sent "insight" events.
+// Data: GET /api/runs/<id>/insight, a window of the newest points (LIMIT); "earlier steps" pages
+// back with ?before=, and a live run fetches only what is new (?after=) on the server-sent
+// "insight" events. Every point shown is in one projection: when the server's changes (a refit),
+// everything shown is fetched again.
 "use strict";
 (function () {
   const section = document.getElementById("insight");
@@ -149,35 +152,95 @@
     return figure("Runs like this one", list, "Nearest runs by their paths: 0 = the same ideas, 1.41 = unrelated.");
   }
 
-  function render(data) {
+  const LIMIT = 200, MAX_SHOWN = 1000;
+  let models = [];  // per embedding model: the API's entry, its points merged over fetches
+
+  function get(params) {
+    const url = new URL(section.dataset.api, window.location.href);
+    for (const [k, v] of Object.entries(params)) if (v != null) url.searchParams.set(k, v);
+    return fetch(url, { headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(r.status))));
+  }
+
+  // Fold a fetched window into what is shown: points by step number, at most MAX_SHOWN (the newest).
+  function merge(shown, fresh, direction) {
+    const bySeq = new Map(shown.points.map((p) => [p.sequence, p]));
+    for (const p of fresh.points) bySeq.set(p.sequence, p);
+    let points = [...bySeq.values()].sort((a, b) => a.sequence - b.sequence);
+    let older = direction === "older" ? fresh.older : shown.older;
+    if (points.length > MAX_SHOWN) {
+      points = points.slice(points.length - MAX_SHOWN);
+      older = String(points[0].sequence);
+    }
+    return { ...fresh, points, older };
+  }
+
+  function pager(model) {
+    const p = el("p", { class: "model-name" });
+    const first = model.points[0], last = model.points[model.points.length - 1];
+    p.append(`embedded with ${model.embedding_model}: steps #${first.sequence}–#${last.sequence}, ` +
+      `${model.points.length} of ${model.points_total} outputs shown `);
+    if (model.older) {
+      const more = el("button", { type: "button", class: "earlier" }, "earlier steps");
+      more.addEventListener("click", () => {
+        more.disabled = true;
+        get({ model: model.embedding_model, before: model.older, limit: LIMIT }).then((data) => {
+          const fresh = data.models[0];
+          if (!fresh || fresh.projection !== model.projection) return load();
+          models = models.map((m) => (m.embedding_model === model.embedding_model ? merge(m, fresh, "older") : m));
+          render();
+        }).catch(() => { more.disabled = false; });
+      });
+      p.append(more);
+    }
+    return p;
+  }
+
+  function render() {
     const holder = section.querySelector(".insight-models");
     holder.replaceChildren();
-    const withPoints = data.models.filter((m) => m.points.length);
+    const withPoints = models.filter((m) => m.points.length);
     section.querySelector(".insight-empty").hidden = withPoints.length > 0;
     for (const model of withPoints) {
       const hops = [...new Set([...model.hops.map((h) => h.hop), ...model.points.map((p) => p.hop)])].sort();
       const colours = Object.fromEntries(hops.map((h, i) => [h, PALETTE[i % PALETTE.length]]));
-      if (data.models.length > 1) holder.append(el("p", { class: "model-name" }, `embedded with ${model.embedding_model}`));
+      holder.append(pager(model));
       const grid = el("div", { class: "insight-grid" });
       grid.append(pathChart(model, colours), driftChart(model), hopsTable(model, colours), barcode(model), similar(model));
       holder.append(grid);
     }
   }
 
-  let pending = null;
+  // The newest window of every model, from scratch.
   function load() {
     pending = null;
-    fetch(section.dataset.api, { headers: { Accept: "application/json" } })
-      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(r.status))))
-      .then(render)
-      .catch(() => {});
+    return get({ limit: LIMIT }).then((data) => { models = data.models; render(); }).catch(() => {});
   }
+
+  // Only what is new since the newest point shown, per model; from scratch after a refit.
+  let pending = null;
+  function refresh() {
+    pending = null;
+    if (!models.some((m) => m.points.length)) return load();
+    return Promise.all(models.map((m) => {
+      const newest = m.points.length ? m.points[m.points.length - 1].sequence : null;
+      return get({ model: m.embedding_model, after: newest, limit: LIMIT }).then((data) => data.models[0]);
+    })).then((fresh) => {
+      if (fresh.some((f, i) => !f || f.projection !== models[i].projection)) return load();
+      models = models.map((m, i) => merge(m, fresh[i], "newer"));
+      render();
+      if (fresh.some((f) => f.newer) && !pending) pending = setTimeout(refresh, 50);
+    }).catch(() => {});
+  }
+
   load();
   if (section.dataset.live && window.EventSource) {
     const source = new EventSource("/events");
     source.addEventListener("insight", (e) => {
       const msg = JSON.parse(e.data);
-      if (msg.run_id === section.dataset.run && !pending) pending = setTimeout(load, 400);
+      if (msg.run_id !== section.dataset.run || pending) return;
+      const known = models.some((m) => m.embedding_model === msg.embedding_model);
+      pending = setTimeout(known ? refresh : load, 400);  // a model not shown yet: everything again
     });
     window.addEventListener("pagehide", () => source.close());
   }

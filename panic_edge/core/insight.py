@@ -22,6 +22,7 @@ BARS_LIMIT = 32  # longest bars of each dimension
 MAX_INSIGHT_BYTES = 256 * 1024
 MAX_ITEMS = 1000
 FLAGS = ("stuck", "loop")
+TIE = 1e-3  # distances this close are equal (shown to 2 decimals; float32 noise is ~3e-4 near 0)
 
 Bar = tuple[float, float | None]
 
@@ -117,6 +118,16 @@ def hop_steps(hops: Sequence[str], steps: Sequence[float], names: Mapping[str, s
     out = (HopSteps(hop, " \u2192 ".join(names.get(m, m) for m in hop.split(">")), sum(v) / len(v), len(v))
            for hop, v in sums.items())
     return tuple(sorted(out, key=lambda h: (-h.mean_step, h.hop)))
+
+
+def latest_nearest(distances: Sequence[float]) -> int | None:
+    """Index of the smallest of ``distances`` (within TIE), the last of equals: in an exact loop the
+    newest output is as near to every earlier visit of its idea, and the one to name is the last
+    time round, one period back. None for no distances."""
+    if not distances:
+        return None
+    best = min(distances)
+    return max(i for i, d in enumerate(distances) if d <= best + TIE)
 
 
 def _round(value: float) -> float:

@@ -9,7 +9,8 @@ distance here is that one (the batch research method's "normalise, then Euclidea
 - **drift**: distance of the newest point from the prompt;
 - **step**: distance of the newest point from the one before (from the prompt for the first);
 - **recurrence**: distances of the newest point to every earlier one; the *nearest* earlier
-  point at least two back is where the run came closest to repeating itself;
+  point at least two back is where the run came closest to repeating itself (the most recent
+  of equally near ones: in an exact loop, the last time round, one period back);
 - **stuck**: the last ``stuck_steps`` steps all shorter than ``stuck_epsilon`` (or the same
   caption over and over);
 - **loop**: the newest point returns within ``loop_epsilon`` of an earlier point (or repeats its
@@ -25,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from panic_edge.core.insight import TIE
 
 STUCK = "stuck"
 LOOP = "loop"
@@ -98,7 +101,8 @@ def measure(points: np.ndarray, sequences: Sequence[int], keys: Sequence[str | N
         step = distance(prompt, newest) if prompt is not None else 0.0
     nearest = nearest_distance = None
     if n > 2:
-        nearest = int(np.argmin(before[:-1]))
+        earlier = before[:-1]
+        nearest = int(np.flatnonzero(earlier <= float(earlier.min()) + TIE)[-1])  # the most recent of ties
         nearest_distance = float(before[nearest])
     stuck = _stuck(points, keys, thresholds)
     period = None if stuck else _loop_period(points, sequences, keys, before, thresholds)

@@ -200,7 +200,8 @@ class Daemon:
             settings.installations = lambda: self.installations.all if self.installations else ()
             self.installations.publish_all()
             self.insight = await stack.enter_async_context(InsightService.open(
-                config, engine, bus, topics, settings.model_names, lambda body: self._hub_publish("insight", body)))
+                config, engine, store, bus, topics, settings.model_names,
+                lambda body: self._hub_publish("insight", body)))
             self.handler = handler = CommandHandler(engine, self.button)
             self.prewarmer = prewarmer = Prewarmer(
                 config.prewarm, self.catalogue, platforms, store, engine, button=lambda: self.button.current,

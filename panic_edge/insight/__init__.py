@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from panic_edge.config import Config
+if TYPE_CHECKING:  # the worker process imports this package: it needs no config (nor pydantic)
+    from panic_edge.config import Config
 
 NEEDED = ("numpy", "model2vec", "pyRipser")  # pyRipser: the compiled core of the ripser package
 

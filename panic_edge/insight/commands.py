@@ -72,6 +72,7 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
     from panic_edge.core.catalogue import CATALOGUE
     from panic_edge.core.trajectory import Thresholds
     from panic_edge.insight import db
+    from panic_edge.insight.changes import applier
     from panic_edge.insight.embedders import load_embedder
     from panic_edge.insight.tracker import Tracker, TrackerSettings
     from panic_edge.store.migrations import migrate
@@ -91,7 +92,7 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
     tracker = Tracker(conn, text if text.modality == "text" else None,
                       next((e for e in embedders if e.modality == "image"), None), config.archive_dir,
                       TrackerSettings(ins.window, Thresholds(ins.stuck_steps, ins.stuck_epsilon, ins.loop_epsilon),
-                                      {m.id: m.label for m in CATALOGUE.values()}))
+                                      {m.id: m.label for m in CATALOGUE.values()}), sink=applier(conn))
     began = time.monotonic()
     for embedder in embedders:
         before = db.count_embeddings(conn, embedder.name)
@@ -110,10 +111,8 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from panic_edge.insight.export import export
 
-    counts = export(config.database_path, args.dir, args.format)
-    kind = "parquet" if any(args.dir.glob("*.parquet")) and args.format != "csv" else "csv"
-    for name, rows in counts.items():
-        print(f"{args.dir / (name + '.' + kind)}: {rows} rows")
+    for path, rows in export(config.database_path, args.dir, args.format).items():
+        print(f"{path}: {rows} rows")
     return 0
 
 

@@ -1,20 +1,28 @@
-"""The insight tables (migration 3), on plain sqlite3 connections of their own.
+"""The insight tables (migration 3): what the worker reads, what is written, what the admin page reads.
 
-The daemon's store stays the single writer of runs and invocations; the insight worker (another
-process) writes only these tables, in short transactions, and the admin page reads them on
-read-only connections. No numpy here: vectors are little-endian float32 bytes, so the admin page
-and ``insight export`` work without the ``insight`` extra.
+The insight worker (another process) only reads, on a read-only connection; what it computes
+comes back to the daemon and is written by the store's one writer (``insight.changes.apply``,
+made of the ``put_*`` functions here). ``panic-edge insight backfill`` writes the same on its own
+connection (``connect`` and ``write``), in short transactions. The admin page reads on
+read-only connections. No numpy here: vectors are little-endian float32 bytes, so the daemon,
+the admin page and ``insight export`` work without the ``insight`` extra.
 """
 
 from __future__ import annotations
 
+import array
 import json
+import operator
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: the worker reads here too, and needs none of the store's machinery
+    from panic_edge.store.queries import Window
 
 Row = sqlite3.Row
 
@@ -92,10 +100,17 @@ def prompt_vector(conn: sqlite3.Connection, run_id: str, model: str) -> bytes | 
     return row[0] if row else None
 
 
-def point_rows(conn: sqlite3.Connection, run_id: str, model: str) -> dict[str, Row]:
-    """invocation id -> stored insight point of the run."""
+def point_rows(conn: sqlite3.Connection, run_id: str, model: str, since: int = 0) -> dict[str, Row]:
+    """invocation id -> stored insight point of the run, from sequence ``since`` on."""
     return {r["invocation_id"]: r for r in conn.execute(
-        "SELECT * FROM insight_points WHERE run_id = ? AND model = ? ORDER BY sequence", (run_id, model))}
+        "SELECT * FROM insight_points WHERE run_id = ? AND model = ? AND sequence >= ? ORDER BY sequence",
+        (run_id, model, since))}
+
+
+def count_points(conn: sqlite3.Connection, run_id: str, model: str) -> int:
+    """How many insight points the run has under ``model`` (its index, not its rows)."""
+    return int(conn.execute("SELECT count(*) FROM insight_points WHERE run_id = ? AND model = ?",
+                            (run_id, model)).fetchone()[0])
 
 
 def run_state(conn: sqlite3.Connection, run_id: str, model: str) -> Row | None:
@@ -146,7 +161,7 @@ def runs_missing(conn: sqlite3.Connection, model: str, output_type: str, run_id:
     return [r[0] for r in conn.execute(sql, (run_id, run_id, model, output_type, model))]
 
 
-# --- what the worker writes -------------------------------------------------------------------
+# --- what is written (insight.changes.apply) -------------------------------------------------------------------
 
 
 def put_embeddings(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, int, bytes]], now: float) -> None:
@@ -201,22 +216,115 @@ def put_projection(conn: sqlite3.Connection, model: str, version: int, fitted_on
 # --- what the admin page reads ----------------------------------------------------------------
 
 
-def run_insight(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
-    """Per embedding model: the run's points, prompt point, persistence and nearest runs."""
+POINTS_WINDOW = 200  # points of a run a page shows at first (the newest)
+HOPS_LOOKBACK = 500  # newest points the mean step per hop is taken over
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A stored projection, applied without numpy: ``((v - mean) . axis) / scale`` for both axes.
+    The admin page places a point again with it when the point was stored in an older version."""
+
+    version: int
+    axes: tuple[array.array[float], array.array[float]]
+    offsets: tuple[float, float]  # mean . axis
+    scale: float
+
+    def place(self, blob: bytes | None) -> tuple[float, float] | None:
+        """Where the float32 vector ``blob`` goes; None without one (or of another dimension)."""
+        vector = _floats(blob) if blob is not None else None
+        if vector is None or len(vector) != len(self.axes[0]):
+            return None
+        x = (sum(map(operator.mul, vector, self.axes[0])) - self.offsets[0]) / self.scale
+        y = (sum(map(operator.mul, vector, self.axes[1])) - self.offsets[1]) / self.scale
+        return x, y
+
+
+def _floats(blob: bytes) -> array.array[float]:
+    values = array.array("f")
+    values.frombytes(blob)
+    if sys.byteorder != "little":  # pragma: no cover - stored little-endian
+        values.byteswap()
+    return values
+
+
+def plane(conn: sqlite3.Connection, model: str) -> Plane | None:
+    """The current projection of ``model``'s space; None before one was fitted."""
+    row = projection_row(conn, model)
+    if row is None:
+        return None
+    mean, axes = _floats(row["mean"]), _floats(row["axes"])
+    dim = len(mean)
+    if dim == 0 or len(axes) != 2 * dim:
+        return None
+    first, second = axes[:dim], axes[dim:]
+    offsets = (sum(map(operator.mul, mean, first)), sum(map(operator.mul, mean, second)))
+    return Plane(int(row["version"]), (first, second), offsets, float(row["scale"]) or 1.0)
+
+
+def point_window(conn: sqlite3.Connection, run_id: str, model: str, limit: int = POINTS_WINDOW,
+                 before: str | None = None, after: str | None = None) -> Window[dict[str, Any]]:
+    """A run's insight points under ``model``, newest first; keyset on the step number, as the run's
+    steps are (``queries.run_window``). Every point is placed in the current projection: those
+    stored in an older one are placed again from their embeddings."""
+    from panic_edge.store.queries import clamp_limit, parse_sequence, trim_window
+
+    limit = clamp_limit(limit)
+    current = plane(conn, model)
+    version = current.version if current is not None else -1
+    select = ("SELECT p.*, CASE WHEN p.projection != ? THEN e.vector END AS vector FROM insight_points p "
+              "LEFT JOIN embeddings e ON e.invocation_id = p.invocation_id AND e.model = p.model "
+              "WHERE p.run_id = ? AND p.model = ?")
+    params: tuple[Any, ...]
+    if after is not None:
+        sql, params = f"{select} AND p.sequence > ? ORDER BY p.sequence LIMIT ?", (parse_sequence(after), limit + 1)
+    elif before is not None:
+        sql, params = (f"{select} AND p.sequence < ? ORDER BY p.sequence DESC LIMIT ?",
+                       (parse_sequence(before), limit + 1))
+    else:
+        sql, params = f"{select} ORDER BY p.sequence DESC LIMIT ?", (limit + 1,)
+    points = []
+    for p in conn.execute(sql, (version, run_id, model, *params)):
+        xy = (p["x"], p["y"])
+        if current is not None and p["projection"] != current.version:
+            xy = current.place(p["vector"]) or xy
+        points.append({"sequence": p["sequence"], "invocation_id": p["invocation_id"], "hop": p["hop"],
+                       "drift": p["drift"], "step": p["step"], "point": [round(xy[0], 5), round(xy[1], 5)],
+                       "flags": json.loads(p["flags"]), "loop_period": p["loop_period"],
+                       "nearest": None if p["nearest_sequence"] is None else {
+                           "sequence": p["nearest_sequence"], "distance": p["nearest_distance"]}})
+    return trim_window(points, limit, before, after, lambda point: str(point["sequence"]))
+
+
+def recent_steps(conn: sqlite3.Connection, run_id: str, model: str,
+                 limit: int = HOPS_LOOKBACK) -> tuple[list[str], list[float]]:
+    """(hops, steps) of the run's newest ``limit`` points: what the mean step per hop is taken over."""
+    rows = conn.execute("SELECT hop, step FROM insight_points WHERE run_id = ? AND model = ? "
+                        "ORDER BY sequence DESC LIMIT ?", (run_id, model, limit)).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def run_insight(conn: sqlite3.Connection, run_id: str, limit: int = POINTS_WINDOW, before: str | None = None,
+                after: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+    """Per embedding model (or only ``model``): a window of the run's points in run order (the
+    newest ``limit``, or those ``before`` / ``after`` a step, with ``older`` / ``newer`` cursors),
+    all placed in the current projection (whose version is ``projection``), its prompt's point in
+    the same one, how many points it has in all, its persistence and the runs nearest it."""
     out = []
-    for run in conn.execute("SELECT * FROM insight_runs WHERE run_id = ? ORDER BY model", (run_id,)):
-        model = run["model"]
-        points = [{"sequence": p["sequence"], "invocation_id": p["invocation_id"], "hop": p["hop"],
-                   "drift": p["drift"], "step": p["step"], "point": [p["x"], p["y"]],
-                   "flags": json.loads(p["flags"]), "loop_period": p["loop_period"],
-                   "nearest": None if p["nearest_sequence"] is None else {
-                       "sequence": p["nearest_sequence"], "distance": p["nearest_distance"]}}
-                  for p in conn.execute("SELECT * FROM insight_points WHERE run_id = ? AND model = ? "
-                                        "ORDER BY sequence", (run_id, model))]
-        prompt = None if run["prompt_x"] is None else [run["prompt_x"], run["prompt_y"]]
-        out.append({"embedding_model": model, "points": points, "prompt_point": prompt,
+    for run in conn.execute("SELECT * FROM insight_runs WHERE run_id = ? AND (? IS NULL OR model = ?) "
+                            "ORDER BY model", (run_id, model, model)):
+        name = run["model"]
+        window = point_window(conn, run_id, name, limit, before, after)
+        current = plane(conn, name)
+        prompt = None if run["prompt_x"] is None else (run["prompt_x"], run["prompt_y"])
+        if prompt is not None and current is not None and run["projection"] != current.version:
+            prompt = current.place(prompt_vector(conn, run_id, name)) or prompt
+        out.append({"embedding_model": name, "projection": current.version if current else run["projection"],
+                    "points": window.items[::-1], "older": window.older, "newer": window.newer,
+                    "points_total": run["points"],
+                    "prompt_point": None if prompt is None else [round(prompt[0], 5), round(prompt[1], 5)],
                     "persistence": json.loads(run["persistence"]) if run["persistence"] else None,
-                    "updated_at": run["updated_at"], "similar": similar_runs(conn, run_id, model)})
+                    "updated_at": run["updated_at"], "similar": similar_runs(conn, run_id, name)})
     return out
 
 

@@ -98,20 +98,109 @@ def load_embedder(directory: Path, threads: int = 2) -> Embedder:
 
 
 class Model2VecEmbedder:
+    """model2vec's static embeddings: the mean of the text's token vectors.
+
+    A model in model2vec's own layout (one ``embeddings`` tensor, float32 or float16, in
+    ``model.safetensors``, and ``tokenizer.json``) is read straight from its files, as model2vec's
+    ``StaticModel.encode`` reads it (the same tokens, truncation and mean; the tests check the
+    vectors are the same): without importing model2vec (and joblib, tqdm, multiprocessing behind
+    it) and with the vectors mapped from the file rather than copied, so the worker holds only
+    the pages of the words it has met, as page cache the kernel can take back. Anything else
+    (vocabulary-quantized models with weights or a token mapping, other dtypes, the
+    sentence-transformers layout) is loaded by model2vec itself."""
+
     modality = "text"
 
     def __init__(self, directory: Path, name: str) -> None:
-        from model2vec import StaticModel
-
-        self.model = StaticModel.from_pretrained(str(directory), normalize=True, force_download=False)
         self.name = name
-        self.dim = int(self.model.dim)
+        mapped = _mapped_embeddings(directory / "model.safetensors")
+        if mapped is None:
+            self._model: Any = _static_model(directory)
+            self.dim = int(self._model.dim)
+            return
+        from tokenizers import Tokenizer
+
+        self._model = None
+        self.vectors = mapped
+        self.dim = int(mapped.shape[1])
+        config = _json(directory / "config.json")
+        self.max_length: int | None = config.get("max_length", M2V_MAX_LENGTH)
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        if self.max_length is not None:
+            self.tokenizer.enable_truncation(self.max_length)
+        vocab = self.tokenizer.get_vocab()
+        if len(vocab) != len(mapped):
+            raise InsightError(f"{directory}: the tokenizer has {len(vocab)} tokens and model.safetensors "
+                               f"{len(mapped)} vectors")
+        self.median_token_length = int(np.median([len(token) for token in vocab]))
+        if hasattr(self.tokenizer.model, "unk_token"):  # WordPiece, BPE, WordLevel; as model2vec finds it
+            unk = self.tokenizer.model.unk_token
+            self.unk_id = self.tokenizer.token_to_id(unk) if isinstance(unk, str) else None
+        else:  # Unigram
+            unk_id = _json(directory / "tokenizer.json").get("model", {}).get("unk_id")
+            self.unk_id = unk_id if isinstance(unk_id, int) else None
 
     def embed(self, items: Sequence[Any]) -> np.ndarray:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode([str(t) for t in items], show_progress_bar=False, use_multiprocessing=False)
-        return unit_rows(np.asarray(vectors).reshape(len(items), self.dim))[0]
+        if self._model is not None:
+            vectors = self._model.encode([str(t) for t in items], show_progress_bar=False, use_multiprocessing=False)
+            return unit_rows(np.asarray(vectors).reshape(len(items), self.dim))[0]
+        texts = [str(t) for t in items]
+        if self.max_length is not None:  # as model2vec does: characters first, then tokens
+            texts = [t[: self.max_length * self.median_token_length] for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, encoding in enumerate(self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)):
+            ids = [t for t in encoding.ids if t != self.unk_id]
+            if ids:
+                out[i] = self.vectors[np.asarray(ids, dtype=np.int64)].astype(np.float32).mean(axis=0)
+        return unit_rows(out)[0]
+
+
+M2V_MAX_LENGTH = 512  # model2vec's default when a model's config names none (model2vec.model.DEFAULT_MAX_LENGTH)
+SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2"}
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _mapped_embeddings(path: Path) -> np.ndarray | None:
+    """The ``embeddings`` tensor of a safetensors file mapped read-only from it, when the file holds
+    only that (no weights, no token mapping) as float32 or float16; None otherwise."""
+    try:
+        with path.open("rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 2 <= size <= 1 << 20:
+                return None
+            header = json.loads(fh.read(size))
+    except (OSError, ValueError):
+        return None
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"} if isinstance(header, dict) else {}
+    spec = tensors.get("embeddings")
+    if set(tensors) != {"embeddings"} or not isinstance(spec, dict):
+        return None
+    dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+    if dtype not in SAFETENSORS_DTYPES or not isinstance(shape, list) or len(shape) != 2 \
+            or not isinstance(offsets, list) or len(offsets) != 2:
+        return None
+    rows, dim = shape
+    itemsize = np.dtype(SAFETENSORS_DTYPES[dtype]).itemsize
+    if not (isinstance(rows, int) and isinstance(dim, int) and rows > 0 and dim > 0) \
+            or offsets[1] - offsets[0] != rows * dim * itemsize or path.stat().st_size < 8 + size + offsets[1]:
+        return None
+    return np.memmap(path, dtype=SAFETENSORS_DTYPES[dtype], mode="r", offset=8 + size + offsets[0], shape=(rows, dim))
+
+
+def _static_model(directory: Path) -> Any:
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(str(directory), normalize=True, force_download=False)
 
 
 def _session(model_file: Path, threads: int) -> Any:

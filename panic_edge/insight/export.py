@@ -8,7 +8,9 @@ method's own export (one table per kind; a run's prompt is the ``sequence = -1``
 - ``invocations``: id, run_id, network, sequence, model, state, input/output type, text, file, ...
 - ``embeddings``: run_id, invocation_id (null for the prompt), sequence (-1 for the prompt),
   embedding_model, dim, vector (list of float32; in CSV a JSON array)
-- ``insight_points``: per embedded output: drift, step, x, y, flags, loop_period, nearest ...
+- ``insight_points``: per embedded output: drift, step, x, y (in the projection whose version is
+  ``projection``: a refit does not rewrite old points; the embeddings are there to place them again),
+  flags, loop_period, nearest ...
 - ``persistence_diagrams``: run_id, embedding_model, points, homology_dim (0 or 1), birth, death
   (null: the bar never dies)
 - ``similar_runs``: run_id, other_run_id, embedding_model, distance
@@ -60,9 +62,9 @@ TABLES = (
           "FROM embeddings e JOIN invocations i ON i.id = e.invocation_id ORDER BY 1, 3"),
     Table("insight_points", (("run_id", "text"), ("invocation_id", "text"), ("sequence", "int"),
                              ("embedding_model", "text"), ("hop", "text"), ("drift", "real"), ("step", "real"),
-                             ("x", "real"), ("y", "real"), ("flags", "text"), ("loop_period", "int"),
-                             ("nearest_sequence", "int"), ("nearest_distance", "real")),
-          "SELECT run_id, invocation_id, sequence, model, hop, drift, step, x, y, flags, loop_period, "
+                             ("x", "real"), ("y", "real"), ("projection", "int"), ("flags", "text"),
+                             ("loop_period", "int"), ("nearest_sequence", "int"), ("nearest_distance", "real")),
+          "SELECT run_id, invocation_id, sequence, model, hop, drift, step, x, y, projection, flags, loop_period, "
           "nearest_sequence, nearest_distance FROM insight_points ORDER BY run_id, model, sequence"),
     Table("persistence_diagrams", (("run_id", "text"), ("embedding_model", "text"), ("points", "int"),
                                    ("homology_dim", "int"), ("birth", "real"), ("death", "real")), ""),
@@ -105,8 +107,9 @@ def parquet_available() -> bool:
     return True
 
 
-def export(database: Path, folder: Path, fmt: str = "auto") -> dict[str, int]:
-    """Write every table into ``folder`` as ``<table>.parquet`` or ``<table>.csv``; rows per table."""
+def export(database: Path, folder: Path, fmt: str = "auto") -> dict[Path, int]:
+    """Write every table into ``folder`` as ``<table>.parquet`` or ``<table>.csv``: the files
+    written, with their rows."""
     if not database.exists():
         raise InsightError(f"no database at {database}: nothing to export")
     if fmt == "auto":
@@ -116,7 +119,7 @@ def export(database: Path, folder: Path, fmt: str = "auto") -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     conn = db.connect(database, readonly=True)
     try:
-        return {t.name: (_parquet if fmt == "parquet" else _csv)(conn, t, folder) for t in TABLES}
+        return {folder / f"{t.name}.{fmt}": (_parquet if fmt == "parquet" else _csv)(conn, t, folder) for t in TABLES}
     finally:
         conn.close()
 

@@ -12,13 +12,18 @@ revision and agree on every digest; this build machine cannot reach the hub to r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from panic_edge.errors import InsightError
 
@@ -151,14 +156,75 @@ def _copy(spec: ModelSpec, source: Path, staging: Path, say: Callable[[str], Non
 
 def _download(spec: ModelSpec, staging: Path, say: Callable[[str], None], endpoint: str | None) -> None:
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import constants, hf_hub_download
     except ImportError:
         raise InsightError("downloading needs huggingface_hub: install panic-edge[insight], or copy the "
                            "model in with --from DIR") from None
-    for pinned in spec.files:
-        say(f"downloading {pinned.name} ({pinned.size / 1e6:.1f} MB)")
-        try:
-            hf_hub_download(spec.repo, pinned.name, revision=spec.revision, local_dir=staging, endpoint=endpoint)
-        except Exception as err:  # noqa: BLE001 - huggingface_hub's HTTP, offline, not-found and disk errors
-            raise InsightError(f"could not download {pinned.name} of {spec.repo}: {type(err).__name__}: {err}. "
-                               f"No internet here? Fetch it on another machine and use --from DIR") from None
+    reachable(endpoint or constants.ENDPOINT)
+    with _one_line_per_retry():
+        for pinned in spec.files:
+            say(f"downloading {pinned.name} ({pinned.size / 1e6:.1f} MB)")
+            try:
+                hf_hub_download(spec.repo, pinned.name, revision=spec.revision, local_dir=staging, endpoint=endpoint)
+            except Exception as err:  # noqa: BLE001 - huggingface_hub's HTTP, offline, not-found and disk errors
+                raise InsightError(f"could not download {pinned.name} of {spec.repo}: {type(err).__name__}: {err}. "
+                                   f"No internet here? Fetch it on another machine and use --from DIR") from None
+
+
+def reachable(url: str, timeout: float = 10.0) -> None:
+    """Raise InsightError at once when ``url``'s host (or the proxy that reaches it) cannot be
+    connected to at all (no name resolution, no route, refused): huggingface_hub would retry five
+    times over ~23 s first, for a failure no retry mends."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        through = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = through.hostname or "", through.port or 80
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise InsightError(f"cannot reach the model hub at {host}:{port} ({err.strerror or err}). No internet "
+                           f"here? Run `panic-edge insight fetch` on a machine that has it (with "
+                           f"PANIC_EDGE_DATA_DIR=/tmp/m), copy /tmp/m/insight/models/<model> over and install "
+                           f"it with --from DIR") from None
+
+
+class _RetryLines(logging.Filter):
+    """huggingface_hub says a retry in two records ("... thrown while requesting ...", then "Retrying
+    in 2s [Retry 2/5]."): one line instead, the reason after the retry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.why: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if " thrown while requesting " in message:
+            self.why = message
+            return False
+        if message.startswith("Retrying in") and self.why:
+            record.msg, record.args, self.why = f"{message} ({self.why})", (), None
+        return True
+
+
+@contextlib.contextmanager
+def _one_line_per_retry() -> Iterator[None]:
+    """While downloading: huggingface_hub's records once each (its own handler off: the CLI's
+    logging prints them; with both, every line came twice), a retry in one line, and not a line
+    per HTTP request (httpx's)."""
+    library, http = logging.getLogger("huggingface_hub"), logging.getLogger("huggingface_hub.utils._http")
+    requests = [logging.getLogger(name) for name in ("httpx", "httpx2")]  # huggingface_hub 1.x / 2.x
+    handlers, levels, merge = library.handlers[:], [r.level for r in requests], _RetryLines()
+    if logging.getLogger().handlers:
+        library.handlers.clear()
+    http.addFilter(merge)
+    for r, level in zip(requests, levels):
+        r.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for r, level in zip(requests, levels):
+            r.setLevel(level)
+        http.removeFilter(merge)
+        library.handlers[:] = handlers

@@ -1,10 +1,17 @@
-"""The insight worker's work: one completed output in, the run's geometry stored and an Insight out.
+"""The insight worker's work: one completed output in, the run's geometry out (an Insight, and the
+``Changes`` to store).
 
 Stateless per output on purpose: each time it reads the run back from SQLite, embeds whatever
 of it has no embedding yet (normally just the new output; after dropped jobs or a restart, the
-gaps too), measures the points that have no stored measures, and writes it all in one short
-transaction. A dropped job therefore only delays a point; it is never lost. The projection is
-the one state kept in memory, and it is stored too, so the axes survive a restart.
+gaps too) and measures the points that have no stored measures. It only reads: what is to be
+stored goes to ``sink`` as one ``Changes`` per job (the worker sends it to the daemon, whose one
+writer commits it before the next job; the backfill applies it itself). A dropped job, or a
+write that failed, therefore only delays a point; it is never lost. The projection is the one
+state kept in memory, and it is stored too, so the axes survive a restart.
+
+Each point is stored with the version of the projection it was placed in; a refit does not
+rewrite old points. Whoever shows a run's points (the admin page) places those of an older
+version again from their stored embeddings, so a run is always drawn in one projection.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from panic_edge.archive import Archive
 from panic_edge.core import trajectory as tj
 from panic_edge.core.insight import Insight, PathPoint, Persistence, hop_steps
 from panic_edge.core.persistence import persistence
 from panic_edge.errors import PanicEdgeError
 from panic_edge.insight import db
+from panic_edge.insight.changes import Changes, ProjectionRow, RunRow, SimilarRow
 from panic_edge.insight.embedders import Embedder
 
 log = logging.getLogger("panic_edge.insight")
@@ -69,14 +76,17 @@ def from_blob(blob: bytes) -> np.ndarray:
 
 
 class Tracker:
+    """Reads on ``conn`` (read-only is enough); hands what is to be stored to ``sink``."""
+
     def __init__(self, conn: sqlite3.Connection, text: Embedder | None, image: Embedder | None = None,
                  archive_dir: Path | None = None, settings: TrackerSettings = TrackerSettings(),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, sink: Callable[[Changes], None] = lambda _: None) -> None:
         self.conn = conn
         self.embedders = {e.modality: e for e in (text, image) if e is not None}
-        self.archive = Archive(archive_dir) if archive_dir is not None else None
+        self.archive_dir = archive_dir
         self.settings = settings
         self.clock = clock
+        self.sink = sink
         self.projections: dict[str, tj.Projection] = {}
 
     # --- entry points -----------------------------------------------------------------------
@@ -95,8 +105,9 @@ class Tracker:
 
     def update_run(self, run_id: str, embedder: Embedder, upto: int | None = None, focus: str | None = None,
                    similar: bool | None = None, history: int | None = HISTORY) -> Insight | None:
-        """Embed what the run lacks, measure, store; the Insight of ``focus`` (default: the newest).
-        Only the newest ``history`` outputs are looked at (None: all of them, for a backfill)."""
+        """Embed what the run lacks and measure it; what is to be stored goes to the sink (one
+        ``Changes``); the Insight of ``focus`` (default: the newest). Only the newest ``history``
+        outputs are looked at (None: all of them, for a backfill)."""
         found = db.run_prompt(self.conn, run_id)
         if found is None:
             return None
@@ -119,20 +130,28 @@ class Tracker:
             blob = out.vector if out.vector is not None else fresh.get(out.invocation_id)
             if blob is not None and (prompt is None or len(blob) == 4 * len(prompt)):
                 kept.append((out, from_blob(blob)))
-        if not kept:
-            self._store(embedder, run_id, fresh, new_prompt, [], None, now)
+        embeddings = tuple((inv, model, embedder.dim, blob) for inv, blob in fresh.items())
+        prompts = () if new_prompt is None else ((run_id, model, embedder.dim, new_prompt),)
+        if not kept:  # nothing of this kind in the run yet: known, so a backfill does not come back for it
+            self.sink(Changes(now, embeddings, prompts, runs=(RunRow(run_id, model, 0, None, None, 0, None),)))
             return None
         points = np.stack([v for _, v in kept])
-        projection = self._projection(embedder, extra=len(fresh))
+        projection, refit = self._projection(embedder, extra=len(fresh))
         outs = [o for o, _ in kept]
-        rows, path = self._points(run_id, model, outs, points, prompt, projection)
+        rows, path, total = self._points(run_id, model, outs, points, prompt, projection)
         diagram = persistence(points, self.settings.window)
-        prompt_xy = tuple(projection.project(prompt)[0]) if prompt is not None else None
+        prompt_xy = (float(projection.project(prompt)[0, 0]), float(projection.project(prompt)[0, 1])) \
+            if prompt is not None else None
         state = db.run_state(self.conn, run_id, model)
-        run_row = (points, prompt_xy, projection.version, diagram)
-        want_similar = similar if similar is not None else _similar_due(len(outs), state["similar_at"] if state else 0)
+        last_similar = int(state["similar_at"]) if state else 0
+        want_similar = similar if similar is not None else _similar_due(total, last_similar)
         nearest = self._similar(run_id, model, points) if want_similar else None
-        self._store(embedder, run_id, fresh, new_prompt, rows, run_row, now, nearest)
+        self.sink(Changes(
+            now, embeddings, prompts, tuple(rows),
+            runs=(RunRow(run_id, model, total, to_blob(tj.signature(points)), prompt_xy, projection.version,
+                         None if diagram is None else diagram.as_json()),),
+            similar=() if nearest is None else (SimilarRow(run_id, model, tuple(nearest), total),),
+            projections=() if refit is None else (refit,)))
         index = next((i for i, o in enumerate(outs) if o.invocation_id == focus), len(outs) - 1)
         return self._insight(run_id, network, model, embedder.modality, outs, points, prompt, index, path,
                              prompt_xy, diagram, now)
@@ -150,10 +169,12 @@ class Tracker:
         return {o.invocation_id: to_blob(v) for o, v in zip(outputs, vectors) if np.any(v)}
 
     def _read(self, relative: str | None) -> bytes | None:
-        if self.archive is None or not relative:
+        if self.archive_dir is None or not relative:
             return None
+        from panic_edge.archive import Archive  # (and Pillow) only where images are embedded
+
         try:
-            path = self.archive.path(relative)
+            path = Archive(self.archive_dir).path(relative)
             if path.stat().st_size > MAX_IMAGE_BYTES:
                 return None
             return path.read_bytes()
@@ -161,7 +182,8 @@ class Tracker:
             log.info("insight: cannot read %s (%s); it stays without an embedding", relative, err)
             return None
 
-    def _projection(self, embedder: Embedder, extra: int = 0) -> tj.Projection:
+    def _projection(self, embedder: Embedder, extra: int = 0) -> tuple[tj.Projection, ProjectionRow | None]:
+        """The current projection of ``embedder``'s space, and the row to store when it was refitted now."""
         model = embedder.name
         stored = db.projection_row(self.conn, model)
         current = self.projections.get(model)
@@ -171,22 +193,22 @@ class Tracker:
                                     float(stored["scale"]), int(stored["fitted_on"]), int(stored["version"]))
         captions = atlas() if embedder.modality == "text" else []
         available = db.count_embeddings(self.conn, model) + extra + len(captions)  # the atlas counts too
+        refit = None
         if tj.should_refit(current, available, embedder.dim):
             reference = [from_blob(b) for b in db.reference_vectors(self.conn, model, self.settings.reference_limit)]
             reference = [v for v in reference if len(v) == embedder.dim] + list(embedder.embed(captions))
             if len(reference) >= tj.MIN_REFERENCE:
                 previous = current if current is not None and current.dim == embedder.dim else None
                 current = tj.fit_projection(np.stack(reference), available, previous)
-                with db.write(self.conn):
-                    db.put_projection(self.conn, model, current.version, current.fitted_on, embedder.dim,
-                                      to_blob(current.mean), to_blob(current.axes), current.scale, self.clock())
+                refit = ProjectionRow(model, current.version, current.fitted_on, embedder.dim, to_blob(current.mean),
+                                      to_blob(current.axes), current.scale)
                 log.info("insight: fitted the %s projection on %d points (version %d)", model, len(reference),
                          current.version)
         if current is None:  # nothing to fit on yet (an image model, no history): the first two axes
             axes = np.eye(2, embedder.dim)
             current = tj.Projection(np.zeros(embedder.dim), axes, 1.0, 0, 0)
         self.projections[model] = current
-        return current
+        return current, refit
 
     def _hops(self, run_id: str, outputs: Sequence[db.Output]) -> list[str]:
         models = db.run_models(self.conn, run_id, outputs[0].sequence - 4 * HOP_MODELS if outputs else 0)
@@ -198,9 +220,13 @@ class Tracker:
         return hops
 
     def _points(self, run_id: str, model: str, outputs: Sequence[db.Output], points: np.ndarray,
-                prompt: np.ndarray | None, projection: tj.Projection) -> tuple[list[dict[str, Any]], list[PathPoint]]:
-        """Rows to write (new points, or every point when the projection changed) and the path."""
-        stored = db.point_rows(self.conn, run_id, model)
+                prompt: np.ndarray | None, projection: tj.Projection,
+                ) -> tuple[list[dict[str, Any]], list[PathPoint], int]:
+        """Rows of the points not stored yet (placed in ``projection``), the path (every point placed
+        in ``projection``, for the message) and how many points the run has in all."""
+        first = outputs[0].sequence if outputs else 0
+        stored = db.point_rows(self.conn, run_id, model, since=first)
+        total = db.count_points(self.conn, run_id, model)
         hops = self._hops(run_id, outputs)
         xy = projection.project(points)
         keys = [tj_key(o) for o in outputs]
@@ -220,11 +246,8 @@ class Tracker:
                 rows.append(row)
             else:
                 row = dict(old)
-                if old["projection"] != projection.version:
-                    row.update(x=x, y=y, projection=projection.version)
-                    rows.append(row)
             path.append(PathPoint(out.sequence, row["hop"], x, y, float(row["drift"])))
-        return rows, path
+        return rows, path, total + len(rows)
 
     def _similar(self, run_id: str, model: str, points: np.ndarray) -> list[tuple[str, float]]:
         """Nearest other runs: candidates by their signatures, ranked by the chamfer distance."""
@@ -238,25 +261,6 @@ class Tracker:
         paths = {other: np.stack([from_blob(b) for b in db.run_vectors(self.conn, other, model, SIMILAR_POINTS)])
                  for other in best}
         return tj.nearest_runs(points[-SIMILAR_POINTS:], paths)
-
-    def _store(self, embedder: Embedder, run_id: str, fresh: dict[str, bytes], prompt: bytes | None,
-               rows: list[dict[str, Any]], run: tuple[Any, ...] | None, now: float,
-               nearest: list[tuple[str, float]] | None = None) -> None:
-        model, dim = embedder.name, embedder.dim
-        with db.write(self.conn):
-            db.put_embeddings(self.conn, [(inv, model, dim, blob) for inv, blob in fresh.items()], now)
-            if prompt is not None:
-                db.put_prompt(self.conn, run_id, model, dim, prompt, now)
-            if rows:
-                db.put_points(self.conn, rows)
-            if run is not None:
-                points, prompt_xy, version, diagram = run
-                db.put_run(self.conn, run_id, model, len(points), to_blob(tj.signature(points)), prompt_xy, version,
-                           None if diagram is None else diagram.as_json(), now)
-            else:  # nothing of this kind in the run yet: known, so a backfill does not come back for it
-                db.put_run(self.conn, run_id, model, 0, None, None, 0, None, now)
-            if nearest is not None:
-                db.put_similar(self.conn, run_id, model, nearest, len(run[0]) if run else 0)
 
     def _insight(self, run_id: str, network: str, model: str, modality: str, outputs: Sequence[db.Output],
                  points: np.ndarray, prompt: np.ndarray | None, index: int, path: list[PathPoint],

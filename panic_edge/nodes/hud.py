@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from panic_edge.core.insight import HopSteps, Insight, PathPoint
+from panic_edge.core.insight import HopSteps, Insight, PathPoint, latest_nearest
 
 PALETTE = ((255, 92, 56), (110, 200, 255), (255, 210, 80), (150, 230, 120), (220, 130, 255), (255, 140, 190),
            (90, 220, 200), (200, 200, 200))
@@ -40,6 +40,13 @@ class HudView:
     @property
     def hops(self) -> tuple[HopSteps, ...]:
         return self.insight.hops if self.insight else ()
+
+    @property
+    def nearest_mark(self) -> int | None:
+        """Which cell of the recurrence strip is marked: the nearest earlier output at least two back,
+        the most recent of equally near ones (as the message's ``nearest`` is chosen)."""
+        distances = self.insight.recurrence if self.insight else ()
+        return latest_nearest(distances[:-1]) if len(distances) > 1 else None
 
     @property
     def badge(self) -> str | None:

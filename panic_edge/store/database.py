@@ -101,12 +101,12 @@ class Store:
 
     # --- the two primitives ---------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T],
-               committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[[sqlite3.Connection], T], committing: Callable[[], None] | None = None,
+               background: bool = False) -> asyncio.Future[T]:
         """Queue a write (a function of the write connection, run inside a transaction it must not
         commit); the future resolves once it is committed. See writer.settle for cancellation,
-        Writer.submit for ``committing``."""
-        return self.writer.submit(fn, committing)
+        Writer.submit for ``committing`` and ``background`` (a write that joins others' commit)."""
+        return self.writer.submit(fn, committing, background)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Carry out a write; returns what ``fn`` returned, once it is committed and on disk."""

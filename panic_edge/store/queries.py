@@ -61,15 +61,16 @@ def _parse_time_cursor(cursor: str) -> tuple[float, str]:
     return value, key
 
 
-def _parse_sequence(cursor: str) -> int:
+def parse_sequence(cursor: str) -> int:
+    """A step-number cursor (``before`` / ``after`` of a run's steps, or its insight points)."""
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # "¹".isdigit(), but no int
         raise CursorError(f"{cursor[:60]!r} is not a step number; follow the older/newer links")
     return int(cursor)
 
 
-def _window(rows: list[T], limit: int, before: str | None, after: str | None,
-            cursor: Callable[[T], str]) -> Window[T]:
-    """Trim the ``limit + 1`` rows fetched in the direction of travel into a window."""
+def trim_window(rows: list[T], limit: int, before: str | None, after: str | None,
+                cursor: Callable[[T], str]) -> Window[T]:
+    """Trim the ``limit + 1`` rows fetched in the direction of travel into a window (newest first)."""
     more = len(rows) > limit
     rows = rows[:limit]
     older: str | None
@@ -84,7 +85,8 @@ def _window(rows: list[T], limit: int, before: str | None, after: str | None,
     return Window(rows, older, newer)
 
 
-def _limit(limit: int) -> int:
+def clamp_limit(limit: int) -> int:
+    """A window's size: 1 to MAX_WINDOW."""
     return max(1, min(int(limit), MAX_WINDOW))
 
 
@@ -117,7 +119,7 @@ def run_summary(conn: sqlite3.Connection, run_id: str) -> RunSummary | None:
 def run_summaries(conn: sqlite3.Connection, limit: int = 50, before: str | None = None,
                   after: str | None = None) -> Window[RunSummary]:
     """Runs, newest first, with their totals; keyset on (started_at, id)."""
-    limit = _limit(limit)
+    limit = clamp_limit(limit)
     if after is not None:
         at, key = _parse_time_cursor(after)
         sql = "SELECT * FROM runs WHERE (started_at, id) > (?, ?) ORDER BY started_at, id LIMIT ?"
@@ -129,7 +131,7 @@ def run_summaries(conn: sqlite3.Connection, limit: int = 50, before: str | None 
     else:
         sql, params = "SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit + 1,)
     found = [_summary(r) for r in conn.execute(sql, params)]
-    return _window(found, limit, before, after, lambda s: _time_cursor(s.run.started_at, s.run.id))
+    return trim_window(found, limit, before, after, lambda s: _time_cursor(s.run.started_at, s.run.id))
 
 
 def open_runs(conn: sqlite3.Connection) -> list[tuple[Run, Invocation | None]]:
@@ -181,17 +183,17 @@ def run_invocations(conn: sqlite3.Connection, run_id: str) -> list[Invocation]:
 def run_window(conn: sqlite3.Connection, run_id: str, limit: int = 50, before: str | None = None,
                after: str | None = None) -> Window[Invocation]:
     """A run's invocations, newest step first; keyset on the step number (the cursor)."""
-    limit = _limit(limit)
+    limit = clamp_limit(limit)
     if after is not None:
         sql = "SELECT * FROM invocations WHERE run_id = ? AND sequence > ? ORDER BY sequence LIMIT ?"
-        params: tuple[Any, ...] = (run_id, _parse_sequence(after), limit + 1)
+        params: tuple[Any, ...] = (run_id, parse_sequence(after), limit + 1)
     elif before is not None:
         sql = "SELECT * FROM invocations WHERE run_id = ? AND sequence < ? ORDER BY sequence DESC LIMIT ?"
-        params = (run_id, _parse_sequence(before), limit + 1)
+        params = (run_id, parse_sequence(before), limit + 1)
     else:
         sql, params = "SELECT * FROM invocations WHERE run_id = ? ORDER BY sequence DESC LIMIT ?", (run_id, limit + 1)
     found = [row_to_invocation(r) for r in conn.execute(sql, params)]
-    return _window(found, limit, before, after, lambda inv: str(inv.sequence))
+    return trim_window(found, limit, before, after, lambda inv: str(inv.sequence))
 
 
 def nearest_text_input(conn: sqlite3.Connection, run_id: str, sequence: int) -> Invocation | None:
@@ -206,22 +208,22 @@ def network_window(conn: sqlite3.Connection, network: str, limit: int = 16,
                    before: str | None = None, after: str | None = None) -> Window[Invocation]:
     """A network's invocations across runs, newest first; keyset on (created_at, sequence):
     ``before`` pages back, ``after`` gives the ones that came since (a node catching up)."""
-    limit = _limit(limit)
+    limit = clamp_limit(limit)
     if after is not None:
         at, key = _parse_time_cursor(after)
         sql = ("SELECT * FROM invocations WHERE network = ? AND (created_at, sequence) > (?, ?) "
                "ORDER BY created_at, sequence LIMIT ?")
-        params: tuple[Any, ...] = (network, at, _parse_sequence(key), limit + 1)
+        params: tuple[Any, ...] = (network, at, parse_sequence(key), limit + 1)
     elif before is not None:
         at, key = _parse_time_cursor(before)
         sql = ("SELECT * FROM invocations WHERE network = ? AND (created_at, sequence) < (?, ?) "
                "ORDER BY created_at DESC, sequence DESC LIMIT ?")
-        params = (network, at, _parse_sequence(key), limit + 1)
+        params = (network, at, parse_sequence(key), limit + 1)
     else:
         sql = "SELECT * FROM invocations WHERE network = ? ORDER BY created_at DESC, sequence DESC LIMIT ?"
         params = (network, limit + 1)
     found = [row_to_invocation(r) for r in conn.execute(sql, params)]
-    return _window(found, limit, before, after, lambda inv: _time_cursor(inv.created_at, inv.sequence))
+    return trim_window(found, limit, before, after, lambda inv: _time_cursor(inv.created_at, inv.sequence))
 
 
 def recent_invocations(conn: sqlite3.Connection, network: str, limit: int = 16) -> list[Invocation]:

@@ -18,6 +18,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
 IDLE_AFTER = 0.0003  # seconds without a new write after a commit: the writer says so (see submit)
 MAX_GROUP = 256  # writes in one commit at most: bounds how long one transaction holds the lock
+BACKGROUND_WAIT = 0.25  # seconds a background write waits for a group to join before committing alone
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class _Write(Generic[T]):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
     committing: Callable[[], None] | None = None
+    background: bool = False
 
 
 _Outcome = tuple[_Write[Any], Any, BaseException | None]
@@ -78,17 +81,19 @@ class Writer:
             self._queue.put(None)
             self._thread.join()
 
-    def submit(self, fn: WriteFn[T], committing: Callable[[], None] | None = None) -> asyncio.Future[T]:
+    def submit(self, fn: WriteFn[T], committing: Callable[[], None] | None = None,
+               background: bool = False) -> asyncio.Future[T]:
         """Queue ``fn`` for the next group; the future resolves once its commit has returned
         (with what ``fn`` returned), or with what it, or the commit, raised. ``committing`` is
         called on the loop (once per group) as the group's COMMIT begins, when its fsync leaves
         the loop free for other work, and again if no write follows within IDLE_AFTER seconds
-        of that commit. Call on a loop."""
+        of that commit. ``background``: the write waits for the next group of other writes to
+        join (no commit, no fsync of its own), at most BACKGROUND_WAIT seconds. Call on a loop."""
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = _Committing(loop=loop)
-        self._queue.put(_Write(fn, loop, future, committing))
+        self._queue.put(_Write(fn, loop, future, committing, background))
         return future
 
     # --- the thread -----------------------------------------------------------------------------
@@ -104,18 +109,32 @@ class Writer:
         try:
             stopping = False
             idle: list[_Write[Any]] = []  # the last group's, told when no write follows it soon
+            held: list[_Write[Any]] = []  # background writes waiting for a group to join
+            held_until = 0.0
             while not stopping:
                 group: list[_Write[Any]] = []
+                timeout = IDLE_AFTER if idle else None
+                if held:
+                    wait = max(0.0, held_until - time.monotonic())
+                    timeout = wait if timeout is None else min(timeout, wait)
                 try:
-                    item = self._queue.get(timeout=IDLE_AFTER) if idle else self._queue.get()
+                    item = self._queue.get() if timeout is None else self._queue.get(timeout=timeout)
                 except queue.Empty:
-                    _call_on_loops((w.loop, w.committing) for w in idle if w.committing is not None)
-                    idle = []
+                    if idle:
+                        _call_on_loops((w.loop, w.committing) for w in idle if w.committing is not None)
+                        idle = []
+                    if held and time.monotonic() >= held_until:  # no group came: commit them alone
+                        group, held = held, []
+                        _deliver(self._commit(conn, group))
+                        idle = group
                     continue
-                idle = []
                 while True:
                     if item is None:
                         stopping = True
+                    elif item.background:
+                        if not held:
+                            held_until = time.monotonic() + BACKGROUND_WAIT
+                        held.append(item)
                     else:
                         group.append(item)
                     if len(group) >= MAX_GROUP:
@@ -124,7 +143,8 @@ class Writer:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                if group:
+                if group or (stopping and held):  # (background writes alone leave ``idle`` as it was)
+                    group, held = group + held, []  # the held ones ride along
                     _deliver(self._commit(conn, group))
                     idle = group
         finally:

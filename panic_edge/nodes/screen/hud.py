@@ -10,6 +10,7 @@ Wide rectangles put the path on the left; narrow ones (a panel beside a grid) st
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pygame
 
@@ -50,35 +51,68 @@ def render_with_hud(surface: pygame.Surface, view: View, hud: HudState, media: M
     render_hud(surface, panel, hud_view)
 
 
-def render_hud(surface: pygame.Surface, rect: pygame.Rect, view: HudView) -> None:
-    pygame.draw.rect(surface, BG, rect)
+@dataclass(frozen=True)
+class Layout:
+    """Where ``render_hud`` puts each part in its rectangle: pure geometry, the same for any view.
+    ``body`` is where the waiting note goes; ``path`` and the column's ``panels`` (drift, hops,
+    recurrence, barcode) tile it once there is insight; ``banner`` covers the top when offline."""
+
+    unit: int
+    body: pygame.Rect
+    path: pygame.Rect
+    panels: tuple[tuple[str, pygame.Rect], ...]
+    banner: pygame.Rect
+
+    def panel(self, name: str) -> pygame.Rect:
+        return dict(self.panels)[name]
+
+
+COLUMN = (("drift", 0.27), ("hops", 0.21), ("recurrence", 0.2), ("barcode", 0.32))  # shares of its height
+
+
+def layout(rect: pygame.Rect) -> Layout:
+    """Wide rectangles put the path on the left and the panels in a column beside it; narrow ones
+    (a panel beside a grid) put the path on top and the panels below."""
     unit = max(9, min(rect.width, rect.height) // 34)
     pad = unit
     title_h = int(unit * 2.2)
+    body = pygame.Rect(rect.x + pad, rect.y + title_h, rect.width - 2 * pad, rect.height - title_h - pad)
+    if body.width >= 1.25 * body.height:
+        side = min(body.height, int(body.width * 0.52))
+        path = pygame.Rect(body.x, body.y, side, side)
+        column = pygame.Rect(path.right + pad, body.y, body.right - path.right - pad, body.height)
+    else:
+        side = min(body.width, int(body.height * 0.46))
+        path = pygame.Rect(body.x + (body.width - side) // 2, body.y, side, side)
+        column = pygame.Rect(body.x, path.bottom + pad, body.width, body.bottom - path.bottom - pad)
+    panels, y = [], column.y
+    for name, share in COLUMN:
+        h = int(column.height * share)
+        panels.append((name, pygame.Rect(column.x, y, column.width, max(0, h - unit // 2))))
+        y += h
+    return Layout(unit, body, path, tuple(panels), pygame.Rect(rect.x, rect.y, rect.width, int(unit * 2.2)))
+
+
+def render_hud(surface: pygame.Surface, rect: pygame.Rect, view: HudView) -> None:
+    pygame.draw.rect(surface, BG, rect)
+    parts = layout(rect)
+    unit = pad = parts.unit
     _line(surface, "Where the meaning went", int(unit * 1.15), (rect.x + pad, rect.y + pad // 2), INK,
           rect.width - 2 * pad, "topleft", bold=True)
     sub = view.network_name + (f"  \u00b7  step #{view.insight.sequence}" if view.insight else "")
     _line(surface, sub, int(unit * 0.8), (rect.right - pad, rect.y + pad // 2 + unit // 4), DIM,
           rect.width // 2, "topright")
-    body = pygame.Rect(rect.x + pad, rect.y + title_h, rect.width - 2 * pad, rect.height - title_h - pad)
     if view.insight is None:
-        _waiting(surface, body, view, unit)
+        _waiting(surface, parts.body, view, unit)
     else:
-        wide = body.width >= 1.25 * body.height
-        if wide:
-            side = min(body.height, int(body.width * 0.52))
-            path = pygame.Rect(body.x, body.y, side, side)
-            column = pygame.Rect(path.right + pad, body.y, body.right - path.right - pad, body.height)
-        else:
-            side = min(body.width, int(body.height * 0.46))
-            path = pygame.Rect(body.x + (body.width - side) // 2, body.y, side, side)
-            column = pygame.Rect(body.x, path.bottom + pad, body.width, body.bottom - path.bottom - pad)
-        _path(surface, path, view, unit)
-        _column(surface, column, view, unit)
+        _path(surface, parts.path, view, unit)
+        draw = {"drift": _drift, "hops": _hops, "recurrence": _recurrence, "barcode": _barcode}
+        for name, box in parts.panels:
+            draw[name](surface, box, view, unit)
     if view.offline_reason:
-        h = int(unit * 2.2)
-        pygame.draw.rect(surface, BANNER, (rect.x, rect.y, rect.width, h))
-        _line(surface, "\u26a0  " + view.offline_reason, unit, (rect.centerx, rect.y + h // 2), (255, 255, 255),
+        banner = parts.banner
+        pygame.draw.rect(surface, BANNER, banner)
+        _line(surface, "\u26a0  " + view.offline_reason, unit, banner.center, (255, 255, 255),
               rect.width - 2 * unit, "center", bold=True)
 
 
@@ -177,17 +211,6 @@ def _star(surface: pygame.Surface, centre: tuple[int, int], radius: float, colou
 # --- the column of gauges ---------------------------------------------------------------------
 
 
-def _column(surface: pygame.Surface, area: pygame.Rect, view: HudView, unit: int) -> None:
-    """Drift, hops, recurrence and barcode, each given a share of the column's height."""
-    shares = (("drift", 0.27), ("hops", 0.21), ("recurrence", 0.2), ("barcode", 0.32))
-    y = area.y
-    for name, share in shares:
-        h = int(area.height * share)
-        box = pygame.Rect(area.x, y, area.width, h - unit // 2)
-        {"drift": _drift, "hops": _hops, "recurrence": _recurrence, "barcode": _barcode}[name](surface, box, view, unit)
-        y += h
-
-
 def _label(surface: pygame.Surface, box: pygame.Rect, text: str, unit: int) -> int:
     _line(surface, text.upper(), int(unit * 0.7), (box.x, box.y), DIM, box.width, "topleft", bold=True)
     return box.y + int(unit * 1.2)
@@ -204,7 +227,7 @@ def _drift(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) 
     pygame.draw.rect(surface, FAINT, gauge, border_radius=gauge.height // 2)
     filled = gauge.copy()
     filled.width = int(gauge.width * min(1.0, drift / 2.0))
-    pygame.draw.rect(surface, _drift_colour(drift), filled, border_radius=gauge.height // 2)
+    pygame.draw.rect(surface, drift_colour(drift), filled, border_radius=gauge.height // 2)
     mark = gauge.x + int(gauge.width * UNRELATED / 2.0)
     pygame.draw.line(surface, INK, (mark, gauge.y - unit // 4), (mark, gauge.bottom + unit // 4), 2)
     _line(surface, "unrelated", int(unit * 0.6), (mark + unit // 3, gauge.bottom + unit // 5), DIM,
@@ -217,11 +240,11 @@ def _drift(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: int) 
         top_value = max(*drifts, 0.5)
         pts = [(spark.x + int(i * (spark.width - 1) / (len(drifts) - 1)),
                 spark.bottom - 2 - int((spark.height - 4) * d / top_value)) for i, d in enumerate(drifts)]
-        pygame.draw.lines(surface, _drift_colour(drift), False, pts, 2)
+        pygame.draw.lines(surface, drift_colour(drift), False, pts, 2)
         pygame.draw.circle(surface, INK, pts[-1], max(2, unit // 5))
 
 
-def _drift_colour(drift: float) -> tuple[int, int, int]:
+def drift_colour(drift: float) -> tuple[int, int, int]:
     t = max(0.0, min(1.0, drift / UNRELATED))
     return (int(110 + 145 * t), int(200 - 110 * t), int(255 - 200 * t))
 
@@ -269,10 +292,10 @@ def _recurrence(surface: pygame.Surface, box: pygame.Rect, view: HudView, unit: 
             close = 1.0 - min(d, UNRELATED) / UNRELATED
             pygame.draw.rect(surface, _fade(INK, close ** 2), (strip.x + int(i * w), strip.y, max(1, int(w) - 1),
                                                               strip.height))
-        if len(distances) > 1:  # the nearest earlier output, two or more back: where it came closest to repeating
-            i = min(range(len(distances) - 1), key=lambda k: distances[k])
+        mark = view.nearest_mark  # the nearest earlier output, two or more back: where it came closest to repeating
+        if mark is not None:
             colour = LOOP if view.insight.loop else STUCK if view.insight.stuck else H0
-            pygame.draw.rect(surface, colour, (strip.x + int(i * w) - 1, strip.y - 2, max(3, int(w) + 1),
+            pygame.draw.rect(surface, colour, (strip.x + int(mark * w) - 1, strip.y - 2, max(3, int(w) + 1),
                                                strip.height + 4), 2)
     words = "bright: close to an earlier output \u00b7 dark: far from all of them"
     if view.insight.nearest_distance is not None and view.insight.nearest_sequence is not None:
