@@ -59,6 +59,10 @@ ONE_SENTENCE = "Describe this picture in one vivid sentence."
 CAPTION = ("Provide an interesting, concise caption for this image. Describe foreground and background "
            "elements.")
 REPRODUCE = "reproduce this image exactly"
+# lucataco/xtts-v2 clones the voice of a `speaker` recording it requires: its Cog predictor's own
+# sample voice (11 s), pinned to the commit recorded in schemas/replicate.toml
+XTTS_SPEAKER = ("https://raw.githubusercontent.com/lucataco/cog-xtts-v2/"
+                "b7b18df57a1a63872ca0b0eb61b4f3d8aa2353ea/female.wav")
 
 
 MODELS: tuple[Model, ...] = (
@@ -231,6 +235,9 @@ MODELS: tuple[Model, ...] = (
     _m("translate-es", "Translator to Spanish", "openai", (T, T),
        "Translates the text into Spanish.", "gpt-5-chat-latest", seconds=2, price=GPT,
        system="Translate the user's text into Spanish. Reply with the translation only."),
+    _m("translate-ko", "Translator to Korean", "openai", (T, T),
+       "Translates the text into Korean.", "gpt-5-chat-latest", seconds=2, price=GPT,
+       system="Translate the user's text into Korean. Reply with the translation only."),
     # --- speech recognition -----------------------------------------------------------------
     _m("whisper", "Whisper", "replicate", (A, T),
        "OpenAI's Whisper speech recognition, any language.", "openai/whisper", seconds=5,
@@ -250,16 +257,21 @@ MODELS: tuple[Model, ...] = (
        official=True),
     _m("xtts", "XTTS v2 speech", "replicate", (T, A),
        "Coqui XTTS v2: multilingual text-to-speech, in English.", "lucataco/xtts-v2", warmth=COLD,
-       seconds=20, field="text", language="en"),
+       seconds=20, field="text", language="en", speaker=XTTS_SPEAKER),
     _m("xtts-fr", "XTTS v2 speech (French)", "replicate", (T, A),
        "Coqui XTTS v2 speaking French.", "lucataco/xtts-v2", warmth=COLD, seconds=20, field="text",
-       language="fr"),
+       language="fr", speaker=XTTS_SPEAKER),
     _m("xtts-ja", "XTTS v2 speech (Japanese)", "replicate", (T, A),
-       "Coqui XTTS v2 speaking Japanese.", "lucataco/xtts-v2", warmth=COLD, seconds=20, field="text",
-       language="ja"),
+       "Coqui XTTS v2 asked for Japanese, which the lucataco/xtts-v2 predictor does not offer: "
+       "Replicate refuses every call. Korean (xtts-ko) took its place in the Cocktail Party.",
+       "lucataco/xtts-v2", warmth=COLD, seconds=20, field="text", language="ja",
+       speaker=XTTS_SPEAKER, deprecated=True),
     _m("xtts-es", "XTTS v2 speech (Spanish)", "replicate", (T, A),
        "Coqui XTTS v2 speaking Spanish.", "lucataco/xtts-v2", warmth=COLD, seconds=20, field="text",
-       language="es"),
+       language="es", speaker=XTTS_SPEAKER),
+    _m("xtts-ko", "XTTS v2 speech (Korean)", "replicate", (T, A),
+       "Coqui XTTS v2 speaking Korean.", "lucataco/xtts-v2", warmth=COLD, seconds=20, field="text",
+       language="ko", speaker=XTTS_SPEAKER),
     _m("stable-audio-open", "Stable Audio Open", "replicate", (T, A),
        "Stability AI's Stable Audio Open: sound effects and music from text.",
        "stackadoc/stable-audio-open-1.0", warmth=COLD, seconds=30, seconds_total=8),
