@@ -82,6 +82,17 @@ async def test_token_lists_are_joined_and_dict_outputs_picked_by_key(fake, clien
     assert (await client.invoke(CATALOGUE["florence-2"], IMAGE)).text == "A red sky."
 
 
+async def test_an_output_key_is_read_from_an_object_and_a_plain_answer_is_taken_as_it_is(fake, client):
+    # zsxkib/flux-music: one version answers {"wav": url}, another a plain url (its recorded schemas)
+    for answer in ({"wav": f"{fake.url}/files/out.wav"}, f"{fake.url}/files/out.wav"):
+        fake.outputs["zsxkib/flux-music"] = answer
+        out = await client.invoke(CATALOGUE["flux-music"], TEXT)
+        assert out.data == fake.files["/files/out.wav"][1]
+    fake.outputs["zsxkib/flux-music"] = {"mp3": f"{fake.url}/files/out.wav"}
+    with pytest.raises(PermanentError, match="no 'wav' field"):
+        await client.invoke(CATALOGUE["flux-music"], TEXT)
+
+
 async def test_the_first_file_of_a_list_is_downloaded_and_checked(fake, client):
     fake.outputs["black-forest-labs/flux-dev"] = [f"{fake.url}/files/out.png", f"{fake.url}/files/out.webp"]
     out = await client.invoke(CATALOGUE["flux-dev"], TEXT)

@@ -90,8 +90,8 @@ def prediction_input(model: Model, given: ModelInput) -> dict[str, Any]:
 def parse_output(model: Model, output: Any) -> str:
     """The text of a text model's output, or the URL of a file model's output."""
     key = model.params.get("output_key")
-    if key is not None:
-        if not isinstance(output, dict) or key not in output:
+    if key is not None and isinstance(output, dict):  # another version may answer plainly: read below
+        if key not in output:
             raise PermanentError(f"{model.id}: the output has no {key!r} field (got {_shape(output)})")
         output = output[key]
     if model.output is MediaType.TEXT:
