@@ -38,6 +38,9 @@ def test_the_example_configs_commented_gallery_day_is_valid_once_uncommented(tmp
     assert config.schedule.hours[2] == "sun 10:00-12:00, 14:00-17:00" and config.schedule.timezone
     assert config.archive.max_bytes == 8 * 1024**3 and config.budget.networks == {"finetune-friday": 10.0}
     assert (config.health.interval, config.boards.update_seconds, config.boards.prompt_seconds) == (30, 8, 10)
+    [gallery] = config.installations
+    assert [(s.name, s.kind) for s in gallery.screens] == [
+        ("lobby-left", "single"), ("wall", "grid"), ("board-1", "vestaboard"), ("sound", "speaker")]
 
 
 def test_the_named_environment_variables_override_the_file(tmp_path: Path):
