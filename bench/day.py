@@ -55,7 +55,7 @@ from bench.disk import NETWORKS_DIR, VISIT_EVERY, run_outputs
 from bench.footprint import GROWTH_GOAL_MIB
 from bench.outputs import write_pool
 from panic_edge.broker import LocalBroker
-from panic_edge.config import load_config
+from panic_edge.config import Config, load_config
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.media import MediaType
 from panic_edge.core.network import Network
@@ -82,6 +82,11 @@ class Plan:
     keep_newest: int
     sample_every: float  # simulated seconds
     picture_side: int | None  # None: the models' real sizes
+
+    @property
+    def legs(self) -> list[tuple[float, float]]:
+        """The day's clock: closed until opening, open until closing, closed to the end."""
+        return [(OPENS, self.closed_speed), (CLOSES, self.open_speed), (END, self.closed_speed)]
 
 
 FULL = Plan(open_speed=160, closed_speed=2400, budget_usd=7.0, archive_max_bytes=24 * 1024**2, keep_newest=64,
@@ -201,19 +206,48 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
     write_pool(work / "pool", models, POOL_SEEDS, side=plan.picture_side)
     appliance = f"bench-day-{os.getpid()}"
     data = work / "data"
-    legs = [(OPENS, plan.closed_speed), (CLOSES, plan.open_speed), (END, plan.closed_speed)]
     command = [sys.executable, "-m", "bench.day_daemon", "--start", repr(START), "--pool", str(work / "pool"),
-               "--legs", ",".join(f"{until!r}:{speed!r}" for until, speed in legs)]
+               "--legs", ",".join(f"{until!r}:{speed!r}" for until, speed in plan.legs)]
     watcher = Watcher(broker, appliance)
+    try:
+        day = _live(plan, command, _env(plan, broker, appliance, data), work, watcher,
+                    load_config(None, {"PANIC_EDGE_MQTT_URL": broker.url, "PANIC_EDGE_APPLIANCE_ID": appliance}))
+        completed = {row[0]: row[1] for row in _query(data / "panic-edge.sqlite3",
+                                                      "SELECT id, sequence FROM invocations WHERE state = 'completed'")}
+        watcher.wait_for(lambda: completed.keys() <= watcher.completed.keys(), 10)
+    finally:
+        watcher.close()
+    report = _report(plan, network, day, completed, watcher, data)
+    plot = work / "gallery-day.png"
+    draw(_chart(plan, day.samples, report), plot)
+    report["plot"] = str(plot)
+    return report
+
+
+@dataclass
+class Day:
+    """What the benchmark saw of the day, live."""
+
+    clock: DayClock
+    ready_at: float  # simulated
+    samples: list[Sample]
+    presses: list[tuple[float, dict[str, Any]]]  # (simulated time, the daemon's reply)
+    peak_rss_kib: int
+    answered: dict[str, int]  # calls the stand-in answered, per model
+
+
+def _live(plan: Plan, command: list[str], env: dict[str, str], work: Path, watcher: Watcher,
+          control: Config) -> Day:
+    """Start the daemon, hand it the clock, press and sample through the day, stop it."""
+    data = Path(env["PANIC_EDGE_DATA_DIR"])
     presses: list[tuple[float, Future[dict[str, Any]]]] = []
     samples: list[Sample] = []
-    control = load_config(None, {"PANIC_EDGE_MQTT_URL": broker.url, "PANIC_EDGE_APPLIANCE_ID": appliance})
     with open(work / "day-daemon.log", "wb") as log, ThreadPoolExecutor(2) as pool:
-        process = subprocess.Popen(command, env=_env(plan, broker, appliance, data), cwd=REPO, text=True,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(command, env=env, cwd=REPO, text=True, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=log)
         try:
             _line(process, "imported")
-            clock = DayClock(START, time.monotonic() + 1.0, legs)  # a second to start in, time standing
+            clock = DayClock(START, time.monotonic() + 1.0, plan.legs)  # a second to start in, time standing
             assert process.stdin is not None
             process.stdin.write(f"{clock.real(START)!r}\n")
             process.stdin.flush()
@@ -221,35 +255,27 @@ def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
             ready_at = clock.now()
             visits = [OPENS + k * VISIT_EVERY for k in range(1, int((CLOSES - OPENS) / VISIT_EVERY))]
             sample_at = [START + k * plan.sample_every for k in range(int((END - START) / plan.sample_every) + 1)]
-            events = sorted([(t, "press") for t in visits] + [(t, "sample") for t in sample_at])
-            for when, what in events:
+            for when, what in sorted([(t, "press") for t in visits] + [(t, "sample") for t in sample_at]):
                 time.sleep(max(0.0, clock.real(when) - time.monotonic()))
                 if process.poll() is not None:
                     raise RuntimeError(f"the day's daemon exited ({process.returncode}); see day-daemon.log")
                 if what == "press":
                     presses.append((clock.now(), pool.submit(send_command, control, "press", {"network": SLUG})))
                 else:
-                    samples.append(Sample(clock.now(), rss_kib(process.pid), _archive_bytes(data / "archive"),
-                                          shutil.disk_usage(data).free,
-                                          _query(data / "panic-edge.sqlite3",
-                                                 "SELECT count(*) FROM invocations WHERE state = 'completed'")[0][0],
-                                          _cpu_seconds(process.pid), time.monotonic()))
+                    samples.append(_sample(process.pid, data, clock))
             peak = rss_kib(process.pid, "VmHWM")
         finally:
             stop_process(process, 30)
         assert process.stdout is not None
         tail = process.stdout.read().strip().splitlines()
-    answered: dict[str, int] = json.loads(tail[-1])["answered"] if tail else {}
-    replies = [(at, _reply(future)) for at, future in presses]
-    db = data / "panic-edge.sqlite3"
-    completed = {row[0]: row[1] for row in _query(db, "SELECT id, sequence FROM invocations WHERE state = 'completed'")}
-    watcher.wait_for(lambda: completed.keys() <= watcher.completed.keys(), 10)
-    watcher.close()
-    report = _report(plan, network, samples, peak, answered, completed, watcher, replies, data, clock, ready_at)
-    plot = work / "gallery-day.png"
-    draw(_chart(plan, samples, report), plot)
-    report["plot"] = str(plot)
-    return report
+        replies = [(at, _reply(future)) for at, future in presses]
+    return Day(clock, ready_at, samples, replies, peak, json.loads(tail[-1])["answered"] if tail else {})
+
+
+def _sample(pid: int, data: Path, clock: DayClock) -> Sample:
+    completed = _query(data / "panic-edge.sqlite3", "SELECT count(*) FROM invocations WHERE state = 'completed'")
+    return Sample(clock.now(), rss_kib(pid), _archive_bytes(data / "archive"), shutil.disk_usage(data).free,
+                  completed[0][0], _cpu_seconds(pid), time.monotonic())
 
 
 def _reply(future: Future[dict[str, Any]]) -> dict[str, Any]:
@@ -293,9 +319,9 @@ def _clock_text(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%a %H:%M")
 
 
-def _report(plan: Plan, network: Network, samples: list[Sample], peak_kib: int, answered: dict[str, int],
-            completed: dict[str, int], watcher: Watcher, replies: list[tuple[float, dict[str, Any]]], data: Path,
-            clock: DayClock, ready_at: float) -> dict[str, Any]:
+def _report(plan: Plan, network: Network, day: Day, completed: dict[str, int], watcher: Watcher,
+            data: Path) -> dict[str, Any]:
+    samples, answered, replies, clock = day.samples, day.answered, day.presses, day.clock
     db = data / "panic-edge.sqlite3"
     runs, consecutive = _runs(db)
     files = _files(data)
@@ -345,7 +371,7 @@ def _report(plan: Plan, network: Network, samples: list[Sample], peak_kib: int, 
                 "process on an accelerated clock; the cloud a stand-in with the models' real output shapes",
         "simulated": {"from": _clock_text(START), "to": _clock_text(END), "open": HOURS,
                       "open_speed": plan.open_speed, "closed_speed": plan.closed_speed,
-                      "ready_at": _clock_text(ready_at),
+                      "ready_at": _clock_text(day.ready_at),
                       "pacing": [list(step) for step in pacing], "visit_every_s": VISIT_EVERY,
                       "budget_usd_per_day": plan.budget_usd, "archive_max_bytes": plan.archive_max_bytes,
                       "keep_newest": plan.keep_newest, "pictures": f"{plan.picture_side}px" if plan.picture_side
@@ -366,7 +392,7 @@ def _report(plan: Plan, network: Network, samples: list[Sample], peak_kib: int, 
                        _clock_text(OPENS + h * HOUR).split()[1]: [mib(min(v)), mib(int(statistics.median(v))),
                                                                    mib(max(v))] for h, v in hourly.items()},
                    "rss_at_closing_mib": mib(closing.rss_kib), "rss_at_the_end_mib": mib(last.rss_kib),
-                   "peak_rss_mib": mib(peak_kib), "growth_mib": growth,
+                   "peak_rss_mib": mib(day.peak_rss_kib), "growth_mib": growth,
                    "growth_what": "the lowest RSS of the last open hour (or the RSS at the end, if higher) "
                                   "minus the lowest of the second open hour"},
         "cpu": {"open_hours_cpu_s": round(open_cpu, 1), "open_hours_real_s": round(open_real, 1),
