@@ -129,7 +129,7 @@ def archived_sizes(network: Network, models: Mapping[str, Model], root: Path,
 
 def _shape_text(shape: Picture | Sound) -> str:
     if isinstance(shape, Picture):
-        return f"{shape.format} {shape.size[0]}x{shape.size[1]}"
+        return f"{'WebP' if shape.format == 'WEBP' else shape.format} {shape.size[0]}x{shape.size[1]}"
     return f"WAV {shape.rate / 1000:g} kHz {'mono' if shape.channels == 1 else 'stereo'}, {shape.seconds:g} s"
 
 
