@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    day,
+    disk,
     fanout,
     footprint,
     fuzz,
@@ -57,6 +59,8 @@ BENCHMARKS: dict[str, Bench] = {
     "archived_images": lambda b, w, q: _sync(images.run, b, w, q),
     "insight": insight.run,
     "spend_query": lambda b, w, q: _sync(spend.run, b, w, q),
+    "disk_per_day": disk.run,
+    "gallery_day": lambda b, w, q: _sync(day.run, b, w, q),
 }
 
 

@@ -166,12 +166,12 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of ``pid`` in KiB (Linux /proc)."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of ``pid`` in KiB (Linux /proc); ``field="VmHWM"``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def mib(kib: int) -> float:

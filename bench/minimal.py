@@ -3,10 +3,11 @@
     python -m bench.minimal --db FILE --files DIR --url mqtt://127.0.0.1:PORT --topic T --n 3000 --publishes 3
 
 Nothing is published before it is durable, so per invocation, in one plain loop: for every
-other invocation write an image file atomically (write, fsync, rename), as the bench network's
-painter does; then ONE transaction (synchronous=FULL) that completes this invocation and creates
-the next one, already invoking; then the QoS 1 messages of that step: completed, and the next
-one's ready and invoking (``--publishes`` beyond 3 add the network state). Same schema, indexes,
+other invocation write an image file atomically and durably, as the bench network's painter
+does and as ``Archive.write`` writes it (a private temporary file, fsync, rename, fsync of the
+folder); then ONE transaction (synchronous=FULL) that completes this invocation and creates the
+next one, already invoking; then the QoS 1 messages of that step: completed, and the next one's
+ready and invoking (``--publishes`` beyond 3 add the network state). Same schema, indexes,
 triggers and pragmas (WAL, synchronous=FULL, foreign keys) as the daemon's store; no framework,
 no threads of its own. Prints one JSON line: invocations, seconds, per_second.
 """
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import CAPTION, TINY_PNG
+from panic_edge.private_files import fsync_dir, open_private  # Archive.write's own primitives
 from panic_edge.store.migrations import migrate  # the schema only: the same tables and indexes
 
 
@@ -103,11 +105,12 @@ def main() -> int:
         if sequence % 2 == 0:
             target = args.files / f"{inv_id}.png"
             tmp = target.with_suffix(".png.part")
-            with open(tmp, "wb") as fh:
+            with os.fdopen(open_private(tmp), "wb") as fh:
                 fh.write(TINY_PNG)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            fsync_dir(args.files)  # the rename durable too, as the archive makes it
             output_file = target.name
         else:
             output_text = CAPTION

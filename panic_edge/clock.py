@@ -2,8 +2,9 @@
 
 Everything that waits on the wall clock (the paced wait between steps, the opening hours, the
 budget's midnight, retention's checks) asks a ``Clock``. The daemon runs on ``SystemClock``; the
-soak test and the 24-hour benchmark run a whole gallery day in a minute on ``FastClock``, where
-every simulated second takes ``1 / speed`` real seconds, so the same code is exercised end to end.
+soak test runs a whole gallery day in a minute on ``FastClock``, where every simulated second
+takes ``1 / speed`` real seconds, so the same code is exercised end to end (the 24-hour benchmark,
+bench/day.py, brings a clock of its own whose closed hours pass faster than its open ones).
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.day_daemon import DayClock
+from bench.disk import run_outputs
+from panic_edge.core.catalogue import CATALOGUE
+from panic_edge.core.pacing import ORIGINAL
+from panic_edge.network_files import read_network
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -59,3 +65,36 @@ def test_bench_run_quick_prints_one_json_document_with_every_benchmark():
     assert fuzz["daemon_alive"] and fuzz["bugs_logged"] == 0 and fuzz["payloads"] > 0
     assert fuzz["rss_after_mib"] > 0 and fuzz["reply_after_a_burst"]["n"] > 0
     assert fuzz["flood"]["status_messages"] > 0 and fuzz["flood"]["reply_behind_it_ms"] > 0
+    disk = report["disk_per_day"]["networks"]
+    assert {"cocktail-party", "finetune-friday", "rapid-fire", "rube-goldberg"} <= disk.keys()
+    rapid = disk["rapid-fire"]
+    assert rapid["outputs"]["sdxl-lightning"]["archived_as"] == "image/jpeg"  # sent as PNG, kept as JPEG
+    assert rapid["outputs"]["sdxl-lightning"]["archived_bytes"] < rapid["outputs"]["sdxl-lightning"]["sent_bytes"]
+    assert 0 < rapid["opening_day"]["archive_bytes"] < rapid["worst_case"]["archive_bytes"]
+    assert disk["cocktail-party"]["outputs"]["xtts-fr"]["archived_as"] == "audio/wav"
+    day = report["gallery_day"]
+    assert day["samples"] and day["invocations"]["completed"] > 0 and day["presses"]["sent"] > 0
+    for check in ("every_answered_call_completed_or_cancelled", "every_completed_invocation_published",
+                  "sequences_consecutive", "no_kept_file_missing", "archive_within_limit_at_the_end"):
+        assert day["checks"][check], (check, day["invocations"], day["archive"])
+
+
+def test_the_day_clock_runs_each_leg_at_its_speed_and_stands_before_its_anchor():
+    clock = DayClock(start=1000.0, anchor=50.0, legs=[(2000.0, 10.0), (3000.0, 1.0)])
+    assert clock.at(40.0) == 1000.0  # before the anchor, time stands
+    assert clock.at(60.0) == 1100.0  # 10 real seconds at 10x
+    assert clock.at(150.0) == 2000.0 and clock.at(151.0) == 2001.0  # the second leg: real time
+    assert clock.at(1160.0) == 3010.0  # after the last leg, its speed goes on
+    for real in (60.0, 150.0, 700.0, 1160.0):
+        assert clock.real(clock.at(real)) == real
+
+
+def test_the_pacing_model_steps_a_run_as_the_runner_waits():
+    network = read_network(REPO / "config" / "networks" / "rapid-fire.toml")
+    assert network.pacing is None  # so the cloud default, the original's rule
+    ten_minutes = sum(run_outputs(network, CATALOGUE, ORIGINAL, 600).values())
+    half_an_hour = sum(run_outputs(network, CATALOGUE, ORIGINAL, 1800).values())
+    # 1 s between steps, then 15 s: the next 20 minutes make fewer steps than the first 10
+    seconds = [CATALOGUE[m].hints.typical_seconds for m in network.models]
+    assert ten_minutes == pytest.approx(600 / (1 + sum(seconds) / len(seconds)), rel=0.05)
+    assert 0 < half_an_hour - ten_minutes < ten_minutes
