@@ -81,7 +81,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(path: Path) -> int:
     """Write ``path`` until the disk refuses (something else filling the card: logs, a download)."""
     written = 0
-    with open(path, "wb") as fh, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), open(path, "wb") as fh:  # closing flushes: it may refuse too
         while True:
             fh.write(b"\0" * 65536)
             fh.flush()
@@ -109,10 +109,11 @@ async def test_a_really_full_disk_is_freed_by_retention_and_the_loop_goes_on_by_
         # nobody does anything: retention (poked by the engine's retries) deletes old outputs, the
         # database takes writes again, the loop goes on
         await until(lambda: engine.storage_problem is None and engine.states["demo"].run.sequence >= stalled + 4, 60)
+        assert filler.stat().st_size == filled  # only the archive is pruned
+        filler.unlink()  # the loop at full speed would fill the disk again before the stop is recorded
         await engine.stop("demo")
     finally:
         await running.stop()
-    assert filler.stat().st_size == filled  # only the archive is pruned
     from panic_edge.store import Store
 
     async with Store.open(config.database_path) as store:
@@ -191,3 +192,21 @@ def drawn(shown: Shown, media: MediaCache) -> bytes:
     surface = pygame.Surface((320, 240))
     render(surface, view, media)
     return pygame.image.tobytes(surface, "RGB")
+
+
+@pytest.mark.allow_errors
+async def test_a_daemon_stopped_while_the_disk_refuses_writes_stops_cleanly_and_takes_the_run_up_again(make_config):
+    # systemd stops the service while the card is full: the runs' end cannot be recorded, the
+    # daemon must still stop (not die with a traceback), and the next start takes the run up
+    config = make_config(PANIC_EDGE_LOCAL_MODELS_LATENCY="0.05")
+    running = await start_daemon(config)
+    run_id = await running.engine.start("demo", "a run the disk interrupts")
+    await until(lambda: running.engine.states["demo"].run.sequence >= 3)
+    await running.engine.store.write(lambda conn: conn.set_authorizer(refuse_writes))
+    await running.stop()  # raises if the daemon's run ended with an exception
+    again = await start_daemon(config)
+    try:
+        await until(lambda: again.engine.states["demo"].run is not None
+                    and again.engine.states["demo"].run.run_id == run_id)  # resumed after the restart
+    finally:
+        await again.stop()

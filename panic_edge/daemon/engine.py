@@ -185,8 +185,13 @@ class Engine:
         return stopped
 
     async def aclose(self) -> None:
-        """Stop every run and wait for the calls in flight to finish cancelling."""
-        await self.stop_all("daemon shutting down")
+        """Stop every run and wait for the calls in flight to finish cancelling. With the disk
+        refusing writes the runs' end cannot be recorded: the daemon still stops, and the next
+        start takes them up where the database left them (resume_open_runs)."""
+        try:
+            await self.stop_all("daemon shutting down")
+        except StorageFault as err:
+            log.warning("stopping without recording the runs' end (%s); the next start takes them up", err)
         for timer in self._due.values():
             timer.cancel()
         self._due.clear()
