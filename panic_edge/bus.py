@@ -313,8 +313,8 @@ class MqttBus:
 
     def _read(self) -> None:
         """Read what the socket holds, up to READ_BURST packets, before the loop moves on: the
-        messages land in the inbox, which keeps only the newest of each state topic and serves
-        events first, so a command behind a flood waits for the reading, not for the handling."""
+        messages land in the inbox, which keeps only the newest of each state topic, so a flood is
+        coalesced as fast as it is read instead of queueing to be handled one by one."""
         for _ in range(READ_BURST):
             if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                 return  # paho has dealt with it (a lost connection)

@@ -58,7 +58,7 @@ deep_json = st.builds(_deep, st.integers(100, 6000), st.sampled_from(["list", "o
 
 FIELDS = ["network", "prompt", "request_id", "node_id", "kind", "mode", "state", "id", "run_id", "sequence",
           "model", "output_type", "output", "created_at", "lockout_until", "ok", "command", "flags", "media_base",
-          "networks", "meta", "retry_after"]
+          "networks", "meta", "retry_after", "gate", "pause", "next_invocation_at", "day_start", "visit_url"]
 
 
 def command_for(network: str) -> st.SearchStrategy[str]:

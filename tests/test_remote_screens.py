@@ -56,7 +56,6 @@ def test_any_topic_parses_to_a_node_topic_or_none(topic):
     topics = Topics("a")
     found = topics.node_topic_leaf(topic)
     assert found is None or (found[0] and found[1] and topic == f"panic/a/nodes/{found[0]}/{found[1]}")
-    assert (topics.node_screenshot_id(topic) is not None) == (found is not None and found[1] == "screenshot")
 
 
 def test_the_daemon_keeps_one_bounded_screenshot_per_node_and_refuses_bad_ones(caplog):

@@ -93,14 +93,6 @@ class Topics:
     def nodes_filter(self) -> str:
         return f"{self.base}/nodes/+/+"
 
-    def node_topic(self, topic: str) -> tuple[str, str] | None:
-        """``(node_id, "availability" | "status")`` for a node topic; None for any other topic."""
-        prefix = f"{self.base}/nodes/"
-        if not topic.startswith(prefix):
-            return None
-        node_id, _, leaf = topic[len(prefix):].partition("/")
-        return (node_id, leaf) if node_id and leaf in ("availability", "status") else None
-
     def installation(self, name: str) -> str:
         """Retained JSON: one installation, its network and its screens; ``--screen`` nodes follow it."""
         return f"{self.base}/installations/{name}"
@@ -125,11 +117,6 @@ class Topics:
     def node_screenshot(self, node_id: str) -> str:
         """A small PNG of what one screen shows, sent when asked (``cmd/screenshot``); not retained."""
         return f"{self.base}/nodes/{node_id}/screenshot"
-
-    def node_screenshot_id(self, topic: str) -> str | None:
-        """The node id of a ``nodes/<node_id>/screenshot`` topic; None for any other topic."""
-        found = self.node_topic_leaf(topic)
-        return found[0] if found is not None and found[1] == "screenshot" else None
 
     def node_topic_leaf(self, topic: str) -> tuple[str, str] | None:
         """``(node_id, rest)`` for any topic under ``nodes/``; None otherwise."""
