@@ -121,7 +121,8 @@ class MqttBus:
                  coalesce: Callable[[str], bool] = never,
                  retain_as_published: frozenset[str] = frozenset()) -> None:
         self.config = config
-        self.messages = Inbox(coalesce, name=f"MQTT {client_id[:60]}")
+        self._client_id = client_id[:80]
+        self.messages = Inbox(coalesce, name=f"MQTT {self._client_id}")
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._subscriptions = subscriptions
@@ -355,7 +356,7 @@ class MqttBus:
         for topic, payload, retain in self._on_connect_publish:
             client.publish(topic, payload, qos=1, retain=retain)
         self._connected.set()
-        log.info("MQTT connected to %s", self.config.url)
+        log.info("MQTT connected to %s (%s)", self.config.url, self._client_id)
         self._notify(True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
