@@ -1,7 +1,7 @@
 """Reading the machine's health: disk, memory, temperature, load and the Pi firmware's flags.
 
 psutil reads memory, disk and load the same way on Linux and macOS. The Pi's throttled flags come
-from the firmware's sysfs file (what ``vcgencmd get_throttled`` prints) and the temperature from
+from the firmware's sysfs file, else ``vcgencmd get_throttled`` itself, and the temperature from
 the thermal zone; a machine without them reports None. ``root`` lets tests point at a folder laid
 out like ``/sys``. Reading never raises: a reading that fails is None.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -30,15 +32,29 @@ def _read(root: Path, relative: str) -> str | None:
         return None
 
 
-def read_throttled(root: Path = Path("/")) -> dict[str, bool] | None:
+def read_throttled(root: Path = Path("/"), vcgencmd: str | None = "vcgencmd") -> dict[str, bool] | None:
+    """The firmware's flags by name: from sysfs, else (a kernel without that file) from
+    ``vcgencmd get_throttled``; None on a machine with neither."""
     for relative in THROTTLED_FILES:
         text = _read(root, relative)
         if text:
-            try:
-                return decode_throttled(int(text.removeprefix("throttled=").strip(), 16))
-            except ValueError:
-                return None
-    return None
+            return _throttled(text)
+    program = shutil.which(vcgencmd) if vcgencmd else None
+    if program is None:
+        return None
+    try:
+        out = subprocess.run([program, "get_throttled"], capture_output=True, text=True, timeout=2, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _throttled(out.stdout) if out.returncode == 0 else None
+
+
+def _throttled(text: str) -> dict[str, bool] | None:
+    """``throttled=0x50005`` (or the bare hex sysfs gives) by name; None if it is not that."""
+    try:
+        return decode_throttled(int(text.strip().removeprefix("throttled=").strip(), 16))
+    except ValueError:
+        return None
 
 
 def read_temperature(root: Path = Path("/")) -> float | None:
@@ -75,4 +91,5 @@ def read_health(data_dir: Path, archive_bytes: int | None, root: Path = Path("/"
     except OSError:
         load = None
     return Health(disk_free_bytes=disk_free, archive_bytes=archive_bytes, memory_available_bytes=memory,
-                  cpu_temp_c=read_temperature(root), throttled=read_throttled(root), load=load)
+                  cpu_temp_c=read_temperature(root),
+                  throttled=read_throttled(root, "vcgencmd" if root == Path("/") else None), load=load)

@@ -37,7 +37,7 @@ def test_a_machine_without_readings_has_no_warnings_and_null_fields():
 
 from pathlib import Path  # noqa: E402
 
-from panic_edge.health import read_health  # noqa: E402
+from panic_edge.health import read_health, read_throttled  # noqa: E402
 
 
 def pi_root(tmp_path: Path, throttled: str, millidegrees: str) -> Path:
@@ -66,3 +66,15 @@ def test_a_machine_without_a_pi_firmware_reports_null_flags(tmp_path):
 def test_garbage_in_the_firmware_file_is_a_null_reading_not_a_crash(tmp_path):
     health = read_health(tmp_path, None, root=pi_root(tmp_path, "\x00zz", "hot"))
     assert health.throttled is None and health.cpu_temp_c is None
+
+
+def test_without_the_sysfs_file_the_flags_come_from_vcgencmd(tmp_path):
+    # a kernel without the firmware's sysfs node: vcgencmd, a real process, says it
+    program = tmp_path / "vcgencmd"
+    program.write_text("#!/bin/sh\n[ \"$1\" = get_throttled ] && echo throttled=0x50005\n")
+    program.chmod(0o755)
+    flags = read_throttled(tmp_path, str(program))
+    assert flags is not None and flags["under_voltage_now"] and flags["under_voltage_since_boot"]
+    program.write_text("#!/bin/sh\necho 'VCHI initialization failed'\nexit 255\n")
+    assert read_throttled(tmp_path, str(program)) is None  # a vcgencmd that cannot reach the firmware
+    assert read_throttled(tmp_path, str(tmp_path / "missing")) is None
