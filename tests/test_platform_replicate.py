@@ -56,6 +56,14 @@ async def test_a_community_model_runs_its_latest_version_looked_up_once(fake, cl
     assert creates[0].json["input"]["caption"] is True
 
 
+async def test_a_community_model_without_a_price_is_costed_by_its_seconds_at_the_a100_rate(fake, client):
+    # the fake reports predict_time 1.5 s, as Replicate's metrics do: a day's budget must count it
+    out = await client.invoke(CATALOGUE["blip-2"], IMAGE)
+    assert out.meta["cost_usd"] == pytest.approx(1.5 * 0.0014) and out.meta["cost_estimated"] is True
+    priced = await client.invoke(CATALOGUE["flux-schnell"], TEXT)  # a published price: no estimate
+    assert priced.meta["cost_usd"] == 0.003 and "cost_estimated" not in priced.meta
+
+
 async def test_a_pinned_version_is_used_as_given(fake, client):
     pinned = Model("pinned", "Pinned", "replicate", MediaType.TEXT, MediaType.TEXT, "", ref="acme/llm:abc123")
     fake.outputs["acme/llm"] = "fine"

@@ -55,6 +55,11 @@ CLAUDE = per_million(3.0, 15.0)        # claude-sonnet-4-5
 GEMINI = per_million(0.30, 2.50)       # gemini-2.5-flash
 LLAMA_8B = per_million(0.05, 0.25)     # meta/meta-llama-3-8b-instruct on Replicate
 LLAMA_70B = per_million(0.65, 2.75)    # meta/meta-llama-3-70b-instruct on Replicate
+# A community model on Replicate is billed by the second on hardware its author chose, which the
+# API does not say: its calls are estimated at the A100 (80GB) rate, $0.0014/s
+# (replicate.com/pricing), dearer than the T4, A40 and L40S most of them run on, so a day's
+# budget errs towards stopping early, never late. Marked `cost_estimated` in the call's meta.
+COMMUNITY_HARDWARE = Price(per_second=0.0014)
 ONE_SENTENCE = "Describe this picture in one vivid sentence."
 CAPTION = ("Provide an interesting, concise caption for this image. Describe foreground and background "
            "elements.")

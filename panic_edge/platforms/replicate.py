@@ -33,6 +33,7 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from panic_edge.core.catalogue import COMMUNITY_HARDWARE
 from panic_edge.core.clean import clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
@@ -46,6 +47,7 @@ from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, statu
 log = logging.getLogger("panic_edge.platforms")
 
 TERMINAL = ("succeeded", "failed", "canceled")
+MAX_PREDICT_SECONDS = 3600  # a predict_time beyond an hour is not one: no estimate from it
 DEFAULT_FIELD = {MediaType.TEXT: "prompt", MediaType.IMAGE: "image", MediaType.AUDIO: "audio"}
 # catalogue params the client reads; every other param is a literal input field of the model
 RESERVED = {"field", "template", "output_key", "official", "system", "system_field", "picture_field",
@@ -115,6 +117,15 @@ def parse_output(model: Model, output: Any) -> str:
                                     "safety checker removed every output)")
         raise PermanentError(f"{model.id}: expected a file URL, got {_shape(output)}")
     return url
+
+
+def _estimate(model: Model, predict_time: Any) -> dict[str, Any]:
+    """A community model without a published price: its cost from the seconds Replicate says it
+    ran, at COMMUNITY_HARDWARE's rate (so the day's budget counts it), marked as estimated."""
+    if model.price is not None or model.params.get("official") or isinstance(predict_time, bool) \
+            or not isinstance(predict_time, int | float) or not 0 <= predict_time <= MAX_PREDICT_SECONDS:
+        return {}
+    return {"cost_usd": COMMUNITY_HARDWARE.estimate(predict_time), "cost_estimated": True}
 
 
 def _url(value: Any) -> str | None:
@@ -225,7 +236,7 @@ class ReplicatePlatform:
                 "predict_time": predict_time, "wall_time": round(time.perf_counter() - began, 3),
                 **({"input_tokens": tokens_in} if tokens_in is not None else {}),
                 **({"output_tokens": tokens_out} if tokens_out is not None else {}),
-                **prompts.cost(model, predict_time, tokens_in, tokens_out)}
+                **prompts.cost(model, predict_time, tokens_in, tokens_out), **_estimate(model, predict_time)}
 
     # --- talking to the API -------------------------------------------------------------------
 
