@@ -410,7 +410,8 @@ class BudgetConfig(_Section):
     networks: dict[str, float] = Field({}, description="Per-network daily caps overriding network_per_day, "
                                        "e.g. { rapid-fire = 5.0 } (config file only).")
     policy: Literal["pause", "stop"] = Field("pause", description="When a cap is reached: pause holds the "
-                                             "run until midnight (or a higher cap); stop ends it.")
+                                             "run until midnight (or a higher cap); stop ends it (a call under way, "
+                                             "already paid for, is shown first).")
 
 
 class BoardsConfig(_Section):

@@ -387,10 +387,22 @@ def test_a_spent_budget_holds_the_next_call_and_refuses_starts_until_it_resets()
     assert [(a.invocation_id, a.mode) for a in actions] == [("r1.1", "call")]
 
 
-def test_a_spent_budget_with_the_stop_policy_ends_the_run():
-    state = paced(policies=Policies(budget="stop"))
+def test_a_spent_budget_with_the_stop_policy_ends_the_run_once_the_paid_call_in_flight_is_kept():
+    state = paced(policies=Policies(budget="stop"))  # step 0 is being called (and paid for)
     state, actions = step(state, Spending("spent", 101.0))
-    assert state.phase == "idle" and actions[-1] == EndRun("r1", "budget: spent", 101.0)
+    assert actions == [] and state.budget == "spent" and state.run is not None
+    state, actions = step(state, Completed("r1.0", IMAGE, 102.0))
+    assert [type(a) for a in actions] == [Complete, EndRun] and actions[-1].reason == "budget: spent"
+    assert state.phase == "idle"
+    [refusal] = step(state, Press("r2", 103.0))[1]  # and the cap holds: no new run
+    assert isinstance(refusal.error, BudgetError)
+
+
+def test_a_spent_budget_with_the_stop_policy_ends_a_waiting_run_at_once():
+    state, _ = step(paced(policies=Policies(budget="stop")), Completed("r1.0", IMAGE, 101.0))
+    assert state.next_invocation_at is not None  # paced: waiting, nothing in flight
+    state, actions = step(state, Spending("spent", 101.5))
+    assert state.phase == "idle" and actions[-1] == EndRun("r1", "budget: spent", 101.5)
 
 
 def test_closed_outranks_offline_and_a_held_run_says_so_once():

@@ -64,6 +64,7 @@ from panic_edge.core.model import Hints, Model, Price, Warmth  # noqa: E402
 from panic_edge.core.network import Network  # noqa: E402
 from panic_edge.core.spend import PREWARMING  # noqa: E402
 from panic_edge.daemon.app import Daemon  # noqa: E402
+from panic_edge.errors import BudgetError  # noqa: E402
 from panic_edge.network_files import LoadedNetworks  # noqa: E402
 from panic_edge.platforms.base import ModelInput, ModelOutput, Platforms  # noqa: E402
 
@@ -135,3 +136,30 @@ async def test_warm_ups_count_in_the_live_ledger_and_a_restart_reads_back_the_sa
     assert dict(reloaded.networks) == pytest.approx(dict(live.networks))
     assert reloaded.hours == pytest.approx(live.hours)  # each cost in the same hour, live and read back
 
+
+
+@pytest.mark.timeout(90)
+async def test_with_the_stop_policy_the_call_that_spends_the_cap_is_kept_and_the_cap_then_holds(make_config, broker):
+    """The call that crosses the cap was paid for: its output is recorded (not thrown away and its
+    cost forgotten, which let every new run make one more paid call), the run ends, starts are refused."""
+    config = make_config(PANIC_EDGE_DEFAULT_NETWORK="paid", PANIC_EDGE_SCHEDULE_TIMEZONE="UTC",
+                         PANIC_EDGE_OFFLINE_PROBE=f"127.0.0.1:{broker.port}", PANIC_EDGE_INSIGHT_ENABLED="false",
+                         PANIC_EDGE_BUDGET_NETWORK_PER_DAY="0.05", PANIC_EDGE_BUDGET_POLICY="stop",
+                         PANIC_EDGE_PREWARM_ON_START="false")
+    daemon = await paid_daemon(config)
+    try:
+        engine, ledger = daemon.engine, daemon.day.ledger
+        assert engine is not None
+        run_id = await engine.start("paid", "a priced prompt")
+        async with asyncio.timeout(20):
+            while engine.states["paid"].run is not None:
+                await asyncio.sleep(0.01)
+        invocations = await engine.store.run_invocations(run_id)
+        assert [i.state.value for i in invocations] == ["completed", "completed"]  # $0.03, then $0.06 > $0.05
+        assert ledger.day.network("paid") == pytest.approx(2 * COST)
+        run = await engine.store.get_run(run_id)
+        assert run is not None and (run.end_reason or "").startswith("budget: ")
+        with pytest.raises(BudgetError):
+            await engine.start("paid", "again")
+    finally:
+        await stopped(daemon)

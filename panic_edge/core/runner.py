@@ -372,9 +372,10 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, [Discard(inv_id, output)]
             if run.safety is not None:
                 meta = {"safety": run.safety, "safety_prompt": state.network.safety_prompt, **meta}
-            if _stops_offline(state):
+            stop = _stop_reason(state)
+            if stop is not None:
                 return replace(state, run=None), [Complete(inv_id, output, now, meta),
-                                                  EndRun(run.run_id, OFFLINE_STOP, now)]
+                                                  EndRun(run.run_id, stop, now)]
             state, invoke = _next(state, run, output, now)
             return state, [Complete(inv_id, output, now, meta), invoke]
         case Failed(inv_id, error, now):
@@ -412,8 +413,11 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
             if reason == state.budget:
                 return state, []
             state = replace(state, budget=reason)
-            if reason is not None and state.policies.budget == "stop" and state.run is not None:
-                return replace(state, run=None), _end(state.run, f"budget: {reason}", now)
+            run = state.run
+            if _stop_reason(state) is not None and run is not None:
+                if not run.held and run.next_at is None:
+                    return state, []  # a call in flight, already paid for: its result ends the run
+                return replace(state, run=None), _end(run, f"budget: {reason}", now)
             return _release(state, now)
         case BoardsSeen(boards):
             return replace(state, boards=boards), []
@@ -423,8 +427,9 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
                 return state, []  # a timer left over from a run that has ended
             if now < run.next_at:
                 return state, [_wait(state, run, run.next_at)]  # early: wait the rest
-            if _stops_offline(state):
-                return replace(state, run=None), _end(run, OFFLINE_STOP, now)
+            stop = _stop_reason(state)
+            if stop is not None:
+                return replace(state, run=None), _end(run, stop, now)
             return _again(state, replace(run, next_at=None), state.mode, now)
         case Resume(run_id, started_at, sequence, given, again, now, after):
             if state.run is not None:
@@ -444,9 +449,14 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
 OFFLINE_STOP = "stopped: the model platforms are unreachable"
 
 
-def _stops_offline(state: RunnerState) -> bool:
-    """Offline, on a network whose policy is stop: the next call is not made, the run ends."""
-    return state.gate == "offline" and state.network.offline_policy == "stop"
+def _stop_reason(state: RunnerState) -> str | None:
+    """Why the run ends instead of making its next call: offline, or over budget, on a network
+    whose policy for that is stop; None when it goes on (or is held)."""
+    if state.gate == "offline" and state.network.offline_policy == "stop":
+        return OFFLINE_STOP
+    if state.budget is not None and state.policies.budget == "stop":
+        return f"budget: {state.budget}"
+    return None
 
 
 def _next(state: RunnerState, run: ActiveRun, output: Content, now: float) -> tuple[RunnerState, Invoke]:
