@@ -116,8 +116,10 @@ class Backoff:
             if check():
                 self._clients.pop(client, None)
                 return True, 0.0
+            if wait > 0:  # already waiting: refused again, but not charged again (else a flood of
+                return False, wait  # wrong tokens would grow the record of failures without bound)
             self._charge(client, now)
-            return False, max(wait, 0.0)
+            return False, 0.0
 
 
 class SlidingWindow:

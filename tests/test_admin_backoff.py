@@ -107,6 +107,24 @@ def test_an_unguessable_secret_passes_whatever_its_address_has_guessed():
     assert backoff.verify("proxy", lambda: True, unguessable=True) == (True, 0.0)
 
 
+def test_wrong_tokens_sent_while_waiting_are_refused_without_growing_the_record():
+    """A flood of wrong tokens from an address already waiting costs the limiter nothing more."""
+    clock = Clock()
+    backoff = Backoff(2, clock)
+    while backoff.verify("flood", lambda: False, unguessable=True)[1] == 0:
+        pass
+    charged, checked = len(backoff._recent), 0
+    for _ in range(10_000):  # 10 s of wrong tokens, one a millisecond
+        clock.now += 0.001
+        ok, wait = backoff.verify("flood", lambda: False, unguessable=True)
+        assert not ok
+        checked += wait == 0
+    # only the tries made after a wait was over were charged (the waits double: 2, 4, 8 s)
+    assert checked <= 3
+    assert len(backoff._recent) == charged + checked
+    assert backoff.verify("flood", lambda: True, unguessable=True) == (True, 0.0)
+
+
 # --- through the real app -------------------------------------------------------------------------
 
 
