@@ -60,6 +60,7 @@ def test_a_big_job_comes_in_chunks_the_projection_first_the_runs_summary_last():
     (lambda b: b.update(projections=[["m", 1, 9, 4, b["projections"][0][4], b["projections"][0][4], 1.0]]), "axes"),
     (lambda b: b.update(embeddings=b["embeddings"] * 200), "more than"),
     (lambda b: b.update(similar="none"), "must be a list"),
+    (lambda b: b["runs"][0].__setitem__(2, 2**63), "SQLite can store"),  # sqlite3 raises OverflowError
 ])
 def test_a_malformed_write_line_is_refused_naming_what_is_wrong(change, problem):
     body = sample().to_json()

@@ -196,8 +196,8 @@ def _text(value: Any, what: str) -> str:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be a whole number")
+    if isinstance(value, bool) or not isinstance(value, int) or not -2**63 <= value < 2**63:
+        raise ValueError(f"{what} must be a whole number that SQLite can store")
     return value
 
 

@@ -160,7 +160,7 @@ class InsightService:
             return
         try:
             await self.store.submit(lambda conn: apply(conn, changes), background=True)
-        except sqlite3.Error as err:
+        except Exception as err:  # noqa: BLE001  a storage fault, a closed store: never the worker's end
             log.warning("insight: could not store a result (%s); the run's next output fills it in", err)
 
     async def _outcome(self, stdout: asyncio.StreamReader) -> tuple[dict[str, Any] | None, bytes | None] | None:
