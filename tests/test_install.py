@@ -336,7 +336,7 @@ def test_a_reel_the_service_could_not_read_is_refused_with_where_to_put_it(tmp_p
     ("--screenshot", "/var/lib/panic-edge/shots/lobby.png", "yes", None),
     ("--screenshot", "/srv/lobby.png", "yes", "may write only in /var/lib/panic-edge (ProtectSystem=strict)"),
     ("--screenshot", "/home/pi/lobby.png", "read-only", "may write only in /var/lib/panic-edge"),
-    ("--screenshot", "/home/pi/lobby.png", "no", None),                 # a data dir in a home: writable
+    ("--screenshot", "/home/pi/lobby.png", "no", "may write only in"),  # the daemon's data dir is, not a node's
 ])
 def test_what_a_system_unit_can_reach(option, path, home, problem):
     from pathlib import PurePosixPath

@@ -80,16 +80,16 @@ class Plan:
     links: tuple[tuple[Path, Path], ...] = ()          # (symlink, what it points at): how a unit is enabled
 
 
-def _under_home(path: Path) -> bool:
-    return path.parts[1:2] in (("home",), ("root",), ("Users",))
+def _in_home(path: Path) -> bool:
+    return reach.in_home(PurePosixPath(path))
 
 
 def unit_settings(target: Target, credentials: Iterable[str] = (), read_write: Iterable[Path] = ()) -> UnitSettings:
     read_write = tuple(read_write)
-    if any(_under_home(p) for p in read_write):
+    if any(_in_home(p) for p in read_write):
         protect_home = "no"  # a data dir or networks folder in a home: reachable, so not protected
     else:
-        protect_home = "read-only" if _under_home(target.exe) or _under_home(target.config) else "yes"
+        protect_home = "read-only" if _in_home(target.exe) or _in_home(target.config) else "yes"
     return UnitSettings(target.exe, target.config, user_mode=target.user, notify=target.notify,
                         credentials=tuple((c, target.credentials_dir / c) for c in sorted(credentials)),
                         read_write=read_write, protect_home=protect_home, docs=target.docs)

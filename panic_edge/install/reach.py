@@ -38,6 +38,11 @@ def _under(path: PurePosixPath, folders: Iterable[PurePosixPath]) -> bool:
     return any(path == folder or folder in path.parents for folder in folders)
 
 
+def in_home(path: PurePosixPath) -> bool:
+    """Whether ``path`` is in a folder ``ProtectHome=`` hides (its ``..`` resolved)."""
+    return _under(_normal(path), HOMES)
+
+
 def _normal(path: PurePosixPath) -> PurePosixPath:
     parts: list[str] = []
     for part in path.parts[1:]:
@@ -63,9 +68,9 @@ def problems(files: Iterable[NodeFile], *, hardened: bool, protect_home: str, st
         path = _normal(file.path)
         if _under(path, PRIVATE_TMP):
             reason = "the service has an empty /tmp of its own (PrivateTmp=yes)"
-        elif _under(path, HOMES) and protect_home == "yes":
+        elif in_home(path) and protect_home == "yes":
             reason = "the service cannot see home folders (ProtectHome=yes)"
-        elif file.writes and not (_under(path, (state_dir,)) or (_under(path, HOMES) and protect_home == "no")):
+        elif file.writes and not _under(path, (state_dir,)):  # (a node unit opens no other folder)
             reason = f"the service may write only in {state_dir} (ProtectSystem=strict)"
         else:
             continue
