@@ -99,7 +99,7 @@ class NodeLink:
         self._started_at = time.time()
         self.refused = 0  # invocations dropped for a file off the appliance
         self._warned: dict[str, None] = {}
-        self._quiet = Quiet(log)  # what anyone may send is logged at most once a minute per topic
+        self._quiet = Quiet(log)  # what anyone may send is logged at most once a minute
         control = replies if control is None else control  # sends commands: logs in as control
         subscriptions = [(topics.availability, 1), (topics.status, 1)]
         if network:
@@ -284,7 +284,8 @@ class NodeLink:
                 event = self._parse(message)
             except PayloadError as err:
                 self.malformed += 1
-                self._quiet.warning(message.topic, "%s: ignored a malformed message on %s: %s", self.node_id,
+                # one kind for every topic: a sender varying a wildcard's level must not get a line each
+                self._quiet.warning("malformed", "%s: ignored a malformed message on %s: %s", self.node_id,
                                     message.topic[:160], err)
                 continue
             except Exception:  # the last resort: a bug in a parser must not stop the node
