@@ -10,7 +10,8 @@ everything behind the flood waited for every message of it to be handled. So:
   ..."), given ``coalesce``, takes the place of the one of its topic still waiting: the older is
   dropped and the newer goes to the back of the line, so the order between topics still holds
   (a network's state is never handled before the invocations sent ahead of it);
-- at most ``max_size`` messages wait; beyond that the oldest goes.
+- at most ``max_size`` messages, and ``max_bytes`` of payload, wait; beyond that the oldest go
+  (a broker may pass messages of up to 256 MB: ten thousand of those would not fit a Pi).
 
 Replaced and dropped messages are counted, and drops said in the log at most once a minute.
 """
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SIZE = 10_000
+MAX_BYTES = 32 * 2**20
 
 
 def never(topic: str) -> bool:
@@ -43,10 +45,12 @@ class Inbox:
     """``put_nowait`` from the event loop's thread (the bus's callbacks), ``await get()`` on it."""
 
     def __init__(self, coalesce: Callable[[str], bool] = never, *, name: str = "MQTT", max_size: int = MAX_SIZE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 max_bytes: int = MAX_BYTES, clock: Callable[[], float] = time.monotonic) -> None:
         self.coalesce = coalesce
         self.name = name
         self.max_size = max_size
+        self.max_bytes = max_bytes
+        self._bytes = 0  # the payloads waiting
         # a state message waits under its topic; an event under "\0<n>" (no topic holds U+0000)
         self._waiting: OrderedDict[str, Message] = OrderedDict()
         self._events = itertools.count()
@@ -63,20 +67,26 @@ class Inbox:
         self.received += 1
         if self.coalesce(message.topic):
             key = message.topic
-            if self._waiting.pop(key, None) is not None:
+            older = self._waiting.pop(key, None)
+            if older is not None:
+                self._bytes -= len(older.payload)
                 self.replaced += 1
         else:
             key = f"\0{next(self._events)}"
-        if len(self._waiting) >= self.max_size:
-            self._waiting.popitem(last=False)
+        size = len(message.payload)
+        while self._waiting and (len(self._waiting) >= self.max_size or self._bytes + size > self.max_bytes):
+            self._bytes -= len(self._waiting.popitem(last=False)[1].payload)
             self.dropped += 1
             self._quiet.warning("dropped", "%s: more messages than it can hold came in (a flood?): dropped "
                                 "the oldest, %d in all", self.name, self.dropped)
         self._waiting[key] = message
+        self._bytes += size
         self._ready.set()
 
     async def get(self) -> Message:
         while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
-        return self._waiting.popitem(last=False)[1]
+        message = self._waiting.popitem(last=False)[1]
+        self._bytes -= len(message.payload)
+        return message

@@ -53,6 +53,20 @@ async def test_every_event_waits_in_order_and_the_line_is_bounded():
     assert firsts == [str(n).encode() for n in range(200, 250)]
 
 
+async def test_big_messages_are_bounded_by_their_bytes_too():
+    inbox = Inbox(T.is_state, max_bytes=10 * 2**20)  # 10 MiB
+    for n in range(40):  # 40 MiB of 1 MiB messages: only the newest ten fit
+        inbox.put_nowait(Message(T.invocations("demo"), bytes([n]) * 2**20))
+    assert inbox.qsize() == 10 and inbox.dropped == 30
+    inbox.put_nowait(Message(T.node_status("lobby"), b"x" * (2**20)))
+    inbox.put_nowait(Message(T.node_status("lobby"), b"y" * (2**20)))  # replaces: frees its older one's bytes
+    assert inbox.qsize() == 10 and inbox.replaced == 1 and inbox.dropped == 31
+    payloads = [(await inbox.get()).payload[:1] for _ in range(10)]
+    assert payloads == [bytes([n]) for n in range(31, 40)] + [b"y"]
+    inbox.put_nowait(Message(T.invocations("demo"), b"small"))  # everything handled: the count is back at 0
+    assert (await inbox.get()).payload == b"small" and inbox.dropped == 31
+
+
 def test_what_is_an_event_and_what_is_a_state():
     events = [T.cmd("start"), T.cmd("reply"), T.invocations("demo"), T.node_cmd("lobby", "blank")]
     states = [T.status, T.availability, T.network_state("demo"), T.node_status("lobby"),
