@@ -32,7 +32,7 @@ from typing import Any
 from bench.outputs import Picture, Sound, meta_of, picture_bytes, picture_of, sound_bytes, sound_of, text_of
 from panic_edge.archive import Archive
 from panic_edge.broker import LocalBroker
-from panic_edge.config import ArchiveConfig, LocalModelsConfig
+from panic_edge.config import ArchiveConfig, LocalModelsConfig, size_text
 from panic_edge.core.catalogue import CATALOGUE
 from panic_edge.core.invocation import Invocation, InvocationState, Run
 from panic_edge.core.media import Content, MediaType
@@ -213,9 +213,8 @@ async def run(broker: LocalBroker, work: Path, quick: bool) -> dict[str, Any]:
 
 
 def _size(n: float) -> str:
-    if n < 1e6:
-        return f"{n / 1e3:,.0f} kB"
-    return f"{n / 1e6:,.1f} MB" if n < 10e6 else f"{n / 1e6:,.0f} MB"
+    """In the binary units `panic-edge archive` and df show (and the 8 GiB limit is in)."""
+    return size_text(n)
 
 
 def _files(outputs: Mapping[str, Mapping[str, Any]]) -> str:

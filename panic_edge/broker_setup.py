@@ -30,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panic_edge.config import MqttConfig
-from panic_edge.core.topics import COMMANDS, ROOT, Topics
+from panic_edge.core.topics import COMMANDS, NODE_LEAVES, ROOT, Topics
 from panic_edge.errors import ConfigError
 
 ROLES = ("daemon", "node", "control")
-NODE_LEAVES = ("availability", "status", "screenshot")  # what a display node publishes about itself
 MAX_PACKET_BYTES = 1024 * 1024  # the broker's cap; panic-edge's own limits are far lower (docs/mqtt.md)
 ITERATIONS = 101  # what mosquitto_passwd uses
 SALT_BYTES = 12

@@ -83,11 +83,11 @@ class Topics:
 
     def node_availability(self, node_id: str) -> str:
         """Retained ``online`` / ``offline`` of one display node; ``offline`` is its last will."""
-        return f"{self.base}/nodes/{node_id}/availability"
+        return self._node_leaf(node_id, "availability")
 
     def node_status(self, node_id: str) -> str:
         """Retained JSON: what one display node shows (``kind``, ``network``, ``mode``)."""
-        return f"{self.base}/nodes/{node_id}/status"
+        return self._node_leaf(node_id, "status")
 
     @property
     def nodes_filter(self) -> str:
@@ -116,7 +116,11 @@ class Topics:
 
     def node_screenshot(self, node_id: str) -> str:
         """A small PNG of what one screen shows, sent when asked (``cmd/screenshot``); not retained."""
-        return f"{self.base}/nodes/{node_id}/screenshot"
+        return self._node_leaf(node_id, "screenshot")
+
+    def _node_leaf(self, node_id: str, leaf: str) -> str:
+        assert leaf in NODE_LEAVES, leaf  # the broker's ACL lets a node write only these
+        return f"{self.base}/nodes/{node_id}/{leaf}"
 
     def node_topic_leaf(self, topic: str) -> tuple[str, str] | None:
         """``(node_id, rest)`` for any topic under ``nodes/``; None otherwise."""
@@ -143,3 +147,4 @@ class Topics:
 
 COMMANDS = ("start", "stop", "stop-all", "press", "button-network")
 NODE_COMMANDS = ("blank", "wake", "reload", "screenshot")
+NODE_LEAVES = ("availability", "status", "screenshot")  # what a display node publishes about itself
