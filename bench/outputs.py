@@ -29,7 +29,7 @@ from PIL import Image
 from bench.images import encoded, photographic
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
-from panic_edge.platforms import prompts
+from panic_edge.platforms.replicate import cost_of
 
 SPEECH_SECONDS = 5.0  # a sentence of speech, with XTTS's pauses
 TEXT_CHARS = 160
@@ -107,10 +107,10 @@ def text_of(n: int, chars: int = TEXT_CHARS) -> str:
 
 def meta_of(model: Model, seconds: float) -> dict[str, Any]:
     """The meta a Replicate prediction leaves (ids, times), with the cost the real client
-    estimates from the catalogue's price (``prompts.cost``)."""
+    gives it (``replicate.cost_of``: the catalogue's price, else estimated from the seconds)."""
     return {"platform": model.platform, "id": uuid.uuid4().hex[:26], "version": uuid.uuid4().hex * 2,
             "predict_time": round(seconds, 3), "wall_time": round(seconds + 0.4, 3),
-            **prompts.cost(model, seconds)}
+            **cost_of(model, seconds)}
 
 
 def pool_path(folder: Path, picture: Picture, seed: int) -> Path:

@@ -62,6 +62,8 @@ async def test_a_community_model_without_a_price_is_costed_by_its_seconds_at_the
     assert out.meta["cost_usd"] == pytest.approx(1.5 * 0.0014) and out.meta["cost_estimated"] is True
     priced = await client.invoke(CATALOGUE["flux-schnell"], TEXT)  # a published price: no estimate
     assert priced.meta["cost_usd"] == 0.003 and "cost_estimated" not in priced.meta
+    unpriced = await client.invoke(CATALOGUE["flux-2-klein-4b"], TEXT)  # official, but no price found
+    assert unpriced.meta["cost_usd"] == pytest.approx(1.5 * 0.0014) and unpriced.meta["cost_estimated"] is True
 
 
 async def test_a_pinned_version_is_used_as_given(fake, client):

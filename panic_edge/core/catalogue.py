@@ -55,10 +55,13 @@ CLAUDE = per_million(3.0, 15.0)        # claude-sonnet-4-5
 GEMINI = per_million(0.30, 2.50)       # gemini-2.5-flash
 LLAMA_8B = per_million(0.05, 0.25)     # meta/meta-llama-3-8b-instruct on Replicate
 LLAMA_70B = per_million(0.65, 2.75)    # meta/meta-llama-3-70b-instruct on Replicate
-# A community model on Replicate is billed by the second on hardware its author chose, which the
-# API does not say: its calls are estimated at the A100 (80GB) rate, $0.0014/s
-# (replicate.com/pricing), dearer than the T4, A40 and L40S most of them run on, so a day's
-# budget errs towards stopping early, never late. Marked `cost_estimated` in the call's meta.
+# Official Replicate models are billed per output or per token: the prices above are Replicate's,
+# as listed by third parties (the model pages could not be read from the build machine; check
+# them before relying on a cap). A Replicate model with no price here (a community model, billed
+# by the second on hardware its author chose, which the API does not say; or an official one
+# whose price was not found: flux-2-klein-4b, lyria-2) is estimated from the seconds it ran at the
+# A100 (80GB) rate, $0.0014/s (replicate.com/pricing), dearer than the T4, A40 and L40S most
+# community models run on. Marked `cost_estimated` in the call's meta.
 COMMUNITY_HARDWARE = Price(per_second=0.0014)
 ONE_SENTENCE = "Describe this picture in one vivid sentence."
 CAPTION = ("Provide an interesting, concise caption for this image. Describe foreground and background "
@@ -92,30 +95,33 @@ MODELS: tuple[Model, ...] = (
        output_format="png"),
     _m("imagen-4-fast", "Imagen 4 Fast", "replicate", (T, I),
        "Google's fast Imagen 4: crisp, literal pictures.", "google/imagen-4-fast", seconds=5, official=True,
+       price=per_image(0.02),
        aspect_ratio="16:9", safety_filter_level="block_only_high"),
     _m("photon-flash", "Luma Photon Flash", "replicate", (T, I),
        "Luma's quick Photon model: bold, cinematic pictures.", "luma/photon-flash", seconds=6,
        price=per_image(0.01), official=True, aspect_ratio="16:9"),
     _m("seedream-4.5", "Seedream 4.5", "replicate", (T, I),
        "ByteDance's Seedream 4.5, with a strong sense of space and layout.", "bytedance/seedream-4.5",
-       seconds=15, official=True, size="2K", aspect_ratio="16:9"),
+       seconds=15, price=per_image(0.04), official=True, size="2K", aspect_ratio="16:9"),
     _m("z-image-turbo", "Z-Image Turbo", "replicate", (T, I),
        "Tongyi's Z-Image Turbo, distilled by Pruna: photographic pictures in about a second.",
        "prunaai/z-image-turbo", seconds=3, aspect_ratio="16:9"),
     _m("dreamina-3.1", "Dreamina 3.1", "replicate", (T, I),
        "ByteDance's Dreamina 3.1: cinematic four-megapixel pictures.", "bytedance/dreamina-3.1", seconds=15,
-       official=True, aspect_ratio="16:9", resolution="2K"),
+       price=per_image(0.03), official=True, aspect_ratio="16:9", resolution="2K"),
     _m("ideogram-v3-turbo", "Ideogram 3 Turbo", "replicate", (T, I),
        "Ideogram's fast model: realistic or designed pictures, good at lettering.",
-       "ideogram-ai/ideogram-v3-turbo", seconds=8, official=True, aspect_ratio="16:9"),
+       "ideogram-ai/ideogram-v3-turbo", seconds=8, price=per_image(0.03), official=True, aspect_ratio="16:9"),
     _m("sd-3.5-large-turbo", "Stable Diffusion 3.5 Large Turbo", "replicate", (T, I),
        "Stability AI's distilled SD 3.5 large model: fewer steps, quicker pictures.",
-       "stability-ai/stable-diffusion-3.5-large-turbo", seconds=4, official=True, aspect_ratio="16:9",
+       "stability-ai/stable-diffusion-3.5-large-turbo", seconds=4, price=per_image(0.04), official=True,
+       aspect_ratio="16:9",
        output_format="png"),
     _m("image-reproducer-i-flux", "Image Reproducer I (FLUX Kontext)", "replicate", (T, I),
        "Asked to reproduce the picture it is handed exactly, FLUX Kontext drifts a little each time; "
        "from a typed prompt it first paints one with FLUX.2 [klein]. Pair it with Image Reproducer II.",
-       "black-forest-labs/flux-kontext-dev", seconds=8, official=True, picture_field="input_image",
+       "black-forest-labs/flux-kontext-dev", seconds=8, price=per_image(0.025), official=True,
+       picture_field="input_image",
        picture_prompt=REPRODUCE, guidance=2.5, num_inference_steps=30, aspect_ratio="match_input_image",
        output_format="png",
        genesis={"ref": "black-forest-labs/flux-2-klein-4b", "official": True, "aspect_ratio": "16:9",
@@ -165,10 +171,11 @@ MODELS: tuple[Model, ...] = (
        max_new_tokens=100),
     _m("llama-4-scout-instruct", "Llama 4 Scout", "replicate", (I, T),
        "Meta's natively multimodal Llama 4 Scout (17B, 16 experts), asked for a caption.",
-       "meta/llama-4-scout-instruct", seconds=4, official=True, prompt=CAPTION, max_tokens=100),
+       "meta/llama-4-scout-instruct", seconds=4, price=per_million(0.17, 0.65), official=True, prompt=CAPTION,
+       max_tokens=100),
     _m("claude-4-sonnet-caption", "Claude 4 Sonnet caption (Replicate)", "replicate", (I, T),
        "Claude 4 Sonnet through Replicate describes the picture in one sentence.",
-       "anthropic/claude-4-sonnet", seconds=5, official=True, prompt="describe this image in one sentence",
+       "anthropic/claude-4-sonnet", seconds=5, price=CLAUDE, official=True, prompt="describe this image in one sentence",
        max_image_resolution=0.5),
     _m("image-reproducer-ii-flux", "Image Reproducer II", "local", (I, T),
        "Hands the picture on, untouched, to Image Reproducer I: the pair loops a picture through "
@@ -208,7 +215,7 @@ MODELS: tuple[Model, ...] = (
     # --- language models ------------------------------------------------------------------
     _m("claude-4-sonnet", "Claude 4 Sonnet (Replicate)", "replicate", (T, T),
        "Claude 4 Sonnet through Replicate, asked to continue the idea in one sentence.",
-       "anthropic/claude-4-sonnet", seconds=4, official=True),
+       "anthropic/claude-4-sonnet", seconds=4, price=CLAUDE, official=True),
     _m("llama-3-8b", "Llama 3 8B Instruct", "replicate", (T, T),
        "Meta's small Llama 3, asked to continue the idea in one sentence.",
        "meta/meta-llama-3-8b-instruct", seconds=2, price=LLAMA_8B, official=True, max_tokens=200, **OLD),

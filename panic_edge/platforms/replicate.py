@@ -119,11 +119,15 @@ def parse_output(model: Model, output: Any) -> str:
     return url
 
 
-def _estimate(model: Model, predict_time: Any) -> dict[str, Any]:
-    """A community model without a published price: its cost from the seconds Replicate says it
-    ran, at COMMUNITY_HARDWARE's rate (so the day's budget counts it), marked as estimated."""
-    if model.price is not None or model.params.get("official") or isinstance(predict_time, bool) \
-            or not isinstance(predict_time, int | float) or not 0 <= predict_time <= MAX_PREDICT_SECONDS:
+def cost_of(model: Model, predict_time: Any, tokens_in: int | None = None,
+            tokens_out: int | None = None) -> dict[str, Any]:
+    """A prediction's ``cost_usd``: from the catalogue's price, else (no price known) estimated
+    from the seconds Replicate says it ran at COMMUNITY_HARDWARE's rate, so the day's budget
+    counts it, and marked ``cost_estimated``. Nothing for a run time that is not plausible."""
+    if model.price is not None:
+        return prompts.cost(model, predict_time, tokens_in, tokens_out)
+    if isinstance(predict_time, bool) or not isinstance(predict_time, int | float) \
+            or not 0 <= predict_time <= MAX_PREDICT_SECONDS:
         return {}
     return {"cost_usd": COMMUNITY_HARDWARE.estimate(predict_time), "cost_estimated": True}
 
@@ -236,7 +240,7 @@ class ReplicatePlatform:
                 "predict_time": predict_time, "wall_time": round(time.perf_counter() - began, 3),
                 **({"input_tokens": tokens_in} if tokens_in is not None else {}),
                 **({"output_tokens": tokens_out} if tokens_out is not None else {}),
-                **prompts.cost(model, predict_time, tokens_in, tokens_out), **_estimate(model, predict_time)}
+                **cost_of(model, predict_time, tokens_in, tokens_out)}
 
     # --- talking to the API -------------------------------------------------------------------
 
