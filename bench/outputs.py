@@ -27,9 +27,9 @@ from typing import Any
 from PIL import Image
 
 from bench.images import encoded, photographic
+from panic_edge.core.catalogue import replicate_cost
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
-from panic_edge.platforms.replicate import cost_of
 
 SPEECH_SECONDS = 5.0  # a sentence of speech, with XTTS's pauses
 TEXT_CHARS = 160
@@ -107,10 +107,12 @@ def text_of(n: int, chars: int = TEXT_CHARS) -> str:
 
 def meta_of(model: Model, seconds: float) -> dict[str, Any]:
     """The meta a Replicate prediction leaves (ids, times), with the cost the real client
-    gives it (``replicate.cost_of``: the catalogue's price, else estimated from the seconds)."""
+    gives it (``replicate_cost``: the catalogue's price, else estimated from the seconds; imported
+    from the pure catalogue, not the client, whose ``replicate`` package would add 15 MB to the
+    daemon this stand-in runs in)."""
     return {"platform": model.platform, "id": uuid.uuid4().hex[:26], "version": uuid.uuid4().hex * 2,
             "predict_time": round(seconds, 3), "wall_time": round(seconds + 0.4, 3),
-            **cost_of(model, seconds)}
+            **replicate_cost(model, seconds)}
 
 
 def pool_path(folder: Path, picture: Picture, seed: int) -> Path:

@@ -63,6 +63,21 @@ LLAMA_70B = per_million(0.65, 2.75)    # meta/meta-llama-3-70b-instruct on Repli
 # A100 (80GB) rate, $0.0014/s (replicate.com/pricing), dearer than the T4, A40 and L40S most
 # community models run on. Marked `cost_estimated` in the call's meta.
 COMMUNITY_HARDWARE = Price(per_second=0.0014)
+MAX_PREDICT_SECONDS = 3600  # a predict_time beyond an hour is not one: no estimate from it
+
+
+def replicate_cost(model: Model, predict_time: object, tokens_in: int | None = None,
+                   tokens_out: int | None = None) -> dict[str, float | bool]:
+    """A Replicate prediction's ``cost_usd``: from the model's price, else (no price known)
+    estimated from the seconds Replicate says it ran at COMMUNITY_HARDWARE's rate, so the day's
+    budget counts it, and marked ``cost_estimated``. Nothing for a run time that is not plausible.
+    (Pure, so the client and the benchmarks' stand-ins cost a call the same way.)"""
+    seconds = predict_time if isinstance(predict_time, int | float) and not isinstance(predict_time, bool) else None
+    if model.price is not None:
+        return {"cost_usd": model.price.estimate(seconds, tokens_in, tokens_out)}
+    if seconds is None or not 0 <= seconds <= MAX_PREDICT_SECONDS:
+        return {}
+    return {"cost_usd": COMMUNITY_HARDWARE.estimate(seconds), "cost_estimated": True}
 ONE_SENTENCE = "Describe this picture in one vivid sentence."
 CAPTION = ("Provide an interesting, concise caption for this image. Describe foreground and background "
            "elements.")

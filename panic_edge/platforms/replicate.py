@@ -33,7 +33,7 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from panic_edge.core.catalogue import COMMUNITY_HARDWARE
+from panic_edge.core.catalogue import replicate_cost
 from panic_edge.core.clean import clean_text
 from panic_edge.core.media import MediaType
 from panic_edge.core.model import Model
@@ -47,7 +47,6 @@ from panic_edge.platforms.http import MAX_ANSWER_BYTES, parse_retry_after, statu
 log = logging.getLogger("panic_edge.platforms")
 
 TERMINAL = ("succeeded", "failed", "canceled")
-MAX_PREDICT_SECONDS = 3600  # a predict_time beyond an hour is not one: no estimate from it
 DEFAULT_FIELD = {MediaType.TEXT: "prompt", MediaType.IMAGE: "image", MediaType.AUDIO: "audio"}
 # catalogue params the client reads; every other param is a literal input field of the model
 RESERVED = {"field", "template", "output_key", "official", "system", "system_field", "picture_field",
@@ -117,19 +116,6 @@ def parse_output(model: Model, output: Any) -> str:
                                     "safety checker removed every output)")
         raise PermanentError(f"{model.id}: expected a file URL, got {_shape(output)}")
     return url
-
-
-def cost_of(model: Model, predict_time: Any, tokens_in: int | None = None,
-            tokens_out: int | None = None) -> dict[str, Any]:
-    """A prediction's ``cost_usd``: from the catalogue's price, else (no price known) estimated
-    from the seconds Replicate says it ran at COMMUNITY_HARDWARE's rate, so the day's budget
-    counts it, and marked ``cost_estimated``. Nothing for a run time that is not plausible."""
-    if model.price is not None:
-        return prompts.cost(model, predict_time, tokens_in, tokens_out)
-    if isinstance(predict_time, bool) or not isinstance(predict_time, int | float) \
-            or not 0 <= predict_time <= MAX_PREDICT_SECONDS:
-        return {}
-    return {"cost_usd": COMMUNITY_HARDWARE.estimate(predict_time), "cost_estimated": True}
 
 
 def _url(value: Any) -> str | None:
@@ -240,7 +226,7 @@ class ReplicatePlatform:
                 "predict_time": predict_time, "wall_time": round(time.perf_counter() - began, 3),
                 **({"input_tokens": tokens_in} if tokens_in is not None else {}),
                 **({"output_tokens": tokens_out} if tokens_out is not None else {}),
-                **cost_of(model, predict_time, tokens_in, tokens_out)}
+                **replicate_cost(model, predict_time, tokens_in, tokens_out)}
 
     # --- talking to the API -------------------------------------------------------------------
 
