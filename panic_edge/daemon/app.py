@@ -309,9 +309,13 @@ class Daemon:
         broker: anyone may invent node ids, and their retained messages would pile up there."""
         heard = Heard.REFUSED
         if leaf == "screenshot":
-            shot = self.screens.put(node_id, message.payload)
-            if shot is not None:
-                self._hub_publish("screenshot", {"node_id": node_id, "at": shot.at})
+            if not self.presence.is_online(node_id):  # else any invented id could push real ones out
+                self._quiet.warning("screenshot", "ignored a screenshot from %r, which is not a display node "
+                                    "online", node_id[:100])
+            else:
+                shot = self.screens.put(node_id, message.payload)
+                if shot is not None:
+                    self._hub_publish("screenshot", {"node_id": node_id, "at": shot.at})
             heard = Heard.REFUSED if message.retain else Heard.SAME  # a screenshot is never kept
         elif leaf in ("availability", "status"):
             heard = self.presence.hear(node_id, leaf, message.payload)

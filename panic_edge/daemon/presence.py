@@ -142,6 +142,10 @@ class Presence:
     def online(self) -> int:
         return sum(1 for n in self._nodes.values() if n.online)
 
+    def is_online(self, node_id: str) -> bool:
+        node = self._nodes.get(node_id)
+        return node is not None and node.online
+
     def nodes(self) -> list[dict[str, Any]]:
         """Every node heard of that has a status: id, online, kind, network and its details."""
         return [{"node_id": node_id, "online": n.online, "kind": n.kind, "network": n.network, **n.details}

@@ -19,6 +19,7 @@ from typing import Any
 
 from panic_edge.core.topics import NODE_COMMANDS, Topics
 from panic_edge.errors import CommandError, PayloadError
+from panic_edge.quiet import Quiet
 
 log = logging.getLogger("panic_edge.daemon")
 
@@ -57,6 +58,7 @@ class Screens:
         self.topics, self.publish, self._nodes, self.clock = topics, publish, nodes, clock
         self._shots: OrderedDict[str, Screenshot] = OrderedDict()
         self._lock = threading.Lock()
+        self._quiet = Quiet(log)  # a line a minute per node at most
 
     def put(self, node_id: str, payload: bytes) -> Screenshot | None:
         """Keep a node's screenshot; a bad one is logged and dropped (the previous one stays)."""
@@ -65,7 +67,8 @@ class Screens:
                 raise PayloadError("the node id is empty or too long")
             width, height = png_size(payload)
         except PayloadError as err:
-            log.warning("ignored a screenshot from node %r: %s", node_id[:MAX_NODE_ID], err)
+            self._quiet.warning(node_id[:MAX_NODE_ID], "ignored a screenshot from node %r: %s",
+                                node_id[:MAX_NODE_ID], err)
             return None
         shot = Screenshot(payload, width, height, self.clock())
         with self._lock:
