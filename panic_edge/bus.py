@@ -94,11 +94,12 @@ def _readable(sock: Any) -> bool:
     """Whether ``sock`` has more to read now (TLS may hold decrypted bytes the socket no longer shows)."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    try:
-        ready, _, _ = select.select([sock], [], [], 0)
+    try:  # poll, not select: select refuses a descriptor numbered 1024 or more
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):  # closed under us
         return False
-    return bool(ready)
 
 
 def _path(path: Path | None) -> str | None:
