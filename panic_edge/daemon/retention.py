@@ -134,6 +134,9 @@ class Retention:
                 for c in chosen:
                     self._gone[c.invocation_id] = (c.size, c.invocation_id not in self._sizes)
                 pruned, freed = pruned + len(chosen), freed + sum(c.size for c in chosen)
+                # recorded batch by batch: the next batch's query then needs no growing list of
+                # files to leave out (only those a full disk would not let us record yet)
+                await self._record()
                 if len(batch) < BATCH:
                     break
             recorded = await self._record()
