@@ -19,6 +19,14 @@ MAX_CALL_USD = 1000.0  # one call costing more than this is not a price but a br
 MAX_HOURS = 31 * 24  # the longest window read
 
 
+def call_usd(cost: object) -> float | None:
+    """One call's reported ``cost_usd`` as dollars, or None when it is not a plausible price (the
+    rule the database's spend rollup applies too: a number above 0 and at most MAX_CALL_USD)."""
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 < cost <= MAX_CALL_USD:
+        return float(cost)
+    return None
+
+
 @dataclass(frozen=True)
 class SpendRow:
     """Calls of one network that began in hour ``bucket`` of the window (0 = its first hour):

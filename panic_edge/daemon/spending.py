@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from panic_edge.clock import Clock
 from panic_edge.core import spending
 from panic_edge.core.runner import RunnerState, Spending
-from panic_edge.core.spend import HOUR, MAX_CALL_USD
+from panic_edge.core.spend import HOUR, call_usd
 from panic_edge.store import spend as queries
 
 if TYPE_CHECKING:
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from panic_edge.store import Store
 
 log = logging.getLogger("panic_edge.spending")
-
-
-def _usd(cost: object) -> float | None:
-    """A reported cost as dollars, or None when it is not a plausible one (the spend query's rule)."""
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 < cost <= MAX_CALL_USD:
-        return float(cost)
-    return None
 
 
 class Ledger:
@@ -60,7 +53,7 @@ class Ledger:
         meta's ``cost_usd``, any value). ``at`` is the instant the database files it under (an
         invocation's ``created_at``, a warm-up's ``started_at``), so a restart reads the same day back."""
         self.day = spending.roll(self.day, self.clock.now(), self.tz)
-        usd = _usd(cost)
+        usd = call_usd(cost)
         if usd is not None:
             self.day = spending.add(self.day, network, usd, at, self.tz)
         await self.apply()
@@ -68,7 +61,7 @@ class Ledger:
     async def refund(self, network: str, cost: object, at: float) -> None:
         """Take back what ``spent`` counted for a result the runner discarded (a stop came first):
         the database keeps no completed step, so no cost, for it."""
-        usd = _usd(cost)
+        usd = call_usd(cost)
         if usd is not None:
             self.day = spending.take_back(spending.roll(self.day, self.clock.now(), self.tz), network, usd, at,
                                           self.tz)
