@@ -33,7 +33,9 @@ TEXT = st.one_of(st.sampled_from(SPECIAL), st.text(st.characters(exclude_categor
 VALUE = st.one_of(TEXT, st.binary(max_size=30))
 FIELDS = ["network", "prompt", "slug", "is_new", "name", "description", "models", "lockout_seconds", "prompts",
           "offline_policy", "about_url", "invocation", "back", "next", "password", "page", "limit", "offset",
-          "backup"]
+          "backup",
+          # every query parameter a page reads: cursors, windows, filters (flask_ui: request.args)
+          "before", "after", "all", "days", "hours", "model", "t", "used"]
 KEY = st.one_of(st.sampled_from(FIELDS), TEXT)
 JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT)
 JSON_TREE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
