@@ -45,12 +45,14 @@ from panic_edge.nodes import messages
 from panic_edge.nodes.commands import NodeCommand, parse_node_command
 from panic_edge.nodes.feed import selection_of
 from panic_edge.nodes.fetch import bounded_get, media_scope
+from panic_edge.nodes.gate import Gate, gate_of
 from panic_edge.nodes.messages import (
     Appliance,
     ApplianceStatus,
     Assigned,
     Connection,
     Event,
+    NetworkState,
     Shown,
     Unassigned,
 )
@@ -94,6 +96,7 @@ class NodeLink:
         self.backfill_limit = backfill
         self.events: asyncio.Queue[Event | NodeCommand] = asyncio.Queue()
         self.status: ApplianceStatus | None = None
+        self.network_state: NetworkState | None = None  # the followed network's latest retained state
         self._got_status = asyncio.Event()
         self.malformed = 0
         self._started_at = time.time()
@@ -188,7 +191,7 @@ class NodeLink:
             if self.network:
                 self.bus.unsubscribe(topics.network_state(self.network), topics.invocations(self.network),
                                      *((topics.insight(self.network),) if self.insight else ()))
-            self.network = network
+            self.network, self.network_state = network, None
             self.bus.subscribe((topics.network_state(network), 1), (topics.invocations(network), 1),
                                *(((topics.insight(network), 1),) if self.insight else ()))
             self._refill(None)
@@ -295,10 +298,18 @@ class NodeLink:
             if isinstance(event, ApplianceStatus):
                 self.status = event
                 self._got_status.set()
+            if isinstance(event, NetworkState) and event.network == self.network:
+                self.network_state = event
             if isinstance(event, Shown) and not await self._admit(event, message.topic):
                 continue
             if event is not None:
                 self.events.put_nowait(event)
+
+    @property
+    def gate(self) -> Gate | None:
+        """Why the followed network cannot start now (opening hours, budget), from the appliance's
+        status and the network's state as last heard; None when it may."""
+        return gate_of(self.status, self.network_state)
 
     @property
     def media_base(self) -> str:

@@ -23,7 +23,7 @@ from panic_edge.core.installation import SpeakerScreen
 from panic_edge.errors import MediaGone, PayloadError
 from panic_edge.nodes.commands import NodeCommand
 from panic_edge.nodes.fetch import fetch_media
-from panic_edge.nodes.gate import Gate, gate_of
+from panic_edge.nodes.gate import Gate
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import ApplianceStatus, Assigned, NetworkState, Shown, Unassigned
 from panic_edge.nodes.service import Watchdog, quiet_http_logs
@@ -185,7 +185,6 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
             runner = asyncio.create_task(speaker.run(), name="speaker")
             keepalive = asyncio.create_task(Watchdog().run(f"speaker {node_id}"), name="watchdog")
             quiet = False
-            states: dict[str, NetworkState] = {}  # the networks' retained states, for the gate
             try:
                 while True:
                     event = await link.events.get()
@@ -196,9 +195,7 @@ async def run_speaker(config: Config, network: str | None, *, speak_text: bool =
                     elif isinstance(event, Shown) and event.network == link.network and not quiet:
                         speaker.offer(event)
                     elif isinstance(event, (NetworkState, ApplianceStatus)):
-                        if isinstance(event, NetworkState):
-                            states[event.network] = event
-                        speaker.gate(gate_of(link.status, states.get(link.network or "")))
+                        speaker.gate(link.gate)
                     elif isinstance(event, Assigned) and isinstance(event.screen, SpeakerScreen):
                         s = event.screen  # a new network or new settings: start a fresh playlist
                         speaker.playlist = Playlist(s.speak_text, s.max_behind, s.stale_after)

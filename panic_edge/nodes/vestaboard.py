@@ -30,7 +30,7 @@ from panic_edge.core.model import Model
 from panic_edge.errors import ConfigError
 from panic_edge.nodes.board import BOARDS, CLEAR, Message, Pacer, compose
 from panic_edge.nodes.commands import NodeCommand
-from panic_edge.nodes.gate import Gate, gate_of
+from panic_edge.nodes.gate import Gate
 from panic_edge.nodes.link import NodeLink, default_node_id
 from panic_edge.nodes.messages import ApplianceStatus, Assigned, NetworkState, Shown, Unassigned
 from panic_edge.nodes.screen.markdown import blocks
@@ -245,11 +245,10 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
         runner = None if bridge is None else asyncio.create_task(bridge.run(), name="vestaboard pacing")
         keepalive = asyncio.create_task(Watchdog().run(f"vestaboard {node_id}"), name="watchdog")
         held = False
-        states: dict[str, NetworkState] = {}  # the networks' retained states, for the gate
 
         def tell_gate() -> None:
             if bridge is not None and not held:
-                bridge.gate(gate_of(link.status, states.get(bridge.options.network)))
+                bridge.gate(link.gate)
 
         if not screen:  # the daemon holds the first call while a board shows the prompt (core/pacing.py)
             link.set_status(shows_prompt=options.show_prompt)
@@ -264,8 +263,6 @@ async def run_vestaboard(config: Config, options: BoardOptions, key: str, screen
                 elif isinstance(event, Shown) and bridge is not None and not held:
                     bridge.offer(event)
                 elif isinstance(event, (NetworkState, ApplianceStatus)):
-                    if isinstance(event, NetworkState):
-                        states[event.network] = event
                     tell_gate()
                 elif isinstance(event, Assigned) and isinstance(event.screen, VestaboardScreen):
                     chosen = BoardOptions.of_screen(event.screen, event.network, node_id)
