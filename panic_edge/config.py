@@ -363,7 +363,8 @@ class ScheduleConfig(_Section):
                                   "[\"2026-12-25 closed\", \"2026-12-31 10:00-15:00\"]; in the environment "
                                   "variable separated by ; as the hours are.")
     closed_policy: Literal["stop", "pause"] = Field("stop", description="At closing time: stop ends the "
-                                                    "runs; pause holds them and goes on at opening.")
+                                                    "runs (a call under way is shown first); pause holds them "
+                                                    "and goes on at opening.")
     on_open: Literal["wait", "attract"] = Field("wait", description="At opening: wait for the first press, "
                                                 "or start an attract run of the button's network.")
     screen_off_command: str = Field("", description="Shell command display nodes run at closing to blank "

@@ -348,7 +348,13 @@ def test_after_a_restart_the_pacing_is_kept_from_when_the_last_step_finished():
 
 def test_closing_with_the_stop_policy_ends_the_run_and_refuses_presses_saying_when_it_opens():
     state, actions = step(paced(), Hours(False, 200.0, opens_at="Fri 10:00"))
-    assert state.phase == "idle" and actions[-1] == EndRun("r1", "closed: outside the opening hours", 200.0)
+    assert actions == [] and state.run is not None  # the call in flight is shown first (it is paid for)
+    state, actions = step(state, Completed("r1.0", IMAGE, 200.5))
+    assert [type(a) for a in actions] == [Complete, EndRun]
+    assert state.phase == "idle" and actions[-1] == EndRun("r1", "closed: outside the opening hours", 200.5)
+    waiting, _ = step(paced(), Completed("r1.0", IMAGE, 101.0))  # paced: waiting for its next call
+    waiting, actions = step(waiting, Hours(False, 101.5))
+    assert waiting.phase == "idle" and actions[-1] == EndRun("r1", "closed: outside the opening hours", 101.5)
     state, actions = step(state, Press("r2", 201.0))
     [refusal] = actions
     assert isinstance(refusal.error, ClosedError) and "opens at Fri 10:00" in str(refusal.error)

@@ -412,13 +412,7 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
         case Spending(reason, now):
             if reason == state.budget:
                 return state, []
-            state = replace(state, budget=reason)
-            run = state.run
-            if _stop_reason(state) is not None and run is not None:
-                if not run.held and run.next_at is None:
-                    return state, []  # a call in flight, already paid for: its result ends the run
-                return replace(state, run=None), _end(run, f"budget: {reason}", now)
-            return _release(state, now)
+            return _gate_changed(replace(state, budget=reason), now)
         case BoardsSeen(boards):
             return replace(state, boards=boards), []
         case Due(now):
@@ -449,14 +443,32 @@ def step(state: RunnerState, event: Event) -> tuple[RunnerState, list[Action]]:
 OFFLINE_STOP = "stopped: the model platforms are unreachable"
 
 
+CLOSED_STOP = "closed: outside the opening hours"
+
+
 def _stop_reason(state: RunnerState) -> str | None:
-    """Why the run ends instead of making its next call: offline, or over budget, on a network
-    whose policy for that is stop; None when it goes on (or is held)."""
-    if state.gate == "offline" and state.network.offline_policy == "stop":
-        return OFFLINE_STOP
+    """Why the run ends instead of making its next call: closed, over budget or offline, on a
+    network whose policy for that is stop; None when it goes on (or is held)."""
+    if not state.open and state.policies.closed == "stop":
+        return CLOSED_STOP
     if state.budget is not None and state.policies.budget == "stop":
         return f"budget: {state.budget}"
+    if state.gate == "offline" and state.network.offline_policy == "stop":
+        return OFFLINE_STOP
     return None
+
+
+def _gate_changed(state: RunnerState, now: float) -> tuple[RunnerState, list[Action]]:
+    """A gate closed or opened. Where its policy is stop the run ends: at once if it is waiting or
+    held, else with the result of the call in flight (already paid for: recorded and shown first,
+    by the Completed rule); elsewhere a held run goes on, or is held for another reason."""
+    run = state.run
+    stop = _stop_reason(state)
+    if stop is not None and run is not None:
+        if not run.held and run.next_at is None:
+            return state, []
+        return replace(state, run=None), _end(run, stop, now)
+    return _release(state, now)
 
 
 def _next(state: RunnerState, run: ActiveRun, output: Content, now: float) -> tuple[RunnerState, Invoke]:
@@ -516,9 +528,7 @@ def _hours(state: RunnerState, is_open: bool, now: float, opens_at: str | None,
         return state, []
     state = replace(state, open=is_open, opens_at=None if is_open else opens_at)
     if not is_open:
-        if state.run is not None and state.policies.closed == "stop":
-            return replace(state, run=None), _end(state.run, "closed: outside the opening hours", now)
-        return _release(state, now)
+        return _gate_changed(state, now)
     if state.run is None:
         if attract_run_id is not None and state.policies.on_open == "attract":
             return step(state, Press(attract_run_id, now))
