@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -308,3 +310,30 @@ def test_the_worker_ignores_sigint_and_ends_at_the_end_of_its_input(tmp_path, mo
     assert proc.wait(20) == 0
     stderr = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+async def test_a_stopping_daemon_calls_no_model_while_its_worker_takes_its_time_to_end(insight_config):
+    """The runs end as the daemon begins to stop, before the slow parts of its shutdown: a stopped
+    (SIGSTOP) worker takes six seconds to be killed, and the loop went on calling models meanwhile."""
+    daemon = await start_daemon(insight_config)
+    await wait_status(daemon, "on")
+    pid = daemon.daemon.insight.worker_pid
+    assert pid is not None
+    run_id = await daemon.engine.start("demo", "a camel in the desert")
+    async with asyncio.timeout(30):
+        while await completed(daemon, run_id) < 3:
+            await asyncio.sleep(0.02)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        asked = time.time()
+        daemon.daemon.stop()
+        await asyncio.wait_for(daemon.task, 30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    with sqlite3.connect(insight_config.database_path) as conn:
+        after = conn.execute("SELECT count(*) FROM invocations WHERE run_id = ? AND created_at > ?",
+                             (run_id, asked + 0.5)).fetchone()[0]
+        ended = conn.execute("SELECT ended_at FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    assert after == 0, "invocations were made while the daemon was stopping"
+    assert ended is not None and ended < asked + 0.5

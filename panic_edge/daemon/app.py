@@ -271,6 +271,9 @@ class Daemon:
                 notifier.stopping()
                 for task in background:
                     task.cancel()
+                # the runs end first: no model is called (or paid for) while the rest shuts down
+                # (the insight worker alone may take seconds); the stack's own close then finds none
+                await engine.aclose()
 
     # --- inputs -----------------------------------------------------------------------------
 
