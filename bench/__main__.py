@@ -81,6 +81,7 @@ async def run_all(names: list[str], quick: bool, keep: Path | None) -> dict[str,
             except Exception as err:  # one broken benchmark must not hide the others' figures
                 logging.getLogger("bench").exception("%s failed", name)
                 result = {"error": f"{type(err).__name__}: {err}"}
+                print(f"bench: {name} failed: {result['error']}", file=sys.stderr, flush=True)
             result["bench_seconds"] = round(time.monotonic() - started, 1)
             report[name] = result
             print(f"bench: {name} done in {result['bench_seconds']} s", file=sys.stderr, flush=True)

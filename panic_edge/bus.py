@@ -195,7 +195,8 @@ class MqttBus:
             if final is not None:
                 self.publish(final[0], final[1], qos=1, retain=final[2])
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), DRAIN_TIMEOUT)
+                async with asyncio.timeout(DRAIN_TIMEOUT):
+                    await self._drained.wait()
         self._closing = True
         connecting = self._connecting
         if self._runner is not None:
@@ -204,12 +205,14 @@ class MqttBus:
                 await self._runner
         if connecting is not None:  # a connect still in its worker thread: let it end, then close it
             with contextlib.suppress(TimeoutError, OSError):
-                await asyncio.wait_for(connecting, 10)
+                async with asyncio.timeout(10):
+                    await connecting
         if self._client.socket() is not None:
             self._lost.clear()
             self._client.disconnect()  # queued: the loop writes it, then paho closes the socket
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._lost.wait()
 
     async def _run(self) -> None:
         """Connect, keep the connection alive, and connect again after losing it."""
@@ -224,7 +227,8 @@ class MqttBus:
             else:
                 while not self._lost.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._lost.wait(), MISC_INTERVAL)
+                        async with asyncio.timeout(MISC_INTERVAL):
+                            await self._lost.wait()
                     if self._client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:  # keepalive pings, timeouts
                         break
             finally:

@@ -79,6 +79,16 @@ def test_what_is_an_event_and_what_is_a_state():
 async def test_a_flood_of_node_status_neither_holds_up_a_command_nor_piles_up(config, broker):
     daemon = await start_daemon(config)
     topics = Topics(config.appliance_id)
+    assert daemon.daemon.bus is not None
+    inbox = daemon.daemon.bus.messages
+    handled = daemon.daemon._serve
+    stalled = asyncio.Event()
+
+    async def stall_then_serve(message: Message) -> None:  # the node-message line stands still until released
+        await stalled.wait()
+        await handled(message)
+
+    daemon.daemon._serve = stall_then_serve  # type: ignore[method-assign]
     host, port = broker.url.removeprefix("mqtt://").split(":")
     flooder = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{uuid.uuid4().hex[:8]}")
     flooder.connect(host, int(port))
@@ -93,18 +103,25 @@ async def test_a_flood_of_node_status_neither_holds_up_a_command_nor_piles_up(co
         flooder.publish(topics.cmd("stop-all"), json.dumps({"request_id": request}), qos=1)
         reply = await asyncio.to_thread(probe.wait_for, lambda _, b: isinstance(b, dict)
                                         and b.get("request_id") == request, 60)
-        assert daemon.daemon.bus is not None
-        inbox = daemon.daemon.bus.messages
         assert reply["ok"] is True
-        assert inbox.received < flood  # answered while the flood was still being read: its own connection
+        assert not stalled.is_set()  # answered while not one node message could be handled: its own line
 
-        async def coalesced() -> None:  # the flood, read in bursts: only eight nodes' newest status wait
-            while not inbox.replaced:
+        async def all_read() -> None:  # the whole flood, read while stalled, waits as eight nodes' newest
+            while inbox.received < flood:
                 await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(coalesced(), 60)
+        await asyncio.wait_for(all_read(), 60)
+        assert inbox.qsize() <= 8 + 2 and inbox.replaced >= flood - 100 and inbox.dropped == 0
+        stalled.set()
+
+        async def drained() -> None:
+            while inbox.qsize():
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(drained(), 60)
         assert inbox.dropped == 0
     finally:
+        stalled.set()
         probe.close()
         flooder.loop_stop()
         flooder.disconnect()

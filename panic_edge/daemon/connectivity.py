@@ -19,7 +19,8 @@ log = logging.getLogger("panic_edge.connectivity")
 
 async def reachable(host: str, port: int, timeout: float) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except (TimeoutError, OSError):
         return False
     writer.close()
@@ -66,6 +67,7 @@ class ConnectivityMonitor:
             interval = self.config.probe_interval if online else self.config.offline_probe_interval
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

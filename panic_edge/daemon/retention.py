@@ -96,7 +96,8 @@ class Retention:
             except Exception:  # a bug must not end retention for weeks: log it, try again later
                 log.exception("archive retention failed; trying again in %.0f s", self.interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._poked.wait()
             self._poked.clear()
 
     async def measure(self, most: int | None = BATCH) -> int:

@@ -167,7 +167,8 @@ class InsightService:
         """One job's answer: its writes committed as they come, then (header, payload); None when
         the worker ended."""
         while True:
-            line = await asyncio.wait_for(stdout.readline(), JOB_TIMEOUT)
+            async with asyncio.timeout(JOB_TIMEOUT):
+                line = await stdout.readline()
             if not line:
                 return None
             message = self._parse(line)
@@ -175,7 +176,10 @@ class InsightService:
                 await self._write(message)
                 continue
             header = self._answer(message)
-            payload = await asyncio.wait_for(stdout.readline(), 10) if header else None
+            payload = None
+            if header:
+                async with asyncio.timeout(10):
+                    payload = await stdout.readline()
             return header, payload
 
     def _publish(self, header: dict[str, Any], payload: bytes) -> None:
@@ -256,7 +260,8 @@ class InsightService:
         try:
             proc.stdin.write(json.dumps(self._settings()).encode() + b"\n")
             await proc.stdin.drain()
-            first = await asyncio.wait_for(proc.stdout.readline(), LOAD_TIMEOUT)
+            async with asyncio.timeout(LOAD_TIMEOUT):
+                first = await proc.stdout.readline()
             try:
                 hello = json.loads(first) if first else {}
             except ValueError:
@@ -323,7 +328,8 @@ async def _end(proc: asyncio.subprocess.Process) -> None:
             pass
     for patience, then in ((1.0, proc.terminate), (5.0, proc.kill)):
         try:
-            await asyncio.wait_for(proc.wait(), patience)
+            async with asyncio.timeout(patience):
+                await proc.wait()
             return
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):

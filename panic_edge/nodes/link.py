@@ -327,7 +327,8 @@ class NodeLink:
             return True
         if self.status is None and not self.config.http.public_url:
             try:
-                await asyncio.wait_for(self._got_status.wait(), STATUS_WAIT)
+                async with asyncio.timeout(STATUS_WAIT):
+                    await self._got_status.wait()
             except TimeoutError:
                 pass
         for url in urls:
@@ -370,7 +371,8 @@ class NodeLink:
     async def _backfill(self, limit: int | None = None) -> None:
         """At start (and after a switch): the recent invocations over HTTP (the status names the URL)."""
         try:
-            await asyncio.wait_for(self._got_status.wait(), 3.0)
+            async with asyncio.timeout(3.0):
+                await self._got_status.wait()
         except TimeoutError:
             pass
         network = self.network

@@ -45,7 +45,8 @@ async def run(command: str, timeout: float = TIMEOUT) -> bool:
         log.warning("screen power: cannot run %r: %s", command, err)
         return False
     try:
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            _, stderr = await process.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the shell and whatever it started

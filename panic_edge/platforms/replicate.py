@@ -300,7 +300,8 @@ class ReplicatePlatform:
 
     async def aclose(self) -> None:
         try:
-            await asyncio.wait_for(self.settle(), 10)
+            async with asyncio.timeout(10):
+                await self.settle()
         except TimeoutError:
             log.warning("replicate: gave up waiting for %d cancellations", len(self._background))
         await self._files.aclose()
