@@ -42,8 +42,8 @@ async def test_the_connectivity_probe_loop_ends_when_cancelled_as_it_is_woken():
 
 
 async def test_the_insight_service_ends_when_cancelled_as_the_worker_answers(config):
-    service = InsightService(config, store=None, publisher=None, topics=Topics(config.appliance_id),  # type: ignore[arg-type]
-                             labels={})
+    service = InsightService(config, store=None, publisher=None,  # type: ignore[arg-type]  # a done answer writes nothing
+                             topics=Topics(config.appliance_id), labels={})
     stdout = asyncio.StreamReader()
     task = asyncio.create_task(service._outcome(stdout))
     await asyncio.sleep(0)
